@@ -1,0 +1,41 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { Config } from './config.js'
+import errorHandler from './plugins/error-handler.js'
+import redisPlugin from './plugins/redis.js'
+import storePlugin from './plugins/store.js'
+import checkoutRoutes from './routes/checkout.js'
+import healthRoutes from './routes/health.js'
+
+export interface AppOptions {
+  config: Config
+  logger?: Logger | undefined
+  /** A Redis connection owned by the caller; by default the app opens its own. */
+  redis?: Redis | undefined
+}
+
+/** Large enough for a 16 KiB payload and its envelope, small enough to refuse junk early. */
+export const BODY_LIMIT_BYTES = 64 * 1024
+
+/** Builds the API. Never listens: src/server.ts does, tests use inject(). */
+export async function buildApp ({ config, logger, redis }: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Unknown fields are an error, not something to drop silently.
+    ajv: { customOptions: { removeAdditional: false } },
+    connectionTimeout: 10_000,
+    requestTimeout: 15_000,
+    keepAliveTimeout: 72_000,
+    disableRequestLogging: false
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  await app.register(errorHandler, { bodyLimit: BODY_LIMIT_BYTES })
+  await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, client: redis })
+  await app.register(storePlugin, { config })
+  await app.register(healthRoutes)
+  await app.register(checkoutRoutes)
+  return app
+}

@@ -1,0 +1,108 @@
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+/**
+ * Every setting the API and the worker read, from the environment only.
+ * Validated once at start: a bad value stops the process with one line that
+ * names the variable and what it accepts.
+ */
+const Int = (min: number, max: number, dflt: number, description: string) =>
+  Type.Integer({ minimum: min, maximum: max, default: dflt, description })
+
+export const ConfigSchema = Type.Object({
+  PORT: Int(0, 65535, 3000, 'API listen port'),
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'API listen address' }),
+  REDIS_URL: Type.String({
+    pattern: '^rediss?://',
+    default: 'redis://127.0.0.1:6379/0',
+    description: 'redis:// or rediss:// URL, with optional user:password and /db'
+  }),
+  REDIS_COMMAND_TIMEOUT_MS: Int(50, 60_000, 2000, 'API requests fail with 503 when Redis has not answered within this time'),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info', description: 'pino log level' }
+  ),
+  KEY_PREFIX: Type.String({
+    pattern: '^[A-Za-z0-9._:-]{1,64}$',
+    default: 'ce:',
+    description: 'prefix of every key this service writes'
+  }),
+  KEY_SHARDS: Int(1, 1024, 16, 'number of index shards (hash tags); fixed for the life of the data'),
+  CHECKOUT_DEFAULT_TTL_MS: Int(1000, 2_147_483_647, 15 * 60_000, 'hold time when a request gives none'),
+  CHECKOUT_MAX_TTL_MS: Int(1000, 2_147_483_647, 24 * 3_600_000, 'longest hold a request may ask for'),
+  CHECKOUT_RESULT_RETENTION_MS: Int(1000, 2_147_483_647, 24 * 3_600_000, 'how long an ended hold stays readable'),
+  EXPIRY_HANDLERS: Type.String({ default: 'log', description: 'comma-separated built-in names or ES module paths' }),
+  EXPIRY_MAX_ATTEMPTS: Int(1, 1000, 5, 'handler runs before an order goes to the dead-letter set'),
+  EXPIRY_BACKOFF_MS: Int(1, 3_600_000, 1000, 'first retry delay; doubles each attempt, with jitter'),
+  EXPIRY_LEASE_MS: Int(1000, 3_600_000, 30_000, 'how long a claimed order is reserved for one worker; renewed while its handler runs'),
+  EXPIRY_HANDLER_TIMEOUT_MS: Int(100, 3_600_000, 60_000, 'a handler run longer than this counts as failed'),
+  EXPIRY_CONCURRENCY: Int(1, 10_000, 64, 'handlers one worker runs at once'),
+  EXPIRY_POLL_MS: Int(10, 900, 250, 'how often the worker re-reads the next deadline of every shard'),
+  SHUTDOWN_TIMEOUT_MS: Int(100, 600_000, 10_000, 'graceful shutdown deadline')
+})
+
+export type Config = Static<typeof ConfigSchema>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+function describeAllowed (schema: TSchema): string {
+  if (schema.anyOf) return `one of ${schema.anyOf.map((s: TSchema) => s.const).join(', ')}`
+  if (schema.type === 'integer') return `an integer from ${schema.minimum} to ${schema.maximum}`
+  if (schema.pattern) return `a string matching ${schema.pattern}`
+  return 'a non-empty string'
+}
+
+/** Reads and validates the configuration; throws ConfigError naming the first bad variable. */
+export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
+  const raw: Record<string, unknown> = {}
+  for (const [name, schema] of Object.entries(ConfigSchema.properties)) {
+    const value = env[name]
+    if (value === undefined || value === '') continue
+    if (schema.type === 'integer') {
+      const n = /^-?\d+$/.test(value.trim()) ? Number(value) : Number.NaN
+      raw[name] = Number.isFinite(n) ? n : value
+    } else {
+      raw[name] = value
+    }
+  }
+  const withDefaults = Value.Default(ConfigSchema, raw)
+  const first = Value.Errors(ConfigSchema, withDefaults).First()
+  if (first) {
+    const name = first.path.replace(/^\//, '')
+    const schema = ConfigSchema.properties[name as keyof Config] as TSchema | undefined
+    const allowed = schema ? describeAllowed(schema) : first.message
+    throw new ConfigError(`Invalid ${name}=${JSON.stringify(env[name] ?? '')}: expected ${allowed}`)
+  }
+  const config = withDefaults as Config
+  if (config.CHECKOUT_DEFAULT_TTL_MS > config.CHECKOUT_MAX_TTL_MS) {
+    throw new ConfigError(
+      `Invalid CHECKOUT_DEFAULT_TTL_MS=${config.CHECKOUT_DEFAULT_TTL_MS}: expected at most CHECKOUT_MAX_TTL_MS (${config.CHECKOUT_MAX_TTL_MS})`
+    )
+  }
+  parseRedisUrl(config.REDIS_URL)
+  return config
+}
+
+export interface RedisTarget {
+  url: string
+  db: number
+  tls: boolean
+}
+
+/** Validates REDIS_URL and extracts what the worker needs to know (the db of its keyspace events). */
+export function parseRedisUrl (url: string): RedisTarget {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new ConfigError(`Invalid REDIS_URL: not a URL (expected redis://[user:password@]host:port/db)`)
+  }
+  if (!parsed.hostname) throw new ConfigError('Invalid REDIS_URL: missing host')
+  const dbPart = parsed.pathname.replace(/^\//, '')
+  if (dbPart !== '' && !/^\d+$/.test(dbPart)) {
+    throw new ConfigError(`Invalid REDIS_URL: database "${dbPart}" is not a number`)
+  }
+  return { url, db: dbPart === '' ? 0 : Number(dbPart), tls: parsed.protocol === 'rediss:' }
+}

@@ -1,0 +1,32 @@
+import createError from '@fastify/error'
+
+/**
+ * Every error this service answers with: a stable code callers can match on,
+ * a message template and an HTTP status. Nothing else creates error bodies.
+ */
+export const Errors = {
+  CHECKOUT_EXISTS: createError('CHECKOUT_EXISTS', 'Order %s is already held (%d ms left)', 409),
+  CHECKOUT_NOT_FOUND: createError('CHECKOUT_NOT_FOUND', 'No checkout hold for order %s', 404),
+  CHECKOUT_NOT_PENDING: createError('CHECKOUT_NOT_PENDING', 'Order %s is no longer pending: it is %s', 409),
+  VALIDATION_FAILED: createError('VALIDATION_FAILED', '%s', 400),
+  TTL_OUT_OF_RANGE: createError('TTL_OUT_OF_RANGE', 'Hold time %d ms is out of range: allowed %d to %d ms', 400),
+  PAYLOAD_TOO_LARGE: createError('PAYLOAD_TOO_LARGE', 'payload is %d bytes serialized; at most %d allowed', 413),
+  BODY_TOO_LARGE: createError('BODY_TOO_LARGE', 'Request body is larger than %d bytes', 413),
+  INVALID_JSON: createError('INVALID_JSON', 'Request body is not valid JSON: %s', 400),
+  UNSUPPORTED_MEDIA_TYPE: createError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type %s is not supported; send application/json', 415),
+  ROUTE_NOT_FOUND: createError('ROUTE_NOT_FOUND', 'Route %s %s not found', 404),
+  REDIS_UNAVAILABLE: createError('REDIS_UNAVAILABLE', 'Storage is unavailable; retry shortly', 503),
+  INTERNAL: createError('INTERNAL', 'Internal server error', 500)
+} as const
+
+export type ErrorCode = keyof typeof Errors
+
+/** Extra fields an error may carry into the response body (e.g. the remaining ttlMs of a 409). */
+export interface ErrorDetails {
+  ttlMs?: number
+  status?: string
+}
+
+export function withDetails<E extends Error> (err: E, details: ErrorDetails): E & { details: ErrorDetails } {
+  return Object.assign(err, { details })
+}

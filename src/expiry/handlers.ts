@@ -1,0 +1,66 @@
+import { isAbsolute, resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import type { Logger } from 'pino'
+
+/**
+ * The expiry handler contract (see README, "Handlers"). Handlers must be
+ * idempotent: a worker can crash after a handler's side effect and before
+ * the acknowledgement, and the order is then handled again with the same
+ * idempotencyKey.
+ */
+export interface ExpiryEvent {
+  id: string
+  payload: Record<string, unknown> | undefined
+  /** When the hold was due to run out (ISO 8601). */
+  deadline: string
+  /** When the service recorded the expiry (ISO 8601). */
+  expiredAt: string
+  /** 1 on the first run, 2 on the first retry, ... */
+  attempt: number
+  generation: number
+  /** `<id>:<generation>`: the same on every run for one expiry. */
+  idempotencyKey: string
+}
+
+export interface HandlerContext {
+  log: Logger
+  /** Aborted when the handler runs past its timeout or the worker is forced to stop. */
+  signal: AbortSignal
+}
+
+export type ExpiryHandler = (event: ExpiryEvent, ctx: HandlerContext) => Promise<void> | void
+
+export interface NamedHandler {
+  name: string
+  handle: ExpiryHandler
+}
+
+const builtIns: Record<string, ExpiryHandler> = {
+  log: (event, ctx) => {
+    ctx.log.info({ orderId: event.id, deadline: event.deadline, attempt: event.attempt, payload: event.payload }, 'order expired')
+  }
+}
+
+/** Resolves EXPIRY_HANDLERS: built-in names or ES module paths (relative to the working directory). */
+export async function loadHandlers (spec: string, cwd = process.cwd()): Promise<NamedHandler[]> {
+  const names = spec.split(',').map((s) => s.trim()).filter((s) => s !== '')
+  if (names.length === 0) throw new Error('EXPIRY_HANDLERS is empty: name at least one handler (e.g. "log")')
+  const handlers: NamedHandler[] = []
+  for (const name of names) {
+    const builtIn = builtIns[name]
+    if (builtIn) {
+      handlers.push({ name, handle: builtIn })
+      continue
+    }
+    if (!name.includes('/') && !name.includes('.')) {
+      throw new Error(`EXPIRY_HANDLERS: unknown handler "${name}"; built-ins are ${Object.keys(builtIns).join(', ')}, anything else must be a module path`)
+    }
+    const url = pathToFileURL(isAbsolute(name) ? name : resolve(cwd, name)).href
+    const mod = await import(url) as { default?: unknown }
+    if (typeof mod.default !== 'function') {
+      throw new Error(`EXPIRY_HANDLERS: module ${name} has no default export function`)
+    }
+    handlers.push({ name, handle: mod.default as ExpiryHandler })
+  }
+  return handlers
+}

@@ -1,0 +1,140 @@
+import type { StoreContext } from '../store/context.js'
+import { claimDue, nextDue, type ExpiryJob, type Lease } from '../store/expiry-jobs.js'
+import type { Log } from '../redis/connection.js'
+
+/**
+ * Finds due work in every shard and hands it to the runner. It sleeps until
+ * the next deadline it knows of (re-read every pollMs, so a new hold is
+ * always known well before its deadline: the shortest hold is 1 s) and also
+ * wakes on keyspace events. Lateness therefore does not depend on how
+ * Redis samples expired keys.
+ */
+export type FoundBy = 'event' | 'sweep'
+
+export interface SweeperOptions {
+  store: StoreContext
+  lease: Lease
+  pollMs: number
+  /** Jobs the runner can take now. */
+  capacity: () => number
+  run: (job: ExpiryJob, foundBy: FoundBy | 'retry') => void
+  log: Log
+}
+
+interface ShardState {
+  timer: NodeJS.Timeout | undefined
+  /** Local clock time the timer fires at. */
+  wakeAt: number
+  claiming: boolean
+  /** Another claim was asked for while one was running. */
+  again: FoundBy | undefined
+}
+
+const CLAIM_BATCH = 200
+
+export class Sweeper {
+  readonly found: Record<FoundBy, number> = { event: 0, sweep: 0 }
+  private readonly shards: ShardState[]
+  /** Redis server time minus local time, so timers fire at server deadlines. */
+  private clockOffset = 0
+  private poller: NodeJS.Timeout | undefined
+  private stopped = false
+  /** Shards that had due work while the runner was full. */
+  private readonly starved = new Set<number>()
+
+  constructor (private readonly opts: SweeperOptions) {
+    this.shards = Array.from({ length: opts.store.keys.shards }, () => ({
+      timer: undefined, wakeAt: Infinity, claiming: false, again: undefined
+    }))
+  }
+
+  start (): void {
+    this.sweepAll()
+    this.poller = setInterval(() => { void this.refreshAll() }, this.opts.pollMs)
+  }
+
+  stop (): void {
+    this.stopped = true
+    if (this.poller) clearInterval(this.poller)
+    for (const s of this.shards) if (s.timer) clearTimeout(s.timer)
+  }
+
+  /** Claims in every shard now: at start and after every (re)subscribe. */
+  sweepAll (): void {
+    for (let shard = 0; shard < this.shards.length; shard++) void this.claim(shard, 'sweep')
+  }
+
+  /** A keyspace event said something in this shard is due. */
+  onEvent (shard: number): void {
+    if (shard < this.shards.length) void this.claim(shard, 'event')
+  }
+
+  /** The runner has room again: serve the shards that had to wait. */
+  onCapacity (): void {
+    if (this.starved.size === 0) return
+    const waiting = [...this.starved]
+    this.starved.clear()
+    for (const shard of waiting) void this.claim(shard, 'sweep')
+  }
+
+  private async refreshAll (): Promise<void> {
+    await Promise.all(this.shards.map(async (_s, shard) => await this.refresh(shard)))
+  }
+
+  /** Re-reads the shard's next due time and sets its timer. */
+  private async refresh (shard: number): Promise<void> {
+    if (this.stopped) return
+    try {
+      const sentAt = Date.now()
+      const { now, next } = await nextDue(this.opts.store, shard)
+      this.clockOffset = now - (sentAt + Date.now()) / 2
+      if (next !== undefined) this.wakeAt(shard, next - this.clockOffset)
+    } catch (err) {
+      this.opts.log.debug({ err, shard }, 'could not read the next deadline')
+    }
+  }
+
+  private wakeAt (shard: number, localAt: number): void {
+    const state = this.shards[shard] as ShardState
+    if (this.stopped || (state.timer && state.wakeAt <= localAt)) return
+    if (state.timer) clearTimeout(state.timer)
+    state.wakeAt = localAt
+    state.timer = setTimeout(() => {
+      state.timer = undefined
+      state.wakeAt = Infinity
+      void this.claim(shard, 'sweep')
+    }, Math.max(0, localAt - Date.now()))
+  }
+
+  private async claim (shard: number, foundBy: FoundBy): Promise<void> {
+    const state = this.shards[shard] as ShardState
+    if (this.stopped) return
+    if (state.claiming) {
+      state.again ??= foundBy
+      return
+    }
+    state.claiming = true
+    try {
+      let more = true
+      while (more && !this.stopped) {
+        const limit = Math.min(CLAIM_BATCH, this.opts.capacity())
+        if (limit <= 0) {
+          this.starved.add(shard)
+          break
+        }
+        const result = await claimDue(this.opts.store, shard, limit, this.opts.lease)
+        this.found[foundBy] += result.expired
+        for (const job of result.jobs) this.opts.run(job, job.attempt === 1 ? foundBy : 'retry')
+        more = result.jobs.length >= limit
+      }
+    } catch (err) {
+      this.opts.log.warn({ err, shard }, 'claim failed; the next sweep retries')
+    } finally {
+      state.claiming = false
+    }
+    const again = state.again
+    state.again = undefined
+    if (again) void this.claim(shard, again)
+    else await this.refresh(shard)
+  }
+}

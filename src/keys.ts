@@ -1,0 +1,77 @@
+/**
+ * Key naming. Every key of one order lives under the hash tag of its shard,
+ * `<prefix>{<shard>}:`, together with that shard's deadline index and job queue,
+ * so each script touches a single Redis Cluster slot. See docs/keys.md.
+ */
+export const ORDER_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$'
+
+export interface Keyspace {
+  readonly prefix: string
+  readonly shards: number
+  shardOf: (id: string) => number
+  /** `<prefix>{<shard>}:`: the base every key of the shard starts with. */
+  base: (shard: number) => string
+  order: (id: string) => OrderKeys
+  shard: (shard: number) => ShardKeys
+  /** Order id of a timer key, or undefined for a key that is not one of ours. */
+  parseTimerKey: (key: string) => { id: string, shard: number } | undefined
+}
+
+export interface ShardKeys {
+  base: string
+  /** ZSET of pending holds: member order id, score deadline (ms). */
+  deadlines: string
+  /** ZSET of expiry jobs: member `<generation>:<id>`, score when it is next due (ms). */
+  jobs: string
+  /** ZSET of jobs that used up their attempts: member `<generation>:<id>`, score when they died. */
+  dead: string
+}
+
+export interface OrderKeys extends ShardKeys {
+  id: string
+  shard: number
+  /** HASH with the order's current generation: status, deadline, payload, outcome. */
+  order: string
+  /** STRING with the hold's TTL; its expiry is the keyspace event the worker listens for. */
+  timer: string
+}
+
+/** FNV-1a: stable across processes and releases; only its value mod shards matters. */
+function fnv1a (text: string): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i)
+    hash = Math.imul(hash, 0x01000193)
+  }
+  return hash >>> 0
+}
+
+export function createKeyspace (prefix: string, shards: number): Keyspace {
+  const base = (shard: number) => `${prefix}{${shard}}:`
+  const shardKeys = (shard: number): ShardKeys => {
+    const b = base(shard)
+    return { base: b, deadlines: `${b}deadlines`, jobs: `${b}jobs`, dead: `${b}dead` }
+  }
+  const shardOf = (id: string) => fnv1a(id) % shards
+  const timerKey = new RegExp(`^${prefix.replace(/[.]/g, '\\.')}\\{(\\d+)\\}:timer:(.+)$`)
+  return {
+    prefix,
+    shards,
+    shardOf,
+    base,
+    shard: shardKeys,
+    order (id) {
+      const shard = shardOf(id)
+      const keys = shardKeys(shard)
+      return { ...keys, id, shard, order: `${keys.base}order:${id}`, timer: `${keys.base}timer:${id}` }
+    },
+    parseTimerKey (key) {
+      const match = timerKey.exec(key)
+      if (!match) return undefined
+      const shard = Number(match[1])
+      const id = match[2] as string
+      if (shard >= shards || shardOf(id) !== shard) return undefined
+      return { id, shard }
+    }
+  }
+}

@@ -1,0 +1,31 @@
+import closeWithGrace from 'close-with-grace'
+import type { Logger } from 'pino'
+import { ConfigError, loadConfig, type Config } from './config.js'
+
+/**
+ * Shared by the process entry points: config that stops the process with one
+ * clear line, and the one place that handles signals.
+ */
+export function loadConfigOrExit (): Config {
+  try {
+    return loadConfig()
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`checkout-expiry: ${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
+}
+
+/**
+ * SIGTERM/SIGINT (and uncaught errors) close the process gracefully within
+ * the deadline; a second signal exits at once.
+ */
+export function onShutdown (log: Logger, delayMs: number, close: () => Promise<void>): void {
+  closeWithGrace({ delay: delayMs, logger: log }, async ({ signal, err }) => {
+    if (err) log.error({ err }, 'shutting down after an error')
+    else log.info({ signal }, 'shutting down')
+    await close()
+  })
+}

@@ -1,0 +1,113 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Errors } from '../errors.js'
+import type { CheckoutLimits } from '../plugins/store.js'
+import {
+  CheckoutResponse, CreateCheckoutBody, EndedResponse, ErrorResponse, ExtendCheckoutBody, IdParams
+} from '../schemas.js'
+import { createHold, endHold, extendHold, getCheckout, type CheckoutView } from '../store/checkout-store.js'
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+/** `ttlMs` or the older clients' `expire` (seconds), checked against the configured bounds. */
+export function resolveTtlMs (body: { ttlMs?: number | undefined, expire?: number | undefined }, limits: CheckoutLimits): number {
+  if (body.ttlMs !== undefined && body.expire !== undefined) {
+    throw new Errors.VALIDATION_FAILED('give either ttlMs (milliseconds) or expire (seconds), not both')
+  }
+  const ttlMs = body.ttlMs ?? (body.expire !== undefined ? body.expire * 1000 : limits.defaultTtlMs)
+  if (ttlMs < limits.minTtlMs || ttlMs > limits.maxTtlMs) {
+    throw new Errors.TTL_OUT_OF_RANGE(ttlMs, limits.minTtlMs, limits.maxTtlMs)
+  }
+  return ttlMs
+}
+
+const endedField = { expired: 'expiredAt', completed: 'completedAt', cancelled: 'cancelledAt' } as const
+
+export function toResponse (view: CheckoutView): CheckoutResponse {
+  const res: CheckoutResponse = {
+    id: view.id,
+    status: view.status,
+    generation: view.generation,
+    ttl: Math.ceil(view.remainingMs / 1000),
+    ttlMs: view.remainingMs,
+    createdAt: iso(view.createdAt),
+    expiresAt: iso(view.expiresAt)
+  }
+  if (view.payload !== undefined) res.payload = view.payload
+  if (view.endedAt !== undefined && view.status !== 'pending') res[endedField[view.status]] = iso(view.endedAt)
+  if (view.outcome !== undefined) res.outcome = view.outcome
+  if (view.handledAt !== undefined) res.handledAt = iso(view.handledAt)
+  if (view.attempts !== undefined) res.attempts = view.attempts
+  if (view.lastError !== undefined) res.lastError = view.lastError
+  return res
+}
+
+const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ErrorResponse]))
+
+const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.post('/checkout', {
+    schema: {
+      summary: 'Hold an order for a limited time',
+      body: CreateCheckoutBody,
+      response: { 201: CheckoutResponse, ...errors(400, 409, 413, 415, 503) }
+    }
+  }, async (request, reply) => {
+    const { id, payload } = request.body
+    const ttlMs = resolveTtlMs(request.body, app.limits)
+    if (payload !== undefined) {
+      const bytes = Buffer.byteLength(JSON.stringify(payload))
+      if (bytes > app.limits.maxPayloadBytes) throw new Errors.PAYLOAD_TOO_LARGE(bytes, app.limits.maxPayloadBytes)
+    }
+    const view = await createHold(app.store, { id, ttlMs, payload })
+    request.log.info({ orderId: id, ttlMs, generation: view.generation }, 'checkout held')
+    return reply.code(201).send(toResponse(view))
+  })
+
+  app.get('/checkout/:id', {
+    schema: {
+      summary: 'Read a hold: time left while pending, the outcome once ended',
+      params: IdParams,
+      response: { 200: CheckoutResponse, ...errors(400, 404, 503) }
+    }
+  }, async (request) => toResponse(await getCheckout(app.store, request.params.id)))
+
+  app.patch('/checkout/:id', {
+    schema: {
+      summary: 'Move the deadline of a pending hold to now + the given time',
+      params: IdParams,
+      body: ExtendCheckoutBody,
+      response: { 200: CheckoutResponse, ...errors(400, 404, 409, 503) }
+    }
+  }, async (request) => {
+    if (request.body.ttlMs === undefined && request.body.expire === undefined) {
+      throw new Errors.VALIDATION_FAILED('give ttlMs (milliseconds) or expire (seconds)')
+    }
+    const ttlMs = resolveTtlMs(request.body, app.limits)
+    return toResponse(await extendHold(app.store, request.params.id, ttlMs))
+  })
+
+  app.post('/checkout/:id/complete', {
+    schema: {
+      summary: 'Complete a pending hold; its expiry handler never runs',
+      params: IdParams,
+      response: { 200: EndedResponse, ...errors(400, 404, 409, 503) }
+    }
+  }, async (request) => {
+    const ended = await endHold(app.store, request.params.id, 'completed')
+    request.log.info({ orderId: ended.id }, 'checkout completed')
+    return { id: ended.id, status: ended.status, completedAt: iso(ended.endedAt) }
+  })
+
+  app.delete('/checkout/:id', {
+    schema: {
+      summary: 'Cancel a pending hold; its expiry handler never runs',
+      params: IdParams,
+      response: { 200: EndedResponse, ...errors(400, 404, 409, 503) }
+    }
+  }, async (request) => {
+    const ended = await endHold(app.store, request.params.id, 'cancelled')
+    request.log.info({ orderId: ended.id }, 'checkout cancelled')
+    return { id: ended.id, status: ended.status, cancelledAt: iso(ended.endedAt) }
+  })
+}
+
+export default checkoutRoutes

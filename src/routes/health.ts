@@ -1,0 +1,18 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ErrorResponse, HealthResponse } from '../schemas.js'
+import { pingStore } from '../store/checkout-store.js'
+
+const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  app.get('/healthz', {
+    schema: { summary: 'The process is alive', response: { 200: HealthResponse } }
+  }, async () => ({ status: 'ok' }))
+
+  app.get('/readyz', {
+    schema: { summary: 'Redis answers', response: { 200: HealthResponse, 503: ErrorResponse } }
+  }, async () => {
+    await pingStore(app.store)
+    return { status: 'ready' }
+  })
+}
+
+export default healthRoutes

@@ -1,0 +1,77 @@
+import { Type, type Static } from '@sinclair/typebox'
+import { ORDER_ID_PATTERN } from './keys.js'
+
+/** Shared TypeBox pieces; every route's schemas are built from these. */
+export const OrderId = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  pattern: ORDER_ID_PATTERN,
+  description: 'order id: 1-128 characters of A-Z a-z 0-9 . _ : -'
+})
+
+const TtlMs = Type.Integer({ description: 'hold time in milliseconds' })
+const ExpireSeconds = Type.Integer({ description: 'hold time in seconds (older clients); not together with ttlMs' })
+const Timestamp = Type.String({ format: 'date-time', description: 'ISO 8601' })
+const Payload = Type.Object({}, {
+  additionalProperties: true,
+  description: 'any JSON object up to 16 KiB serialized, handed to the expiry handler'
+})
+
+export const IdParams = Type.Object({ id: OrderId })
+
+export const CreateCheckoutBody = Type.Object({
+  id: OrderId,
+  ttlMs: Type.Optional(TtlMs),
+  expire: Type.Optional(ExpireSeconds),
+  payload: Type.Optional(Payload)
+}, { additionalProperties: false })
+export type CreateCheckoutBody = Static<typeof CreateCheckoutBody>
+
+export const ExtendCheckoutBody = Type.Object({
+  ttlMs: Type.Optional(TtlMs),
+  expire: Type.Optional(ExpireSeconds)
+}, { additionalProperties: false })
+export type ExtendCheckoutBody = Static<typeof ExtendCheckoutBody>
+
+export const CheckoutStatus = Type.Union([
+  Type.Literal('pending'), Type.Literal('expired'), Type.Literal('completed'), Type.Literal('cancelled')
+])
+
+export const CheckoutResponse = Type.Object({
+  id: Type.String(),
+  status: CheckoutStatus,
+  generation: Type.Integer({ description: 'counts the holds this id has had' }),
+  ttl: Type.Integer({ description: 'whole seconds left, rounded up; 0 once ended' }),
+  ttlMs: Type.Integer({ description: 'milliseconds left; 0 once ended' }),
+  createdAt: Timestamp,
+  expiresAt: Timestamp,
+  payload: Type.Optional(Payload),
+  expiredAt: Type.Optional(Timestamp),
+  completedAt: Type.Optional(Timestamp),
+  cancelledAt: Type.Optional(Timestamp),
+  outcome: Type.Optional(Type.Union([
+    Type.Literal('pending'), Type.Literal('retrying'), Type.Literal('handled'), Type.Literal('dead')
+  ], { description: 'expired orders only: how the expiry handler fared' })),
+  handledAt: Type.Optional(Timestamp),
+  attempts: Type.Optional(Type.Integer()),
+  lastError: Type.Optional(Type.String())
+})
+export type CheckoutResponse = Static<typeof CheckoutResponse>
+
+export const EndedResponse = Type.Object({
+  id: Type.String(),
+  status: Type.Union([Type.Literal('completed'), Type.Literal('cancelled')]),
+  completedAt: Type.Optional(Timestamp),
+  cancelledAt: Type.Optional(Timestamp)
+})
+
+export const ErrorResponse = Type.Object({
+  statusCode: Type.Integer(),
+  code: Type.String(),
+  error: Type.String(),
+  message: Type.String(),
+  ttlMs: Type.Optional(Type.Integer({ description: 'CHECKOUT_EXISTS: time left on the existing hold' })),
+  status: Type.Optional(Type.String({ description: 'CHECKOUT_NOT_PENDING: the status the order has' }))
+})
+
+export const HealthResponse = Type.Object({ status: Type.String() })

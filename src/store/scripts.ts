@@ -1,0 +1,63 @@
+import { readFileSync, readdirSync } from 'node:fs'
+import type { Redis } from 'ioredis'
+
+/**
+ * Loads the Lua scripts in ./scripts (named `<command>-<numberOfKeys>.lua`),
+ * inlines their `-- @include <file>` lines from ./scripts/includes and
+ * registers them on a connection under versioned names, so two releases
+ * running side by side never call each other's scripts.
+ * Bump SCRIPTS_VERSION whenever a script's KEYS, ARGV or replies change.
+ */
+export const SCRIPTS_VERSION = 1
+
+export type ScriptName = 'create' | 'get' | 'end' | 'extend' | 'claim' | 'ack' | 'fail' | 'renew' | 'next-due'
+
+interface ScriptSource {
+  name: ScriptName
+  numberOfKeys: number
+  lua: string
+}
+
+const scriptsDir = new URL('./scripts/', import.meta.url)
+
+function inline (file: string, seen: Set<string>): string {
+  const text = readFileSync(new URL(file, scriptsDir), 'utf8')
+  return text.replace(/^-- @include (\S+)$/gm, (_line, name: string) => {
+    const path = `includes/${name}`
+    if (seen.has(path)) return ''
+    seen.add(path)
+    return inline(path, seen)
+  })
+}
+
+let cache: ScriptSource[] | undefined
+export function scriptSources (): ScriptSource[] {
+  cache ??= readdirSync(scriptsDir)
+    .map((file) => /^([a-z-]+)-(\d+)\.lua$/.exec(file))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ name: m[1] as ScriptName, numberOfKeys: Number(m[2]), lua: inline(m[0], new Set()) }))
+  return cache
+}
+
+const commandName = (name: ScriptName) => `ce${SCRIPTS_VERSION}_${name.replace(/-/g, '_')}`
+
+type ScriptCommand = (...keysAndArgs: Array<string | number>) => Promise<unknown>
+
+/** Registers every script on a connection; idempotent. */
+export function defineScripts (redis: Redis): void {
+  const commands = redis as unknown as Record<string, ScriptCommand | undefined>
+  for (const script of scriptSources()) {
+    const name = commandName(script.name)
+    if (commands[name]) continue
+    redis.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: script.lua })
+  }
+}
+
+/** Runs a script (EVALSHA, falling back to EVAL when Redis does not have it yet). */
+export async function runScript (
+  redis: Redis, name: ScriptName, keys: string[], args: Array<string | number>
+): Promise<unknown[]> {
+  const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[commandName(name)]
+  if (!command) throw new Error(`script ${name} is not defined on this connection; call defineScripts first`)
+  return await command.call(redis, ...keys, ...args) as unknown[]
+}

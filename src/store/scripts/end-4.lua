@@ -1,0 +1,39 @@
+--[[
+  Ends a pending hold by completion or cancellation. Decides atomically
+  against the expiry: a hold past its deadline is expired here instead, so
+  exactly one of "completed"/"cancelled" and "expired" ever happens.
+
+  KEYS[1] order hash
+  KEYS[2] timer key
+  KEYS[3] deadline index
+  KEYS[4] job queue
+
+  ARGV[1] base
+  ARGV[2] order id
+  ARGV[3] new status: 'completed' or 'cancelled'
+  ARGV[4] result retention in ms
+
+  Returns
+   { 1, endedAt, generation }  ended with ARGV[3]
+   { -2 }                      CHECKOUT_NOT_FOUND
+   { -3, status }              CHECKOUT_NOT_PENDING (status: expired, completed, cancelled)
+]]
+-- @include expire-order.lua
+
+local base, id = ARGV[1], ARGV[2]
+local now = nowMs()
+local cur = redis.call('HMGET', KEYS[1], 's', 'd', 'g', 'p')
+if not cur[1] then return { -2 } end
+if cur[1] ~= 'pending' then return { -3, cur[1] } end
+
+local deadline = tonumber(cur[2])
+if deadline <= now then
+  expireOrder(base, id, cur[3], deadline, cur[4], now, ARGV[4])
+  return { -3, 'expired' }
+end
+
+redis.call('HSET', KEYS[1], 's', ARGV[3], 't', now)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[3], id)
+return { 1, now, tonumber(cur[3]) }

@@ -1,0 +1,27 @@
+import { loadHandlers } from '../src/expiry/handlers.js'
+import { startExpiryWorker } from '../src/expiry/worker.js'
+import { createLogger, redactUrl } from '../src/logger.js'
+import { loadConfigOrExit, onShutdown } from '../src/process.js'
+import { createRedis } from '../src/redis/connection.js'
+
+/** The expiry worker process: turns expired holds into handler calls. */
+const config = loadConfigOrExit()
+const log = createLogger(config.LOG_LEVEL, 'expiry-worker')
+
+let handlers
+try {
+  handlers = await loadHandlers(config.EXPIRY_HANDLERS)
+} catch (err) {
+  process.stderr.write(`checkout-expiry: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(1)
+}
+
+const redis = createRedis({ url: config.REDIS_URL, role: 'worker', log, name: 'checkout-expiry:worker' })
+const subscriber = createRedis({ url: config.REDIS_URL, role: 'subscriber', log, name: 'checkout-expiry:subscriber' })
+const worker = await startExpiryWorker({ config, redis, subscriber, handlers, log })
+log.info({ redis: redactUrl(config.REDIS_URL), handlers: handlers.map((h) => h.name) }, 'expiry worker ready')
+
+// Leave close-with-grace a little time after the handlers' deadline to close connections.
+onShutdown(log, config.SHUTDOWN_TIMEOUT_MS + 1000, async () => {
+  await worker.close(config.SHUTDOWN_TIMEOUT_MS)
+})
