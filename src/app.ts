@@ -32,6 +32,8 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
     disableRequestLogging: false
   }).withTypeProvider<TypeBoxTypeProvider>()
 
+  // The API speaks JSON only; a text body is a client mistake worth a 415.
+  app.removeContentTypeParser('text/plain')
   await app.register(errorHandler, { bodyLimit: BODY_LIMIT_BYTES })
   await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, client: redis })
   await app.register(storePlugin, { config })

@@ -39,7 +39,6 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   const store = createStoreContext(opts.redis, keys, config.CHECKOUT_RESULT_RETENTION_MS)
   const lease = { token: randomUUID(), leaseMs: config.EXPIRY_LEASE_MS }
 
-  let sweeper: Sweeper | undefined
   const runner = new Runner({
     store,
     handlers: opts.handlers,
@@ -49,9 +48,10 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     handlerTimeoutMs: config.EXPIRY_HANDLER_TIMEOUT_MS,
     concurrency: config.EXPIRY_CONCURRENCY,
     log,
-    onIdle: () => sweeper?.onCapacity()
+    // Only called once jobs run, which is after the sweeper below exists.
+    onIdle: () => sweeper.onCapacity()
   })
-  sweeper = new Sweeper({
+  const sweeper = new Sweeper({
     store,
     lease,
     pollMs: config.EXPIRY_POLL_MS,
@@ -59,7 +59,6 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     run: (job, foundBy) => runner.start(job, foundBy),
     log
   })
-  const activeSweeper = sweeper
 
   let started = false
   const events: ExpiredEvents = await subscribeExpiredEvents({
@@ -67,37 +66,37 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     db: parseRedisUrl(config.REDIS_URL).db,
     keys,
     log,
-    onExpired: (shard) => activeSweeper.onEvent(shard),
+    onExpired: (shard) => sweeper.onEvent(shard),
     onSubscribed: () => {
       // A restarted Redis may have lost the setting, and events published while
       // we were away are gone: make sure of the flags, then sweep everything.
       if (!started) return
       void ensureExpiredEvents(opts.redis, log)
-      activeSweeper.sweepAll()
+      sweeper.sweepAll()
     }
   })
   const setup = await ensureExpiredEvents(opts.redis, log)
   if (!setup.configured) await probeEvents(opts.redis, events, config.KEY_PREFIX, log)
-  activeSweeper.start()
+  sweeper.start()
   started = true
 
   const report = setInterval(() => {
-    log.info({ found: activeSweeper.found, ...runner.stats, running: runner.size }, 'expiry pipeline counters')
+    log.info({ found: sweeper.found, ...runner.stats, running: runner.size }, 'expiry pipeline counters')
   }, 60_000)
   report.unref()
 
   let closing: Promise<void> | undefined
   return {
-    sweeper: activeSweeper,
+    sweeper: sweeper,
     runner,
     async close (timeoutMs = config.SHUTDOWN_TIMEOUT_MS) {
       closing ??= (async () => {
         clearInterval(report)
-        activeSweeper.stop()
+        sweeper.stop()
         await events.close()
         const drained = await runner.drain(timeoutMs)
         if (!drained) log.warn('handlers still running at the shutdown deadline; their orders will be taken over by another worker')
-        log.info({ found: activeSweeper.found, ...runner.stats }, 'expiry worker stopped')
+        log.info({ found: sweeper.found, ...runner.stats }, 'expiry worker stopped')
         await Promise.all([closeRedis(opts.subscriber), closeRedis(opts.redis)])
       })()
       return await closing

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Redis } from 'ioredis'
-import { closeRedis, createRedis } from '../redis/connection.js'
+import { closeRedis, createRedis, waitUntilReady } from '../redis/connection.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -22,6 +22,9 @@ export default fp<RedisPluginOptions>(async (app, opts) => {
     url: opts.url, role: 'api', log: app.log, commandTimeoutMs: opts.commandTimeoutMs
   })
   app.decorate('redis', redis)
+  // Serve once Redis answers; if it does not within the connect timeout, start
+  // anyway: requests get 503 until the connection comes back by itself.
+  if (!(await waitUntilReady(redis, 5000))) app.log.warn('redis is not reachable yet; answering 503 until it is')
   app.addHook('onClose', async () => {
     if (owned) await closeRedis(redis)
   })

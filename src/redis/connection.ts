@@ -79,3 +79,18 @@ export async function closeRedis (redis: Redis): Promise<void> {
     redis.disconnect()
   }
 }
+
+/** Resolves true once the connection is ready, false after timeoutMs. */
+export async function waitUntilReady (redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return true
+  return await new Promise<boolean>((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer)
+      redis.off('ready', onReady)
+      resolve(ok)
+    }
+    const onReady = () => done(true)
+    const timer = setTimeout(() => done(false), timeoutMs)
+    redis.on('ready', onReady)
+  })
+}
