@@ -1,0 +1,47 @@
+import { pino } from 'pino'
+import type { Config } from '../../src/config.js'
+import type { ExpiryEvent, NamedHandler } from '../../src/expiry/handlers.js'
+import { startExpiryWorker, type ExpiryWorker } from '../../src/expiry/worker.js'
+import { createKeyspace } from '../../src/keys.js'
+import { createRedis } from '../../src/redis/connection.js'
+import { createStoreContext, type StoreContext } from '../../src/store/context.js'
+
+/** An in-process worker on its own connections, as the worker process builds it. */
+export async function testWorker (config: Config, handlers: NamedHandler[]): Promise<ExpiryWorker> {
+  const log = pino({ level: 'silent' })
+  return await startExpiryWorker({
+    config,
+    redis: createRedis({ url: config.REDIS_URL, role: 'worker' }),
+    subscriber: createRedis({ url: config.REDIS_URL, role: 'subscriber' }),
+    handlers,
+    log
+  })
+}
+
+/** A store context on a fresh connection, for tests that call store functions directly. */
+export function testStore (config: Config): StoreContext {
+  const redis = createRedis({ url: config.REDIS_URL, role: 'worker' })
+  return createStoreContext(redis, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS), config.CHECKOUT_RESULT_RETENTION_MS)
+}
+
+/** A handler that records every call. */
+export function recorder (behaviour: (event: ExpiryEvent) => Promise<void> | void = () => {}) {
+  const calls: ExpiryEvent[] = []
+  const handler: NamedHandler = {
+    name: 'recorder',
+    handle: async (event) => {
+      calls.push(event)
+      await behaviour(event)
+    }
+  }
+  return { calls, handler }
+}
+
+export async function until (check: () => boolean | Promise<boolean>, timeoutMs: number, stepMs = 20): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return true
+    await new Promise((resolve) => setTimeout(resolve, stepMs))
+  }
+  return await check()
+}

@@ -1,0 +1,94 @@
+import t, { type Test } from 'tap'
+import { createHold, getCheckout } from '../src/store/checkout-store.js'
+import { closeRedis } from '../src/redis/connection.js'
+import { listDeadLetters } from '../src/store/expiry-jobs.js'
+import { testConfig } from './helpers/app.js'
+import { startRedis } from './helpers/redis.js'
+import { recorder, testStore, testWorker, until } from './helpers/worker.js'
+
+const redis = await startRedis()
+t.teardown(redis.stop)
+
+const setup = (t: Test, env: Record<string, string> = {}) => {
+  const config = testConfig(redis.url, { EXPIRY_BACKOFF_MS: '50', ...env })
+  const store = testStore(config)
+  t.teardown(() => closeRedis(store.redis))
+  return { config, store }
+}
+
+t.test('the handler gets the payload once, with deadline, expiredAt, attempt and idempotency key', async (t) => {
+  const { config, store } = setup(t)
+  const { calls, handler } = recorder()
+  const worker = await testWorker(config, [handler])
+  t.teardown(() => worker.close())
+  const hold = await createHold(store, { id: 'w-1', ttlMs: 1000, payload: { sku: 'A', qty: 1 } })
+  t.ok(await until(() => calls.length === 1, 3000), 'handler called')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  t.equal(calls.length, 1, 'exactly once')
+  const event = calls[0]!
+  t.match(event, { id: 'w-1', payload: { sku: 'A', qty: 1 }, attempt: 1, generation: 1, idempotencyKey: 'w-1:1' })
+  t.equal(Date.parse(event.deadline), hold.expiresAt)
+  t.ok(Date.parse(event.expiredAt) >= hold.expiresAt)
+  t.ok(await until(async () => (await getCheckout(store, 'w-1')).outcome === 'handled', 2000))
+  const view = await getCheckout(store, 'w-1')
+  t.match(view, { status: 'expired', outcome: 'handled', attempts: 1 })
+  t.ok(view.handledAt! >= view.expiresAt)
+})
+
+t.test('a handler that fails twice then succeeds runs 3 times and ends handled', async (t) => {
+  const { config, store } = setup(t)
+  const { calls, handler } = recorder((e) => { if (e.attempt < 3) throw new Error(`boom ${e.attempt}`) })
+  const worker = await testWorker(config, [handler])
+  t.teardown(() => worker.close())
+  await createHold(store, { id: 'w-retry', ttlMs: 1000 })
+  t.ok(await until(async () => (await getCheckout(store, 'w-retry')).outcome === 'handled', 5000), 'handled in the end')
+  t.same(calls.map((c) => c.attempt), [1, 2, 3])
+  t.same(new Set(calls.map((c) => c.idempotencyKey)), new Set(['w-retry:1']), 'same idempotency key on every run')
+  t.match(await getCheckout(store, 'w-retry'), { attempts: 3, lastError: 'boom 2' })
+  t.equal(worker.runner.stats.retried, 2)
+})
+
+t.test('a handler that always fails ends in the dead-letter set with its error', async (t) => {
+  const { config, store } = setup(t, { EXPIRY_MAX_ATTEMPTS: '3' })
+  const { calls, handler } = recorder(() => { throw new Error('payment service down') })
+  const worker = await testWorker(config, [handler])
+  t.teardown(() => worker.close())
+  await createHold(store, { id: 'w-dead', ttlMs: 1000, payload: { p: 1 } })
+  t.ok(await until(async () => (await getCheckout(store, 'w-dead')).outcome === 'dead', 5000), 'dead')
+  t.equal(calls.length, 3)
+  t.match(await getCheckout(store, 'w-dead'), { status: 'expired', outcome: 'dead', attempts: 3, lastError: 'payment service down' })
+  const shard = store.keys.shardOf('w-dead')
+  const dead = await listDeadLetters(store, shard)
+  t.match(dead, [{ id: 'w-dead', generation: 1, attempts: 3, lastError: 'payment service down', payload: { p: 1 } }])
+})
+
+t.test('a worker that stops mid-handler loses its lease; another worker takes the order over', async (t) => {
+  const { config, store } = setup(t, { EXPIRY_LEASE_MS: '1000' })
+  let release: () => void = () => {}
+  const stuck = recorder(async () => { await new Promise<void>((resolve) => { release = resolve }) })
+  const first = await testWorker(config, [stuck.handler])
+  await createHold(store, { id: 'w-takeover', ttlMs: 1000 })
+  t.ok(await until(() => stuck.calls.length === 1, 3000), 'first worker started the handler')
+  await first.close(0) // gives up on the running handler; its lease is not renewed any more
+  const second = recorder()
+  const worker = await testWorker(config, [second.handler])
+  t.teardown(() => worker.close())
+  t.ok(await until(() => second.calls.length === 1, 4000), 'second worker took over')
+  t.equal(second.calls[0]!.attempt, 2)
+  t.ok(await until(async () => (await getCheckout(store, 'w-takeover')).outcome === 'handled', 2000))
+  release()
+})
+
+t.test('a completed hold never reaches the handler; foreign expired keys are ignored', async (t) => {
+  const { config, store } = setup(t)
+  const { calls, handler } = recorder()
+  const worker = await testWorker(config, [handler])
+  t.teardown(() => worker.close())
+  const { endHold } = await import('../src/store/checkout-store.js')
+  await createHold(store, { id: 'w-done', ttlMs: 1000 })
+  await endHold(store, 'w-done', 'completed')
+  await store.redis.set('someone-else:key', '1', 'PX', 100)
+  await store.redis.set(`${config.KEY_PREFIX}{9999}:timer:x`, '1', 'PX', 100)
+  await new Promise((resolve) => setTimeout(resolve, 1500))
+  t.equal(calls.length, 0)
+})
