@@ -1,4 +1,4 @@
-import { pino } from 'pino'
+import { pino, type Logger } from 'pino'
 import type { Config } from '../../src/config.js'
 import type { ExpiryEvent, NamedHandler } from '../../src/expiry/handlers.js'
 import { startExpiryWorker, type ExpiryWorker } from '../../src/expiry/worker.js'
@@ -7,8 +7,7 @@ import { createRedis } from '../../src/redis/connection.js'
 import { createStoreContext, type StoreContext } from '../../src/store/context.js'
 
 /** An in-process worker on its own connections, as the worker process builds it. */
-export async function testWorker (config: Config, handlers: NamedHandler[]): Promise<ExpiryWorker> {
-  const log = pino({ level: 'silent' })
+export async function testWorker (config: Config, handlers: NamedHandler[], log: Logger = pino({ level: 'silent' })): Promise<ExpiryWorker> {
   return await startExpiryWorker({
     config,
     redis: createRedis({ url: config.REDIS_URL, role: 'worker' }),
@@ -44,4 +43,11 @@ export async function until (check: () => boolean | Promise<boolean>, timeoutMs:
     await new Promise((resolve) => setTimeout(resolve, stepMs))
   }
   return await check()
+}
+
+/** A logger whose lines the test can read. */
+export function capturingLogger (): { log: Logger, lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = []
+  const log = pino({ level: 'debug' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } })
+  return { log, lines }
 }

@@ -1,0 +1,62 @@
+import t from 'tap'
+import { mergeNotifyFlags } from '../src/expiry/notifications.js'
+import { createHold } from '../src/store/checkout-store.js'
+import { closeRedis } from '../src/redis/connection.js'
+import { testConfig } from './helpers/app.js'
+import { startRedis } from './helpers/redis.js'
+import { capturingLogger, recorder, testStore, testWorker, until } from './helpers/worker.js'
+
+t.test('flag merge keeps what is set and adds E and x', async (t) => {
+  t.equal(mergeNotifyFlags(''), 'Ex')
+  t.equal(mergeNotifyFlags('Ex'), 'Ex')
+  t.equal(mergeNotifyFlags('xE'), 'xE')
+  t.equal(mergeNotifyFlags('Kg$'), 'Kg$Ex')
+  t.equal(mergeNotifyFlags('KA'), 'KAE', 'A already includes x')
+  t.equal(mergeNotifyFlags('Elh'), 'Elhx')
+})
+
+t.test('the worker merges into the server setting without dropping flags', async (t) => {
+  const redis = await startRedis()
+  t.teardown(redis.stop)
+  const admin = redis.client()
+  await admin.config('SET', 'notify-keyspace-events', 'Kgl')
+  const worker = await testWorker(testConfig(redis.url), [recorder().handler])
+  t.teardown(() => worker.close())
+  const [, flags] = await admin.config('GET', 'notify-keyspace-events') as unknown as string[]
+  t.same(new Set(flags), new Set('Kglx'.split('').concat('E')), `flags now ${flags}`)
+})
+
+t.test('CONFIG blocked (managed Redis): one clear error, a probe, and expiries still handled', async (t) => {
+  const redis = await startRedis({ extraArgs: ['--rename-command', 'CONFIG', '', '--notify-keyspace-events', 'Ex'] })
+  t.teardown(redis.stop)
+  const config = testConfig(redis.url)
+  const store = testStore(config)
+  t.teardown(() => closeRedis(store.redis))
+  const { log, lines } = capturingLogger()
+  const { calls, handler } = recorder()
+  const worker = await testWorker(config, [handler], log)
+  t.teardown(() => worker.close())
+  const error = lines.find((l) => l.level === 50 && String(l.msg).includes('notify-keyspace-events'))
+  t.ok(error, 'logged an error')
+  t.match(String(error?.msg), /parameter group/)
+  t.ok(lines.some((l) => l.msg === 'expired events arrive: the server is configured for them'), 'the probe saw events')
+  await createHold(store, { id: 'managed', ttlMs: 1000 })
+  t.ok(await until(() => calls.length === 1, 3000), 'handled')
+})
+
+t.test('CONFIG blocked and events off: the probe says so and the sweeper still handles expiries', async (t) => {
+  const redis = await startRedis({ extraArgs: ['--rename-command', 'CONFIG', ''] })
+  t.teardown(redis.stop)
+  const config = testConfig(redis.url)
+  const store = testStore(config)
+  t.teardown(() => closeRedis(store.redis))
+  const { log, lines } = capturingLogger()
+  const { calls, handler } = recorder()
+  const worker = await testWorker(config, [handler], log)
+  t.teardown(() => worker.close())
+  t.ok(lines.some((l) => l.level === 50 && String(l.msg).startsWith('no expired event arrived')), 'the probe reported no events')
+  await createHold(store, { id: 'no-events', ttlMs: 1000 })
+  t.ok(await until(() => calls.length === 1, 3000), 'handled by the sweeper alone')
+  t.equal(worker.sweeper.found.event, 0)
+  t.equal(worker.sweeper.found.sweep, 1)
+})

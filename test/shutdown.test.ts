@@ -1,0 +1,89 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { testConfig } from './helpers/app.js'
+import { RECORD_HANDLER, readRecords, startApi, startChild, startWorker, waitForOutput } from './helpers/processes.js'
+import { startRedis } from './helpers/redis.js'
+
+const redis = await startRedis()
+t.teardown(redis.stop)
+const baseEnv = () => ({ REDIS_URL: redis.url, KEY_PREFIX: testConfig(redis.url).KEY_PREFIX })
+const recordFile = () => join(mkdtempSync(join(tmpdir(), 'ce-shutdown-')), 'calls.jsonl')
+
+async function holdFor (base: string, id: string, ttlMs: number): Promise<void> {
+  const res = await fetch(`${base}/checkout`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, ttlMs })
+  })
+  if (res.status !== 201) throw new Error(`POST ${id}: ${res.status}`)
+}
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  t.test(`API: ${signal} closes the server and exits 0 promptly`, async (t) => {
+    const api = await startApi(baseEnv())
+    const { code, ms } = await api.signal(signal)
+    t.equal(code, 0)
+    t.ok(ms < 3000, `exited in ${ms} ms`)
+    t.match(api.output(), /shutting down/)
+  })
+}
+
+t.test('worker: SIGTERM lets a running handler finish, then exits 0', async (t) => {
+  const record = recordFile()
+  const env = { ...baseEnv(), EXPIRY_HANDLERS: RECORD_HANDLER, RECORD_FILE: record, RECORD_SLEEP_MS: '1500', LOG_LEVEL: 'debug' }
+  const api = await startApi(env)
+  t.teardown(() => api.signal('SIGTERM'))
+  const worker = await startWorker(env)
+  await holdFor(api.base, 'sd-1', 1000)
+  await waitForOutput(worker, 'running expiry handlers', 5000)
+  const { code, ms } = await worker.signal('SIGTERM')
+  t.equal(code, 0)
+  t.ok(ms >= 1000 && ms < 5000, `waited for the handler (${ms} ms)`)
+  t.match(readRecords(record), [{ id: 'sd-1', ok: true }], 'the handler finished')
+  t.match(worker.output(), /expiry worker stopped/)
+})
+
+t.test('worker: a handler past the shutdown deadline is abandoned, the process still exits', async (t) => {
+  const env = {
+    ...baseEnv(), EXPIRY_HANDLERS: RECORD_HANDLER, RECORD_FILE: recordFile(), RECORD_SLEEP_MS: '20000', LOG_LEVEL: 'debug', SHUTDOWN_TIMEOUT_MS: '500'
+  }
+  const api = await startApi(env)
+  t.teardown(() => api.signal('SIGTERM'))
+  const worker = await startWorker(env)
+  await holdFor(api.base, 'sd-2', 1000)
+  await waitForOutput(worker, 'running expiry handlers', 5000)
+  const { code, ms } = await worker.signal('SIGTERM')
+  t.equal(code, 0)
+  t.ok(ms < 3000, `bounded by the deadline (${ms} ms)`)
+  t.match(worker.output(), /handlers still running at the shutdown deadline/)
+})
+
+t.test('worker: a second signal exits at once', async (t) => {
+  const env = {
+    ...baseEnv(), EXPIRY_HANDLERS: RECORD_HANDLER, RECORD_FILE: recordFile(), RECORD_SLEEP_MS: '20000', LOG_LEVEL: 'debug'
+  }
+  const api = await startApi(env)
+  t.teardown(() => api.signal('SIGTERM'))
+  const worker = await startWorker(env)
+  await holdFor(api.base, 'sd-3', 1000)
+  await waitForOutput(worker, 'running expiry handlers', 5000)
+  const started = Date.now()
+  worker.proc.kill('SIGTERM')
+  await waitForOutput(worker, 'shutting down', 3000)
+  worker.proc.kill('SIGTERM')
+  const { code } = await worker.exited
+  t.equal(code, 1)
+  t.ok(Date.now() - started < 3000, 'did not wait for the handler')
+})
+
+t.test('a bad config stops the process with one line naming the variable', async (t) => {
+  for (const entry of ['src/server.ts', 'workers/expiry-worker.ts'] as const) {
+    const child = startChild(entry, { ...baseEnv(), CHECKOUT_MAX_TTL_MS: 'lots' })
+    const { code } = await child.exited
+    t.equal(code, 1, entry)
+    t.equal(child.output().trim(), 'checkout-expiry: Invalid CHECKOUT_MAX_TTL_MS="lots": expected an integer from 1000 to 2147483647')
+  }
+  const worker = startChild('workers/expiry-worker.ts', { ...baseEnv(), EXPIRY_HANDLERS: 'nope' })
+  t.equal((await worker.exited).code, 1)
+  t.match(worker.output(), /EXPIRY_HANDLERS: unknown handler "nope"/)
+})
