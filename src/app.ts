@@ -28,8 +28,7 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
     ajv: { customOptions: { removeAdditional: false } },
     connectionTimeout: 10_000,
     requestTimeout: 15_000,
-    keepAliveTimeout: 72_000,
-    disableRequestLogging: false
+    keepAliveTimeout: 72_000
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // The API speaks JSON only; a text body is a client mistake worth a 415.

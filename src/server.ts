@@ -7,15 +7,15 @@ const config = loadConfigOrExit()
 const log = createLogger(config.LOG_LEVEL, 'checkout-api')
 const app = await buildApp({ config, logger: log })
 
-onShutdown(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
-  await app.close()
-})
-
 try {
   await app.listen({ port: config.PORT, host: config.HOST })
-  log.info({ redis: redactUrl(config.REDIS_URL) }, 'checkout API ready')
 } catch (err) {
   log.fatal({ err }, 'could not start the API')
   await app.close().catch(() => {})
-  process.exitCode = 1
+  process.exit(1)
 }
+
+onShutdown(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
+  await app.close()
+})
+log.info({ redis: redactUrl(config.REDIS_URL) }, 'checkout API ready')

@@ -46,7 +46,10 @@ export function startChild (entry: 'src/server.ts' | 'workers/expiry-worker.ts',
 export async function waitForOutput (child: Child, text: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!child.output().includes(text)) {
-    if (Date.now() > deadline) throw new Error(`no "${text}" within ${timeoutMs} ms; output:\n${child.output()}`)
+    if (Date.now() > deadline) {
+      child.proc.kill('SIGKILL')
+      throw new Error(`no "${text}" within ${timeoutMs} ms; output:\n${child.output()}`)
+    }
     if (child.proc.exitCode !== null) throw new Error(`process exited (${child.proc.exitCode}) before "${text}":\n${child.output()}`)
     await new Promise((resolve) => setTimeout(resolve, 25))
   }

@@ -1,0 +1,40 @@
+# One image for both processes:
+#   API (default):  node dist/src/server.js
+#   expiry worker:  node dist/workers/expiry-worker.js
+# Configuration comes from the environment only (see src/config.ts).
+
+# Build: every dependency, then TypeScript to dist/ plus the Lua scripts.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json ./
+COPY scripts/copy-lua.mjs scripts/
+COPY src src
+COPY workers workers
+RUN npm run build
+
+# Production dependencies only, installed apart so no dev tooling reaches the runtime image.
+FROM node:20-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --omit=dev && npm cache clean --force
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+# In a container the API must listen on every interface to be reachable
+# through a published port; the config default (127.0.0.1) suits a laptop.
+ENV HOST=0.0.0.0
+WORKDIR /app
+# package.json is needed at run time: its "type": "module" makes dist/ ESM.
+COPY package.json ./
+COPY --from=deps /app/node_modules node_modules
+COPY --from=build /app/dist dist
+# Files stay owned by root, so the process cannot change its own code.
+USER node
+EXPOSE 3000
+# Liveness of the API process. A worker container has no HTTP port: disable
+# this check there (docker-compose.dev.yml does).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "dist/src/server.js"]
