@@ -1,18 +1,25 @@
 import t from 'tap'
-import { endHold } from '../../src/store/checkout-store.js'
-import { createHolds, scenario } from '../helpers/fault.js'
+import { createHold, endHold } from '../../src/store/checkout-store.js'
+import { scenario } from '../helpers/fault.js'
 import { successCounts } from '../helpers/processes.js'
 import { until } from '../helpers/worker.js'
 
 t.test('complete vs expiry at the deadline ±10 ms: completed or expired, never both', async (t) => {
   const s = await scenario(t)
   await s.startWorkers(2)
-  const ttl = 2000
-  const created = Date.now()
-  const ids = await createHolds(s.store, 500, 'race', () => ttl)
+  // 500 completions at the deadline ±10 ms, plus a few clearly before and
+  // after it so that both outcomes surely occur.
+  const offsets = [
+    ...Array.from({ length: 500 }, (_v, i) => (i % 21) - 10),
+    ...Array.from({ length: 10 }, () => -500),
+    ...Array.from({ length: 10 }, () => 500)
+  ]
+  const deadlines = await Promise.all(offsets.map(async (_o, i) =>
+    (await createHold(s.store, { id: `race-${i}`, ttlMs: 2500 })).expiresAt))
+  const ids = offsets.map((_o, i) => `race-${i}`)
   const outcomes = new Map<string, 'completed' | 'expired'>()
   await Promise.all(ids.map(async (id, i) => {
-    const at = created + ttl + (i % 21) - 10
+    const at = deadlines[i]! + offsets[i]!
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())))
     try {
       await endHold(s.store, id, 'completed')
