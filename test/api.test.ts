@@ -120,6 +120,16 @@ t.test('transport errors: invalid JSON, empty body, oversized body, wrong conten
   t.match(none.json(), { statusCode: 404, code: 'ROUTE_NOT_FOUND' })
 })
 
+t.test('a 500 never shows internals', async (t) => {
+  await post({ id: 'corrupt', ttlMs: 10_000 })
+  const client = redis.client()
+  const [orderKey] = await client.keys(`${config.KEY_PREFIX}*order:corrupt`)
+  await client.hset(orderKey as string, 'p', '{not json')
+  const res = await app.inject({ method: 'GET', url: '/checkout/corrupt' })
+  t.equal(res.statusCode, 500)
+  t.same(res.json(), { statusCode: 500, code: 'INTERNAL', error: 'Internal Server Error', message: 'Internal server error' })
+})
+
 t.test('health and readiness', async (t) => {
   t.same((await app.inject('/healthz')).json(), { status: 'ok' })
   t.same((await app.inject('/readyz')).json(), { status: 'ready' })

@@ -39,3 +39,15 @@ t.test('Redis down: 503 REDIS_UNAVAILABLE quickly; back: the API recovers by its
   const res = await app.inject({ method: 'POST', url: '/checkout', ...json({ id: 'after', ttlMs: 60_000 }) })
   t.equal(res.statusCode, 201, 'serving again')
 })
+
+t.test('Redis that accepts connections but does not answer: 503 after REDIS_COMMAND_TIMEOUT_MS, never a hang', async (t) => {
+  const admin = redis.client()
+  await admin.call('CLIENT', 'PAUSE', '3000', 'ALL')
+  const started = Date.now()
+  const res = await app.inject({ method: 'GET', url: '/checkout/paused' })
+  const took = Date.now() - started
+  await admin.call('CLIENT', 'UNPAUSE')
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().code, 'REDIS_UNAVAILABLE')
+  t.ok(took >= 400 && took < 1500, `bounded by the command timeout (${took} ms)`)
+})

@@ -28,7 +28,8 @@ function translate (err: AnyError, bodyLimit: number): AnyError {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new Errors.UNSUPPORTED_MEDIA_TYPE(err.message.replace(/^Unsupported Media Type:?\s*/i, '') || 'unknown')
   }
-  if (err instanceof SyntaxError) return new Errors.INVALID_JSON(err.message)
+  // The body parser marks its SyntaxErrors with 400; any other SyntaxError is ours.
+  if (err instanceof SyntaxError && err.statusCode === 400) return new Errors.INVALID_JSON(err.message)
   return err
 }
 
