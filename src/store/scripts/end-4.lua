@@ -18,19 +18,12 @@
    { -2 }                      CHECKOUT_NOT_FOUND
    { -3, status }              CHECKOUT_NOT_PENDING (status: expired, completed, cancelled)
 ]]
--- @include expire-order.lua
+-- @include pending-hold.lua
 
 local base, id = ARGV[1], ARGV[2]
 local now = nowMs()
-local cur = redis.call('HMGET', KEYS[1], 's', 'd', 'g', 'p')
-if not cur[1] then return { -2 } end
-if cur[1] ~= 'pending' then return { -3, cur[1] } end
-
-local deadline = tonumber(cur[2])
-if deadline <= now then
-  expireOrder(base, id, cur[3], deadline, cur[4], now, ARGV[4])
-  return { -3, 'expired' }
-end
+local cur, refusal = pendingHold(KEYS[1], base, id, now, ARGV[4])
+if not cur then return refusal end
 
 redis.call('HSET', KEYS[1], 's', ARGV[3], 't', now)
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
