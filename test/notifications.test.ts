@@ -60,3 +60,23 @@ t.test('CONFIG blocked and events off: the probe says so and the sweeper still h
   t.equal(worker.sweeper.found.event, 0)
   t.equal(worker.sweeper.found.sweep, 1)
 })
+
+t.test('the worker resubscribes by itself after its subscriber connection is killed', async (t) => {
+  const redis = await startRedis()
+  t.teardown(redis.stop)
+  const config = testConfig(redis.url)
+  const { log, lines } = capturingLogger()
+  const worker = await testWorker(config, [recorder().handler], log)
+  t.teardown(() => worker.close())
+  const admin = redis.client()
+  t.equal(await admin.call('PUBSUB', 'NUMPAT'), 1)
+  await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+  t.ok(await until(async () => (await admin.call('PUBSUB', 'NUMPAT')) === 1 &&
+    lines.some((l) => l.msg === 'resubscribed to expired events'), 5000), 'subscribed again')
+  await admin.config('SET', 'notify-keyspace-events', '')
+  await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+  t.ok(await until(async () => {
+    const [, flags] = await admin.config('GET', 'notify-keyspace-events') as unknown as string[]
+    return flags === 'xE' || flags === 'Ex'
+  }, 5000), 'flags restored after reconnecting (as after a Redis restart without redis.conf)')
+})
