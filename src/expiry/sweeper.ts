@@ -78,6 +78,9 @@ export class Sweeper {
   }
 
   private async refreshAll (): Promise<void> {
+    // While Redis is away, polls would only pile up in the offline queue; the
+    // reconnect is followed by a full sweep anyway.
+    if (this.opts.store.redis.status !== 'ready') return
     await Promise.all(this.shards.map(async (_s, shard) => await this.refresh(shard)))
   }
 
