@@ -1,0 +1,95 @@
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { loadavg } from 'node:os'
+import { join } from 'node:path'
+import { killAll, root } from './children.js'
+import { readOptions } from './options.js'
+import { codeVersion, describeMachine } from './machine.js'
+import { cpuTable, generatedSection, resultsTable, writeDoc } from './report.js'
+import { runCell, type CellResult } from './run-cell.js'
+import { scenarios as allScenarios } from './scenarios.js'
+import { bullmq } from './systems/bullmq.js'
+import { keyspace } from './systems/keyspace.js'
+import { ours } from './systems/ours.js'
+
+/**
+ * `npm run bench:expiry`: how late, how complete and how often each system
+ * runs an expiry handler, on the same workloads, each against its own fresh
+ * redis-server on 127.0.0.1. See docs/benchmarks.md.
+ */
+const opts = readOptions()
+const systems = [ours, keyspace, bullmq].filter((s) => opts.systems.includes(s.name))
+const scenarios = allScenarios(opts.scale).filter((s) => opts.scenarios.includes(s.key))
+
+// Whatever happens, the redis-servers and workers this run started go with it.
+process.on('exit', killAll)
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping every process the benchmark started`)
+    killAll()
+    process.exit(130)
+  })
+}
+const watchdog = setTimeout(() => {
+  console.error(`the benchmark ran longer than ${opts.maxMs / 60_000} min; stopping`)
+  killAll()
+  process.exit(1)
+}, opts.maxMs)
+watchdog.unref()
+
+const startedAt = new Date()
+const runId = startedAt.toISOString().replace(/[:.]/g, '-')
+const resultsDir = join(root, 'bench', 'results', runId)
+mkdirSync(resultsDir, { recursive: true })
+
+const { text: machine, redis } = describeMachine()
+const code = codeVersion()
+console.log(`checkout-expiry benchmark: scale ${opts.scale}, scenarios ${opts.scenarios.join('')}, systems ${opts.systems.join(', ')}`)
+console.log(machine)
+console.log(`code under test: ${code}`)
+
+const results: CellResult[] = []
+try {
+  for (const scenario of scenarios) {
+    console.log(`\n${scenario.key}. ${scenario.title}: ${scenario.description}`)
+    for (const system of systems) {
+      const r = await runCell(system, scenario, opts, resultsDir)
+      results.push(r)
+      if (r.hz !== undefined && r.hz !== 10) r.notes.push(`redis-server ran with hz ${r.hz}`)
+      const d = r.delivery
+      console.log(d
+        ? `  ${system.label.padEnd(20)} delivered ${d.delivered}/${d.expected}, lost ${d.lost}, duplicated ${d.duplicated}, ` +
+          `lateness p50 ${d.lateness?.p50 ?? '–'} p99 ${d.lateness?.p99 ?? '–'} max ${d.lateness?.max ?? '–'} ms (${(r.timings.totalMs ?? 0) / 1000} s)`
+        : `  ${system.label.padEnd(20)} error: ${r.error ?? 'unknown'}`)
+    }
+  }
+} finally {
+  killAll()
+}
+
+const command = [...opts.overrides, 'npm run bench:expiry'].join(' ')
+const table = resultsTable(results, scenarios, systems)
+const loads = results.map((r) => r.loadBefore)
+const load = `1-min load average before each run: ${Math.min(...loads).toFixed(2)} to ${Math.max(...loads).toFixed(2)} (${loadavg()[0]?.toFixed(2)} at the end)`
+const section = generatedSection({ command, date: startedAt.toISOString().slice(0, 10), machine: `${machine}; ${load}`, code }, table, cpuTable(results, scenarios, systems), results)
+console.log('\n' + section)
+
+writeFileSync(join(resultsDir, 'summary.json'), JSON.stringify({
+  command,
+  startedAt: startedAt.toISOString(),
+  machine,
+  redis,
+  code,
+  options: opts,
+  scenarios,
+  systems: systems.map((s) => ({ name: s.name, label: s.label, disruption: s.disruption })),
+  results
+}, null, 2))
+console.log(`\nraw results: bench/results/${runId}/`)
+if (opts.writeDocs) {
+  writeDoc(join(root, 'docs', 'benchmarks.md'), section)
+  console.log('updated docs/benchmarks.md')
+} else {
+  console.log('docs/benchmarks.md left as it is (not a full run; BENCH_DOCS=1 writes it anyway)')
+}
+clearTimeout(watchdog)
+process.exitCode = results.some((r) => r.error !== undefined) ? 1 : 0

@@ -1,0 +1,110 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import type { CellResult } from './run-cell.js'
+import type { Scenario } from './scenarios.js'
+import type { BenchSystem } from './systems/types.js'
+
+/**
+ * The Markdown the run prints and keeps in docs/benchmarks.md, between two
+ * marker comments: everything outside them is written by hand and kept.
+ */
+export const TARGETS = { p99: 50, max: 250 }
+
+export interface RunInfo {
+  command: string
+  date: string
+  machine: string
+  code: string
+}
+
+const fmt = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '–' : Math.round(n).toLocaleString('en'))
+
+export function resultsTable (results: CellResult[], scenarios: Scenario[], systems: BenchSystem[]): string {
+  const rows = [
+    '| Scenario | System | Expected | Delivered | Lost | Duplicated | Lateness p50 (ms) | p99 (ms) | max (ms) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |'
+  ]
+  for (const s of scenarios) {
+    for (const sys of systems) {
+      const r = results.find((x) => x.scenario === s.key && x.system === sys.name)
+      if (!r) continue
+      const name = `${s.key}. ${s.title}`
+      const d = r.delivery
+      if (!d) {
+        rows.push(`| ${name} | ${sys.label} | ${fmt(s.holds)} | error: ${(r.error ?? 'no result').replace(/\|/g, '/').slice(0, 80)} | | | | | |`)
+        continue
+      }
+      rows.push(`| ${name} | ${sys.label} | ${fmt(d.expected)} | ${fmt(d.delivered)} | ${fmt(d.lost)} | ${fmt(d.duplicated)} | ` +
+        `${fmt(d.lateness?.p50)} | ${fmt(d.lateness?.p99)} | ${fmt(d.lateness?.max)} |`)
+    }
+  }
+  return rows.join('\n')
+}
+
+/** CPU the workers and Redis used while the holds came due, and how long that collection ran. */
+export function cpuTable (results: CellResult[], scenarios: Scenario[], systems: BenchSystem[]): string {
+  const rows = [
+    '| Scenario | System | Collection (s) | Worker CPU (s) | Redis CPU (s) |',
+    '| --- | --- | ---: | ---: | ---: |'
+  ]
+  const sec = (ms: number | undefined) => (ms === undefined || Number.isNaN(ms) ? '–' : (ms / 1000).toFixed(1))
+  for (const s of scenarios) {
+    for (const sys of systems) {
+      const r = results.find((x) => x.scenario === s.key && x.system === sys.name)
+      if (!r?.cpu) continue
+      rows.push(`| ${s.key}. ${s.title} | ${sys.label} | ${sec(r.timings.collectMs)} | ${sec(r.cpu.workersMs)} | ${sec(r.cpu.redisMs)} |`)
+    }
+  }
+  return rows.join('\n')
+}
+
+/** checkout-expiry against the headline targets of scenario A. */
+export function targetLines (results: CellResult[]): string[] {
+  const a = results.find((r) => r.scenario === 'A' && r.system === 'ours')
+  const d = a?.delivery
+  if (!d?.lateness) return ['Scenario A was not run for checkout-expiry, or it failed: no target check.']
+  const check = (ok: boolean) => (ok ? 'met' : '**missed**')
+  return [
+    `- lateness p99 ≤ ${TARGETS.p99} ms: ${check(d.lateness.p99 <= TARGETS.p99)} (${fmt(d.lateness.p99)} ms)`,
+    `- lateness max ≤ ${TARGETS.max} ms: ${check(d.lateness.max <= TARGETS.max)} (${fmt(d.lateness.max)} ms)`,
+    `- zero lost: ${check(d.lost === 0)} (${fmt(d.lost)})`,
+    `- zero duplicated: ${check(d.duplicated === 0)} (${fmt(d.duplicated)})`
+  ]
+}
+
+export function generatedSection (info: RunInfo, table: string, cpu: string, results: CellResult[]): string {
+  const notes = results.flatMap((r) => r.notes.map((n) => `- ${r.scenario}/${r.system}: ${n}`))
+  return [
+    `Command: \`${info.command}\``,
+    '',
+    `Date: ${info.date}`,
+    '',
+    `Machine: ${info.machine}`,
+    '',
+    `Code under test: ${info.code}`,
+    '',
+    table,
+    '',
+    'Headline targets for checkout-expiry (scenario A):',
+    '',
+    ...targetLines(results),
+    '',
+    'CPU time used from the moment every hold was scheduled until collection ended (Redis: since its restart in scenario E; in D the workers\' start-up is included):',
+    '',
+    cpu,
+    ...(notes.length > 0 ? ['', 'Notes from the run:', '', ...notes] : [])
+  ].join('\n')
+}
+
+const START = '<!-- bench:results:start -->'
+const END = '<!-- bench:results:end -->'
+
+/** Replaces the generated section of the doc, creating the doc from a skeleton if it is missing. */
+export function writeDoc (path: string, section: string): void {
+  const current = existsSync(path)
+    ? readFileSync(path, 'utf8')
+    : `# Benchmarks\n\n${START}\n${END}\n`
+  const from = current.indexOf(START)
+  const to = current.indexOf(END)
+  if (from < 0 || to < from) throw new Error(`${path} has no ${START} ... ${END} section to replace`)
+  writeFileSync(path, current.slice(0, from + START.length) + '\n' + section + '\n' + current.slice(to))
+}

@@ -1,0 +1,93 @@
+/**
+ * The workloads. Every system runs each of them against a fresh redis-server.
+ * Counts scale with BENCH_SCALE; times do not, so a quick run keeps the same
+ * shape at a lower rate.
+ */
+export type ScenarioKey = 'A' | 'B' | 'C' | 'D' | 'E'
+
+export type Fault =
+  | { kind: 'none' }
+  /** Cut the workers off from Redis, starting atMs after the first deadline, for forMs. */
+  | { kind: 'connections', atMs: number, forMs: number }
+  /** No worker runs until afterMs past the last deadline. */
+  | { kind: 'workers-late', afterMs: number }
+  /** Stop Redis atMs after the first deadline, start it again forMs later (AOF on). */
+  | { kind: 'redis-restart', atMs: number, forMs: number }
+
+export interface Scenario {
+  key: ScenarioKey
+  title: string
+  description: string
+  workers: number
+  /** Holds due in 30 minutes, created first; they must not fire during the run. */
+  background: number
+  /** Holds whose expiry is measured. */
+  holds: number
+  /** Their deadlines are spread evenly over this window. */
+  windowMs: number
+  appendonly: boolean
+  fault: Fault
+}
+
+export const BACKGROUND_TTL_MS = 30 * 60_000
+
+export function scenarios (scale: number): Scenario[] {
+  const n = (count: number) => Math.max(10, Math.round(count * scale))
+  return [
+    {
+      key: 'A',
+      title: 'steady',
+      description: `${n(100_000).toLocaleString('en')} background holds due in 30 min, then ${n(10_000).toLocaleString('en')} holds due evenly over 10 s (${Math.round(n(10_000) / 10).toLocaleString('en')}/s); one worker`,
+      workers: 1,
+      background: n(100_000),
+      holds: n(10_000),
+      windowMs: 10_000,
+      appendonly: false,
+      fault: { kind: 'none' }
+    },
+    {
+      key: 'B',
+      title: 'three workers',
+      description: `${n(2_000).toLocaleString('en')} holds due evenly over 5 s; three workers`,
+      workers: 3,
+      background: 0,
+      holds: n(2_000),
+      windowMs: 5_000,
+      appendonly: false,
+      fault: { kind: 'none' }
+    },
+    {
+      key: 'C',
+      title: 'connection killed',
+      description: `${n(3_000).toLocaleString('en')} holds due evenly over 6 s; one worker, cut off from Redis from 1.5 s to 4.5 s into the window`,
+      workers: 1,
+      background: 0,
+      holds: n(3_000),
+      windowMs: 6_000,
+      appendonly: false,
+      fault: { kind: 'connections', atMs: 1_500, forMs: 3_000 }
+    },
+    {
+      key: 'D',
+      title: 'workers down',
+      description: `${n(2_000).toLocaleString('en')} holds due evenly over 5 s; no worker runs until 5 s after the last deadline`,
+      workers: 1,
+      background: 0,
+      holds: n(2_000),
+      windowMs: 5_000,
+      appendonly: false,
+      fault: { kind: 'workers-late', afterMs: 5_000 }
+    },
+    {
+      key: 'E',
+      title: 'Redis restart',
+      description: `${n(3_000).toLocaleString('en')} holds due evenly over 6 s, appendonly yes; Redis stopped 1.5 s into the window and started again 3 s later`,
+      workers: 1,
+      background: 0,
+      holds: n(3_000),
+      windowMs: 6_000,
+      appendonly: true,
+      fault: { kind: 'redis-restart', atMs: 1_500, forMs: 3_000 }
+    }
+  ]
+}

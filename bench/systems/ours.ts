@@ -1,0 +1,85 @@
+import { loadConfig } from '../../src/config.js'
+import { createKeyspace } from '../../src/keys.js'
+import { closeRedis, createRedis } from '../../src/redis/connection.js'
+import { createHold, getCheckout } from '../../src/store/checkout-store.js'
+import { createStoreContext } from '../../src/store/context.js'
+import { spawnNode } from '../children.js'
+import { adminClient, clientList, inChunks, sleep, until } from '../util.js'
+import type { BenchSystem, CreateReport } from './types.js'
+
+/**
+ * checkout-expiry itself: holds made with the store's createHold, expired by
+ * real `workers/expiry-worker.ts` processes whose handler is bench/handler.ts.
+ */
+const HANDLER = 'bench/handler.ts'
+const IN_FLIGHT = 500
+
+export const ours: BenchSystem = {
+  name: 'ours',
+  label: 'checkout-expiry',
+  disruption: '`CLIENT KILL TYPE pubsub` every 20 ms for 3 s: its subscriber connection (the command connection stays up)',
+
+  async producer (cell) {
+    // The same defaults (prefix, shards, retention) the worker processes read.
+    const config = loadConfig({ ...process.env, REDIS_URL: cell.redisUrl })
+    const redis = createRedis({ url: cell.redisUrl, role: 'worker', name: 'bench:producer' })
+    const ctx = createStoreContext(redis, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS), config.CHECKOUT_RESULT_RETENTION_MS)
+    return {
+      async create (holds) {
+        const report: CreateReport = { deadlines: new Map(), minLeadMs: Infinity }
+        await inChunks(holds, IN_FLIGHT, async (chunk) => {
+          await Promise.all(chunk.map(async (hold) => {
+            const ttlMs = Math.max(1, Math.round(hold.deadline - Date.now()))
+            report.minLeadMs = Math.min(report.minLeadMs, ttlMs)
+            const view = await createHold(ctx, { id: hold.id, ttlMs })
+            report.deadlines.set(hold.id, view.expiresAt)
+          }))
+        })
+        return report
+      },
+      async describe (ids) {
+        const out: Record<string, string> = {}
+        for (const id of ids) {
+          const view = await getCheckout(ctx, id).catch((err: unknown) => ({ error: err instanceof Error ? err.message : String(err) }))
+          out[id] = JSON.stringify(view)
+        }
+        return out
+      },
+      close: async () => await closeRedis(redis)
+    }
+  },
+
+  async startWorkers (cell, n) {
+    const env = {
+      REDIS_URL: cell.redisUrl,
+      EXPIRY_HANDLERS: HANDLER,
+      // BENCH_LOG_LEVEL=debug keeps the worker's per-job log lines in bench/results/ (slower).
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+      BENCH_RECORD_FILE: cell.recordFile
+    }
+    const children = Array.from({ length: n }, () => spawnNode('workers/expiry-worker.ts', env, cell.logFile()))
+    const admin = adminClient(cell.port)
+    try {
+      // With LOG_LEVEL=warn there is no "ready" line: a worker is ready once its
+      // subscriber is subscribed and expired events are enabled, which is
+      // right before its sweeper starts.
+      await until(async () => {
+        for (const c of children) {
+          if (c.proc.exitCode !== null) throw new Error(`expiry worker exited (${c.proc.exitCode}):\n${c.output()}`)
+        }
+        const subscribed = (await clientList(admin))
+          .filter((c) => c.name === 'checkout-expiry:subscriber' && Number(c.psub) > 0).length
+        const flags = (await admin.config('GET', 'notify-keyspace-events') as unknown as string[])[1] ?? ''
+        return subscribed >= n && flags.includes('E') && (flags.includes('x') || flags.includes('A'))
+      }, 20_000, 'checkout-expiry workers to subscribe')
+      await sleep(300)
+    } finally {
+      admin.disconnect()
+    }
+    return children
+  },
+
+  async disrupt (admin) {
+    return Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))
+  }
+}
