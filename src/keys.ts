@@ -25,6 +25,10 @@ export interface ShardKeys {
   jobs: string
   /** ZSET of jobs that used up their attempts: member `<generation>:<id>`, score when they died. */
   dead: string
+  /** HASH with what an expiry job's handler needs; member is `<generation>:<id>`. */
+  job: (member: string) => string
+  /** HASH with the last claim of one worker in this shard, so a resent claim is idempotent. */
+  claimRecord: (leaseToken: string) => string
 }
 
 export interface OrderKeys extends ShardKeys {
@@ -50,7 +54,14 @@ export function createKeyspace (prefix: string, shards: number): Keyspace {
   const base = (shard: number) => `${prefix}{${shard}}:`
   const shardKeys = (shard: number): ShardKeys => {
     const b = base(shard)
-    return { base: b, deadlines: `${b}deadlines`, jobs: `${b}jobs`, dead: `${b}dead` }
+    return {
+      base: b,
+      deadlines: `${b}deadlines`,
+      jobs: `${b}jobs`,
+      dead: `${b}dead`,
+      job: (member) => `${b}job:${member}`,
+      claimRecord: (leaseToken) => `${b}claim:${leaseToken}`
+    }
   }
   const shardOf = (id: string) => fnv1a(id) % shards
   const timerKey = new RegExp(`^${prefix.replace(/[.]/g, '\\.')}\\{(\\d+)\\}:timer:(.+)$`)

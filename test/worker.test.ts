@@ -92,3 +92,21 @@ t.test('a completed hold never reaches the handler; foreign expired keys are ign
   await new Promise((resolve) => setTimeout(resolve, 1500))
   t.equal(calls.length, 0)
 })
+
+t.test('EXPIRY_CONCURRENCY is a hard limit on handlers running at once', async (t) => {
+  const { config, store } = setup(t, { EXPIRY_CONCURRENCY: '5' })
+  let running = 0
+  let peak = 0
+  const { calls, handler } = recorder(async () => {
+    running++
+    peak = Math.max(peak, running)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    running--
+  })
+  const worker = await testWorker(config, [handler])
+  t.teardown(() => worker.close())
+  await Promise.all(Array.from({ length: 100 }, async (_v, i) => await createHold(store, { id: `cc-${i}`, ttlMs: 1000 })))
+  t.ok(await until(() => calls.length === 100, 10_000), 'all handled')
+  t.ok(peak <= 5, `at most 5 at once (peak ${peak})`)
+  t.ok(peak >= 2, 'but in parallel')
+})

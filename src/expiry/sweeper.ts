@@ -28,6 +28,8 @@ interface ShardState {
   claiming: boolean
   /** Another claim was asked for while one was running. */
   again: FoundBy | undefined
+  /** Sequence number of the next claim; kept after a failed claim so its retry is idempotent. */
+  seq: number
 }
 
 const CLAIM_BATCH = 200
@@ -41,10 +43,12 @@ export class Sweeper {
   private stopped = false
   /** Shards that had due work while the runner was full. */
   private readonly starved = new Set<number>()
+  /** Runner slots promised to claims in flight, so parallel claims never exceed the capacity. */
+  private reserved = 0
 
   constructor (private readonly opts: SweeperOptions) {
     this.shards = Array.from({ length: opts.store.keys.shards }, () => ({
-      timer: undefined, wakeAt: Infinity, claiming: false, again: undefined
+      timer: undefined, wakeAt: Infinity, claiming: false, again: undefined, seq: 1
     }))
   }
 
@@ -117,20 +121,33 @@ export class Sweeper {
       return
     }
     state.claiming = true
+    let nextDue: number | undefined
+    let known = false
     try {
       let more = true
       while (more && !this.stopped) {
-        const limit = Math.min(CLAIM_BATCH, this.opts.capacity())
+        const limit = Math.min(CLAIM_BATCH, this.opts.capacity() - this.reserved)
         if (limit <= 0) {
+          // The runner will call onCapacity(); re-arming a timer now would only spin.
           this.starved.add(shard)
+          known = true
           break
         }
-        const result = await claimDue(this.opts.store, shard, limit, this.opts.lease)
-        this.found[foundBy] += result.expired
-        for (const job of result.jobs) this.opts.run(job, job.attempt === 1 ? foundBy : 'retry')
-        more = result.jobs.length >= limit
+        this.reserved += limit
+        try {
+          const result = await claimDue(this.opts.store, shard, limit, this.opts.lease, state.seq)
+          state.seq++
+          this.found[foundBy] += result.expired
+          for (const job of result.jobs) this.opts.run(job, job.attempt === 1 ? foundBy : 'retry')
+          more = result.jobs.length >= limit
+          nextDue = result.nextDue
+          known = true
+        } finally {
+          this.reserved -= limit
+        }
       }
     } catch (err) {
+      known = false
       this.opts.log.warn({ err, shard }, 'claim failed; the next sweep retries')
     } finally {
       state.claiming = false
@@ -138,6 +155,7 @@ export class Sweeper {
     const again = state.again
     state.again = undefined
     if (again) void this.claim(shard, again)
-    else await this.refresh(shard)
+    else if (!known) await this.refresh(shard)
+    else if (nextDue !== undefined && !this.starved.has(shard)) this.wakeAt(shard, nextDue - this.clockOffset)
   }
 }

@@ -20,25 +20,35 @@ export interface ExpiryJob {
 export interface ClaimResult {
   /** Redis server time of the claim, ms. */
   now: number
+  /** Earliest deadline or job due time left in the shard (server time), undefined when none. */
+  nextDue: number | undefined
   /** Holds this call recorded as expired (the rest were expired by other calls or are retries). */
   expired: number
   jobs: ExpiryJob[]
 }
 
 export interface Lease {
+  /** Unique per worker process. */
   token: string
   leaseMs: number
 }
 
 const JOB_FIELDS = 7
+const HEADER_FIELDS = 3
 
+/**
+ * Expires the shard's due holds and leases up to `limit` due jobs to this
+ * worker. `seq` must be new for each claim and the same when a claim is
+ * retried after an error: Redis then hands back what the lost call claimed.
+ */
 export async function claimDue (
-  ctx: StoreContext, shard: number, limit: number, lease: Lease
+  ctx: StoreContext, shard: number, limit: number, lease: Lease, seq: number
 ): Promise<ClaimResult> {
   const k = ctx.keys.shard(shard)
-  const reply = await run(ctx, 'claim', [k.deadlines, k.jobs], [k.base, limit, lease.leaseMs, lease.token, ctx.retentionMs])
+  const reply = await run(ctx, 'claim', [k.deadlines, k.jobs, k.claimRecord(lease.token)],
+    [k.base, limit, lease.leaseMs, lease.token, ctx.retentionMs, seq])
   const jobs: ExpiryJob[] = []
-  for (let i = 2; i + JOB_FIELDS <= reply.length; i += JOB_FIELDS) {
+  for (let i = HEADER_FIELDS; i + JOB_FIELDS <= reply.length; i += JOB_FIELDS) {
     const [member, id, generation, deadline, expiredAt, attempt, payload] = reply.slice(i, i + JOB_FIELDS).map(String)
     const job: ExpiryJob = {
       shard,
@@ -52,19 +62,20 @@ export async function claimDue (
     if (payload) job.payload = JSON.parse(payload) as Record<string, unknown>
     jobs.push(job)
   }
-  return { now: Number(reply[0]), expired: Number(reply[1]), jobs }
+  const nextDue = Number(reply[2])
+  return { now: Number(reply[0]), expired: Number(reply[1]), nextDue: nextDue >= 0 ? nextDue : undefined, jobs }
 }
 
 function jobKeys (ctx: StoreContext, job: ExpiryJob) {
   const k = ctx.keys.shard(job.shard)
-  return { k, job: `${k.base}job:${job.member}`, order: `${k.base}order:${job.id}` }
+  return { k, job: k.job(job.member), order: ctx.keys.order(job.id).order }
 }
 
 /** Records a successful run. False when the lease was lost to another worker. */
 export async function ackJob (ctx: StoreContext, job: ExpiryJob, token: string): Promise<boolean> {
   const { k, job: jobKey, order } = jobKeys(ctx, job)
-  const reply = await run(ctx, 'ack', [k.jobs, jobKey, order], [job.member, token, job.generation])
-  return Number(reply) === 1
+  const reply = Number(await run(ctx, 'ack', [k.jobs, jobKey, order], [job.member, token, job.generation]))
+  return reply === 1 || reply === 2
 }
 
 export type FailResult = 'retry' | 'dead' | 'lease-lost'
@@ -109,7 +120,7 @@ export async function listDeadLetters (ctx: StoreContext, shard: number, limit =
   const members = await ctx.redis.zrange(k.dead, '0', String(limit - 1))
   const out: DeadLetter[] = []
   for (const member of members) {
-    const [id, generation, attempts, lastError, diedAt, payload] = await ctx.redis.hmget(`${k.base}job:${member}`, 'i', 'g', 'a', 'e', 'f', 'p')
+    const [id, generation, attempts, lastError, diedAt, payload] = await ctx.redis.hmget(k.job(member), 'i', 'g', 'a', 'e', 'f', 'p')
     const entry: DeadLetter = {
       member,
       id: id ?? '',

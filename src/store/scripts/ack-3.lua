@@ -12,11 +12,14 @@
 
   Returns
     1  acknowledged
+    2  already acknowledged (the same ack sent again after a lost reply)
     0  LEASE_LOST: the lease ran out and another worker took the job over
 ]]
 -- @include now.lua
 local now = nowMs()
-if redis.call('HGET', KEYS[2], 'l') ~= ARGV[2] then return 0 end
+local holder = redis.call('HGET', KEYS[2], 'l')
+if not holder then return 2 end
+if holder ~= ARGV[2] then return 0 end
 
 local attempts = redis.call('HGET', KEYS[2], 'a')
 redis.call('DEL', KEYS[2])
