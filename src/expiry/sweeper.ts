@@ -30,9 +30,12 @@ interface ShardState {
   again: FoundBy | undefined
   /** Sequence number of the next claim; kept after a failed claim so its retry is idempotent. */
   seq: number
+  /** Local time the last complete claim (nothing more due, timer armed) finished. */
+  claimedAt: number
 }
 
 const CLAIM_BATCH = 200
+const EVENT_QUIET_MS = 20
 
 export class Sweeper {
   readonly found: Record<FoundBy, number> = { event: 0, sweep: 0 }
@@ -48,7 +51,7 @@ export class Sweeper {
 
   constructor (private readonly opts: SweeperOptions) {
     this.shards = Array.from({ length: opts.store.keys.shards }, () => ({
-      timer: undefined, wakeAt: Infinity, claiming: false, again: undefined, seq: 1
+      timer: undefined, wakeAt: Infinity, claiming: false, again: undefined, seq: 1, claimedAt: 0
     }))
   }
 
@@ -68,9 +71,17 @@ export class Sweeper {
     for (let shard = 0; shard < this.shards.length; shard++) void this.claim(shard, 'sweep')
   }
 
-  /** A keyspace event said something in this shard is due. */
+  /**
+   * A keyspace event said something in this shard is due. Ignored while a
+   * claim of the shard runs or has just finished: that claim expired
+   * everything due when it ran (deleting a lapsed timer key is itself what
+   * publishes many of these events) and armed the timer for anything due
+   * after it.
+   */
   onEvent (shard: number): void {
-    if (shard < this.shards.length) void this.claim(shard, 'event')
+    const state = this.shards[shard]
+    if (!state || state.claiming || Date.now() - state.claimedAt < EVENT_QUIET_MS) return
+    void this.claim(shard, 'event')
   }
 
   /** The runner has room again: serve the shards that had to wait. */
@@ -152,10 +163,16 @@ export class Sweeper {
     } finally {
       state.claiming = false
     }
+    // Slots this claim reserved but did not use are free again for shards
+    // that found the runner full while it was in flight.
+    if (this.opts.capacity() - this.reserved > 0) this.onCapacity()
     const again = state.again
     state.again = undefined
     if (again) void this.claim(shard, again)
     else if (!known) await this.refresh(shard)
-    else if (nextDue !== undefined && !this.starved.has(shard)) this.wakeAt(shard, nextDue - this.clockOffset)
+    else if (!this.starved.has(shard)) {
+      state.claimedAt = Date.now()
+      if (nextDue !== undefined) this.wakeAt(shard, nextDue - this.clockOffset)
+    }
   }
 }
