@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { mergeNotifyFlags } from '../src/expiry/notifications.js'
 import { createHold } from '../src/store/checkout-store.js'
 import { closeRedis } from '../src/redis/connection.js'
@@ -26,8 +26,9 @@ t.test('the worker merges into the server setting without dropping flags', async
   t.same(new Set(flags), new Set('Kglx'.split('').concat('E')), `flags now ${flags}`)
 })
 
-t.test('CONFIG blocked (managed Redis): one clear error, a probe, and expiries still handled', async (t) => {
-  const redis = await startRedis({ extraArgs: ['--rename-command', 'CONFIG', '', '--notify-keyspace-events', 'Ex'] })
+/** A worker on a Redis started with extra arguments, with its log lines and handler calls. */
+async function workerOn (t: Test, extraArgs: string[]) {
+  const redis = await startRedis({ extraArgs })
   t.teardown(redis.stop)
   const config = testConfig(redis.url)
   const store = testStore(config)
@@ -36,6 +37,11 @@ t.test('CONFIG blocked (managed Redis): one clear error, a probe, and expiries s
   const { calls, handler } = recorder()
   const worker = await testWorker(config, [handler], log)
   t.teardown(() => worker.close())
+  return { store, lines, calls, worker }
+}
+
+t.test('CONFIG blocked (managed Redis): one clear error, a probe, and expiries still handled', async (t) => {
+  const { store, lines, calls } = await workerOn(t, ['--rename-command', 'CONFIG', '', '--notify-keyspace-events', 'Ex'])
   const error = lines.find((l) => l.level === 50 && String(l.msg).includes('notify-keyspace-events'))
   t.ok(error, 'logged an error')
   t.match(String(error?.msg), /parameter group/)
@@ -45,15 +51,7 @@ t.test('CONFIG blocked (managed Redis): one clear error, a probe, and expiries s
 })
 
 t.test('CONFIG blocked and events off: the probe says so and the sweeper still handles expiries', async (t) => {
-  const redis = await startRedis({ extraArgs: ['--rename-command', 'CONFIG', ''] })
-  t.teardown(redis.stop)
-  const config = testConfig(redis.url)
-  const store = testStore(config)
-  t.teardown(() => closeRedis(store.redis))
-  const { log, lines } = capturingLogger()
-  const { calls, handler } = recorder()
-  const worker = await testWorker(config, [handler], log)
-  t.teardown(() => worker.close())
+  const { store, lines, calls, worker } = await workerOn(t, ['--rename-command', 'CONFIG', ''])
   t.ok(lines.some((l) => l.level === 50 && String(l.msg).startsWith('no expired event arrived')), 'the probe reported no events')
   await createHold(store, { id: 'no-events', ttlMs: 1000 })
   t.ok(await until(() => calls.length === 1, 3000), 'handled by the sweeper alone')

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { testConfig } from './helpers/app.js'
 import { RECORD_HANDLER, readRecords, startApi, startChild, startWorker, waitForOutput } from './helpers/processes.js'
 import { startRedis } from './helpers/redis.js'
@@ -28,14 +28,20 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   })
 }
 
+/** An API and a worker whose recording handler is running (it sleeps for RECORD_SLEEP_MS). */
+async function workerWithRunningHandler (t: Test, id: string, env: Record<string, string>) {
+  const full = { ...baseEnv(), EXPIRY_HANDLERS: RECORD_HANDLER, LOG_LEVEL: 'debug', ...env }
+  const api = await startApi(full)
+  t.teardown(() => api.signal('SIGTERM'))
+  const worker = await startWorker(full)
+  await holdFor(api.base, id, 1000)
+  await waitForOutput(worker, 'running expiry handlers', 5000)
+  return worker
+}
+
 t.test('worker: SIGTERM lets a running handler finish, then exits 0', async (t) => {
   const record = recordFile()
-  const env = { ...baseEnv(), EXPIRY_HANDLERS: RECORD_HANDLER, RECORD_FILE: record, RECORD_SLEEP_MS: '1500', LOG_LEVEL: 'debug' }
-  const api = await startApi(env)
-  t.teardown(() => api.signal('SIGTERM'))
-  const worker = await startWorker(env)
-  await holdFor(api.base, 'sd-1', 1000)
-  await waitForOutput(worker, 'running expiry handlers', 5000)
+  const worker = await workerWithRunningHandler(t, 'sd-1', { RECORD_FILE: record, RECORD_SLEEP_MS: '1500' })
   const { code, ms } = await worker.signal('SIGTERM')
   t.equal(code, 0)
   t.ok(ms >= 1000 && ms < 5000, `waited for the handler (${ms} ms)`)
@@ -44,14 +50,7 @@ t.test('worker: SIGTERM lets a running handler finish, then exits 0', async (t) 
 })
 
 t.test('worker: a handler past the shutdown deadline is abandoned, the process still exits', async (t) => {
-  const env = {
-    ...baseEnv(), EXPIRY_HANDLERS: RECORD_HANDLER, RECORD_FILE: recordFile(), RECORD_SLEEP_MS: '20000', LOG_LEVEL: 'debug', SHUTDOWN_TIMEOUT_MS: '500'
-  }
-  const api = await startApi(env)
-  t.teardown(() => api.signal('SIGTERM'))
-  const worker = await startWorker(env)
-  await holdFor(api.base, 'sd-2', 1000)
-  await waitForOutput(worker, 'running expiry handlers', 5000)
+  const worker = await workerWithRunningHandler(t, 'sd-2', { RECORD_FILE: recordFile(), RECORD_SLEEP_MS: '20000', SHUTDOWN_TIMEOUT_MS: '500' })
   const { code, ms } = await worker.signal('SIGTERM')
   t.equal(code, 0)
   t.ok(ms < 3000, `bounded by the deadline (${ms} ms)`)
@@ -59,14 +58,7 @@ t.test('worker: a handler past the shutdown deadline is abandoned, the process s
 })
 
 t.test('worker: a second signal exits at once', async (t) => {
-  const env = {
-    ...baseEnv(), EXPIRY_HANDLERS: RECORD_HANDLER, RECORD_FILE: recordFile(), RECORD_SLEEP_MS: '20000', LOG_LEVEL: 'debug'
-  }
-  const api = await startApi(env)
-  t.teardown(() => api.signal('SIGTERM'))
-  const worker = await startWorker(env)
-  await holdFor(api.base, 'sd-3', 1000)
-  await waitForOutput(worker, 'running expiry handlers', 5000)
+  const worker = await workerWithRunningHandler(t, 'sd-3', { RECORD_FILE: recordFile(), RECORD_SLEEP_MS: '20000' })
   const started = Date.now()
   worker.proc.kill('SIGTERM')
   await waitForOutput(worker, 'shutting down', 3000)

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import type { FastifyBaseLogger } from 'fastify'
 import { Errors } from '../errors.js'
 import type { CheckoutLimits } from '../plugins/store.js'
 import {
@@ -85,29 +86,21 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return toResponse(await extendHold(app.store, request.params.id, ttlMs))
   })
 
-  app.post('/checkout/:id/complete', {
-    schema: {
-      summary: 'Complete a pending hold; its expiry handler never runs',
-      params: IdParams,
-      response: { 200: EndedResponse, ...errors(400, 404, 409, 503) }
-    }
-  }, async (request) => {
-    const ended = await endHold(app.store, request.params.id, 'completed')
-    request.log.info({ orderId: ended.id }, 'checkout completed')
-    return { id: ended.id, status: ended.status, completedAt: iso(ended.endedAt) }
+  // Complete and cancel differ only in the status they record.
+  const endSchema = (summary: string) => ({
+    summary, params: IdParams, response: { 200: EndedResponse, ...errors(400, 404, 409, 503) }
   })
+  const end = async (id: string, status: 'completed' | 'cancelled', log: FastifyBaseLogger) => {
+    const ended = await endHold(app.store, id, status)
+    log.info({ orderId: ended.id }, `checkout ${status}`)
+    return { id: ended.id, status: ended.status, [endedField[status]]: iso(ended.endedAt) }
+  }
 
-  app.delete('/checkout/:id', {
-    schema: {
-      summary: 'Cancel a pending hold; its expiry handler never runs',
-      params: IdParams,
-      response: { 200: EndedResponse, ...errors(400, 404, 409, 503) }
-    }
-  }, async (request) => {
-    const ended = await endHold(app.store, request.params.id, 'cancelled')
-    request.log.info({ orderId: ended.id }, 'checkout cancelled')
-    return { id: ended.id, status: ended.status, cancelledAt: iso(ended.endedAt) }
-  })
+  app.post('/checkout/:id/complete', { schema: endSchema('Complete a pending hold; its expiry handler never runs') },
+    async (request) => await end(request.params.id, 'completed', request.log))
+
+  app.delete('/checkout/:id', { schema: endSchema('Cancel a pending hold; its expiry handler never runs') },
+    async (request) => await end(request.params.id, 'cancelled', request.log))
 }
 
 export default checkoutRoutes
