@@ -37,7 +37,8 @@ export interface NamedHandler {
 
 const builtIns: Record<string, ExpiryHandler> = {
   log: (event, ctx) => {
-    ctx.log.info({ orderId: event.id, deadline: event.deadline, attempt: event.attempt, payload: event.payload }, 'order expired')
+    // ctx.log already carries orderId, generation and attempt.
+    ctx.log.info({ deadline: event.deadline, expiredAt: event.expiredAt, payload: event.payload }, 'order expired')
   }
 }
 
