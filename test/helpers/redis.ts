@@ -35,7 +35,7 @@ export interface TestRedisOptions {
 const IMAGE = 'redis:7.2-alpine'
 
 /** Asks the Docker API socket for /_ping with a short timeout: no runtime answers in milliseconds. */
-async function containerRuntimeAnswers (): Promise<boolean> {
+export async function containerRuntimeAnswers (): Promise<boolean> {
   if (process.env.TEST_REDIS === 'process') return false
   const host = process.env.DOCKER_HOST
   const socket = host?.startsWith('unix://') ? host.slice('unix://'.length) : '/var/run/docker.sock'
