@@ -19,8 +19,6 @@ export const Errors = {
   INTERNAL: createError('INTERNAL', 'Internal server error', 500)
 } as const
 
-export type ErrorCode = keyof typeof Errors
-
 /** Extra fields an error may carry into the response body (e.g. the remaining ttlMs of a 409). */
 export interface ErrorDetails {
   ttlMs?: number
