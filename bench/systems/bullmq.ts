@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq'
 import { spawnNode } from '../children.js'
 import { clientList, inChunks, waitForReadyLine } from '../util.js'
-import type { BenchSystem, CreateReport } from './types.js'
+import { emptyReport, leadTime, noteScheduled, type BenchSystem } from './types.js'
 
 /**
  * BullMQ delayed jobs: one job per hold, added with `delay` and the hold's id
@@ -25,14 +25,13 @@ export const bullmq: BenchSystem = {
     await queue.waitUntilReady()
     return {
       async create (holds) {
-        const report: CreateReport = { deadlines: new Map(), minLeadMs: Infinity }
+        const report = emptyReport()
         // addBulk is queue.add for many jobs in one round trip.
         await inChunks(holds, BULK, async (chunk) => {
           const jobs = chunk.map((hold) => {
             const now = Date.now()
-            const delay = Math.max(1, Math.round(hold.deadline - now))
-            report.minLeadMs = Math.min(report.minLeadMs, delay)
-            report.deadlines.set(hold.id, now + delay)
+            const delay = leadTime(hold.deadline, now)
+            noteScheduled(report, hold.id, delay, now + delay)
             return { name: 'expire', data: {}, opts: { delay, jobId: hold.id, removeOnComplete: true } }
           })
           await queue.addBulk(jobs)

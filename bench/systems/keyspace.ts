@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import { spawnNode } from '../children.js'
 import { inChunks, waitForReadyLine } from '../util.js'
-import type { BenchSystem, CreateReport } from './types.js'
+import { emptyReport, leadTime, noteScheduled, type BenchSystem } from './types.js'
 
 /**
  * The original design: `SET key v PX ttl NX` and subscribers on
@@ -22,17 +22,16 @@ export const keyspace: BenchSystem = {
     redis.on('error', () => {})
     return {
       async create (holds) {
-        const report: CreateReport = { deadlines: new Map(), minLeadMs: Infinity }
+        const report = emptyReport()
         await inChunks(holds, PIPELINE, async (chunk) => {
           const pipeline = redis.pipeline()
           for (const hold of chunk) {
             const now = Date.now()
-            const ttlMs = Math.max(1, Math.round(hold.deadline - now))
-            report.minLeadMs = Math.min(report.minLeadMs, ttlMs)
+            const ttlMs = leadTime(hold.deadline, now)
             // Redis starts the TTL when the command arrives, a little after `now`:
             // lateness is measured against the earlier time, so it errs high by
             // the pipeline's transit time (well under a millisecond per key here).
-            report.deadlines.set(hold.id, now + ttlMs)
+            noteScheduled(report, hold.id, ttlMs, now + ttlMs)
             pipeline.set(KEY_PREFIX + hold.id, '1', 'PX', ttlMs, 'NX')
           }
           await pipeline.exec()

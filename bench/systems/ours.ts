@@ -5,7 +5,7 @@ import { createHold, getCheckout } from '../../src/store/checkout-store.js'
 import { createStoreContext } from '../../src/store/context.js'
 import { spawnNode } from '../children.js'
 import { adminClient, clientList, inChunks, sleep, until } from '../util.js'
-import type { BenchSystem, CreateReport } from './types.js'
+import { emptyReport, leadTime, noteScheduled, type BenchSystem } from './types.js'
 
 /**
  * checkout-expiry itself: holds made with the store's createHold, expired by
@@ -26,13 +26,12 @@ export const ours: BenchSystem = {
     const ctx = createStoreContext(redis, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS), config.CHECKOUT_RESULT_RETENTION_MS)
     return {
       async create (holds) {
-        const report: CreateReport = { deadlines: new Map(), minLeadMs: Infinity }
+        const report = emptyReport()
         await inChunks(holds, IN_FLIGHT, async (chunk) => {
           await Promise.all(chunk.map(async (hold) => {
-            const ttlMs = Math.max(1, Math.round(hold.deadline - Date.now()))
-            report.minLeadMs = Math.min(report.minLeadMs, ttlMs)
+            const ttlMs = leadTime(hold.deadline)
             const view = await createHold(ctx, { id: hold.id, ttlMs })
-            report.deadlines.set(hold.id, view.expiresAt)
+            noteScheduled(report, hold.id, ttlMs, view.expiresAt)
           }))
         })
         return report

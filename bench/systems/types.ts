@@ -31,6 +31,17 @@ export interface CreateReport {
   minLeadMs: number
 }
 
+export const emptyReport = (): CreateReport => ({ deadlines: new Map(), minLeadMs: Infinity })
+
+/** Time from `now` to a hold's deadline, as a whole TTL or delay of at least 1 ms. */
+export const leadTime = (deadline: number, now = Date.now()): number => Math.max(1, Math.round(deadline - now))
+
+/** Records that an item was scheduled `leadMs` ahead, due at `deadline`. */
+export function noteScheduled (report: CreateReport, id: string, leadMs: number, deadline: number): void {
+  report.minLeadMs = Math.min(report.minLeadMs, leadMs)
+  report.deadlines.set(id, deadline)
+}
+
 export interface Producer {
   create: (holds: Hold[]) => Promise<CreateReport>
   /** What the system's own records say about some items (for lost ones: where they got stuck). */
