@@ -3,6 +3,7 @@ import { connect } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { testConfig } from './helpers/app.js'
+import { childEnv } from './helpers/processes.js'
 import { freePort } from './helpers/redis.js'
 import { until } from './helpers/worker.js'
 
@@ -19,7 +20,7 @@ t.test('npm run dev: starts Redis, the API and the worker; Ctrl-C leaves nothing
   const redisUrl = `redis://127.0.0.1:${redisPort}/0`
   const dev = spawn(process.execPath, ['--import', 'tsx', 'scripts/dev.ts'], {
     cwd: root,
-    env: { ...process.env, REDIS_URL: redisUrl, PORT: String(apiPort), KEY_PREFIX: testConfig(redisUrl).KEY_PREFIX },
+    env: childEnv({ REDIS_URL: redisUrl, PORT: String(apiPort), KEY_PREFIX: testConfig(redisUrl).KEY_PREFIX }),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''

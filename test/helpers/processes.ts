@@ -10,6 +10,17 @@ import { freePort } from './redis.js'
 const root = fileURLToPath(new URL('../../', import.meta.url))
 export const RECORD_HANDLER = fileURLToPath(new URL('../fixtures/record-handler.mjs', import.meta.url))
 
+/**
+ * The environment for a child process. Without NODE_V8_COVERAGE: children
+ * run under tsx, which compiles our sources differently from the test
+ * runner's loader, and merging both kinds of coverage for the same file
+ * sometimes collapses the whole report.
+ */
+export function childEnv (env: Record<string, string>): NodeJS.ProcessEnv {
+  const { NODE_V8_COVERAGE: _coverage, ...rest } = process.env
+  return { ...rest, ...env }
+}
+
 export interface Child {
   proc: ChildProcess
   output: () => string
@@ -21,7 +32,7 @@ export interface Child {
 export function startChild (entry: 'src/server.ts' | 'workers/expiry-worker.ts', env: Record<string, string>): Child {
   const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: root,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    env: childEnv({ LOG_LEVEL: 'info', ...env }),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''
