@@ -33,10 +33,16 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
 
   // The API speaks JSON only; a text body is a client mistake worth a 415.
   app.removeContentTypeParser('text/plain')
-  await app.register(errorHandler, { bodyLimit: BODY_LIMIT_BYTES })
-  await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, client: redis })
-  await app.register(storePlugin, { config })
-  await app.register(healthRoutes)
-  await app.register(checkoutRoutes)
+  try {
+    await app.register(errorHandler, { bodyLimit: BODY_LIMIT_BYTES })
+    await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, client: redis })
+    await app.register(storePlugin, { config })
+    await app.register(healthRoutes)
+    await app.register(checkoutRoutes)
+  } catch (err) {
+    // A plugin refused (e.g. the key layout does not match the data): close what the others opened.
+    await app.close()
+    throw err
+  }
   return app
 }

@@ -34,7 +34,8 @@ export const ConfigSchema = Type.Object({
   EXPIRY_HANDLERS: Type.String({ default: 'log', description: 'comma-separated built-in names or ES module paths' }),
   EXPIRY_MAX_ATTEMPTS: Int(1, 1000, 5, 'handler runs before an order goes to the dead-letter set'),
   EXPIRY_BACKOFF_MS: Int(1, 3_600_000, 1000, 'first retry delay; doubles each attempt, with jitter'),
-  EXPIRY_LEASE_MS: Int(1000, 3_600_000, 30_000, 'how long a claimed order is reserved for one worker; renewed while its handler runs'),
+  EXPIRY_LEASE_MS: Int(500, 600_000, 2800, "how long a worker's claims outlive its last heartbeat; then another worker takes them over"),
+  EXPIRY_HEARTBEAT_MS: Int(20, 60_000, 200, 'how often a worker renews its heartbeat; at most a third of EXPIRY_LEASE_MS'),
   EXPIRY_HANDLER_TIMEOUT_MS: Int(100, 3_600_000, 60_000, 'a handler run longer than this counts as failed'),
   EXPIRY_CONCURRENCY: Int(1, 10_000, 64, 'handlers one worker runs at once'),
   EXPIRY_POLL_MS: Int(10, 900, 250, 'how often the worker re-reads the next deadline of every shard'),
@@ -79,6 +80,11 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
   if (config.CHECKOUT_DEFAULT_TTL_MS > config.CHECKOUT_MAX_TTL_MS) {
     throw new ConfigError(
       `Invalid CHECKOUT_DEFAULT_TTL_MS=${config.CHECKOUT_DEFAULT_TTL_MS}: expected at most CHECKOUT_MAX_TTL_MS (${config.CHECKOUT_MAX_TTL_MS})`
+    )
+  }
+  if (config.EXPIRY_HEARTBEAT_MS * 3 > config.EXPIRY_LEASE_MS) {
+    throw new ConfigError(
+      `Invalid EXPIRY_HEARTBEAT_MS=${config.EXPIRY_HEARTBEAT_MS}: expected at most a third of EXPIRY_LEASE_MS (${config.EXPIRY_LEASE_MS})`
     )
   }
   parseRedisUrl(config.REDIS_URL)

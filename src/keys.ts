@@ -28,7 +28,13 @@ export interface ShardKeys {
   /** HASH with what an expiry job's handler needs; member is `<generation>:<id>`. */
   job: (member: string) => string
   /** HASH with the last claim of one worker in this shard, so a resent claim is idempotent. */
-  claimRecord: (leaseToken: string) => string
+  claimRecord: (token: string) => string
+  /** ZSET of the workers active in this shard: member worker token, score when its heartbeat lapses (ms). */
+  workers: string
+  /** SET of the job members one worker holds in this shard. */
+  held: (token: string) => string
+  /** STRING counter: the last generation issued in this shard; never expires, so generations are never reused. */
+  holds: string
 }
 
 export interface OrderKeys extends ShardKeys {
@@ -60,7 +66,10 @@ export function createKeyspace (prefix: string, shards: number): Keyspace {
       jobs: `${b}jobs`,
       dead: `${b}dead`,
       job: (member) => `${b}job:${member}`,
-      claimRecord: (leaseToken) => `${b}claim:${leaseToken}`
+      claimRecord: (token) => `${b}claim:${token}`,
+      workers: `${b}workers`,
+      held: (token) => `${b}held:${token}`,
+      holds: `${b}holds`
     }
   }
   const shardOf = (id: string) => fnv1a(id) % shards

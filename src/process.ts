@@ -1,6 +1,7 @@
 import closeWithGrace from 'close-with-grace'
 import type { Logger } from 'pino'
 import { ConfigError, loadConfig, type Config } from './config.js'
+import { LayoutMismatchError } from './store/layout.js'
 
 /**
  * Shared by the process entry points: config that stops the process with one
@@ -10,12 +11,17 @@ export function loadConfigOrExit (): Config {
   try {
     return loadConfig()
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`checkout-expiry: ${err.message}\n`)
-      process.exit(1)
-    }
-    throw err
+    return exitIfMisconfigured(err)
   }
+}
+
+/** A setting that does not fit (the config, or the data in Redis) stops the process with one line; anything else is rethrown. */
+export function exitIfMisconfigured (err: unknown): never {
+  if (err instanceof ConfigError || err instanceof LayoutMismatchError) {
+    process.stderr.write(`checkout-expiry: ${err.message}\n`)
+    process.exit(1)
+  }
+  throw err
 }
 
 /**

@@ -1,11 +1,11 @@
 import { buildApp } from './app.js'
 import { createLogger, redactUrl } from './logger.js'
-import { loadConfigOrExit, onShutdown } from './process.js'
+import { exitIfMisconfigured, loadConfigOrExit, onShutdown } from './process.js'
 
 /** The API process: config, logger, listen, graceful shutdown. */
 const config = loadConfigOrExit()
 const log = createLogger(config.LOG_LEVEL, 'checkout-api')
-const app = await buildApp({ config, logger: log })
+const app = await buildApp({ config, logger: log }).catch(exitIfMisconfigured)
 
 try {
   await app.listen({ port: config.PORT, host: config.HOST })

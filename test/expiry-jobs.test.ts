@@ -11,7 +11,7 @@ t.teardown(redis.stop)
 const config = testConfig(redis.url, { KEY_SHARDS: '1' })
 const store = testStore(config)
 t.teardown(() => closeRedis(store.redis))
-const lease = { token: 'worker-a', leaseMs: 10_000 }
+const lease = { token: 'worker-a', heartbeatTtlMs: 10_000, runningMs: 10_000, maxAttempts: 5 }
 
 t.test('a claim sent again with the same sequence number hands back what it claimed', async (t) => {
   for (let i = 0; i < 3; i++) await createHold(store, { id: `c-${i}`, ttlMs: 1000, payload: { i } })
@@ -21,7 +21,7 @@ t.test('a claim sent again with the same sequence number hands back what it clai
   const first = await claimDue(store, 0, 10, lease, 1)
   t.equal(first.expired, 3)
   t.same(first.jobs.map((j) => j.id).sort(), ['c-0', 'c-1', 'c-2'])
-  t.equal(first.nextDue, first.now + lease.leaseMs, 'next due is the end of the leases just given')
+  t.equal(first.nextDue, first.now + lease.runningMs, 'next due is the end of the leases just given')
 
   const resent = await claimDue(store, 0, 10, lease, 1)
   t.same(resent.jobs.map((j) => [j.id, j.attempt, j.payload]).sort(), first.jobs.map((j) => [j.id, j.attempt, j.payload]).sort(),
@@ -29,7 +29,7 @@ t.test('a claim sent again with the same sequence number hands back what it clai
 
   const next = await claimDue(store, 0, 10, lease, 2)
   t.same(next.jobs, [], 'a new claim finds nothing more: the jobs are leased')
-  const other = await claimDue(store, 0, 10, { token: 'worker-b', leaseMs: 10_000 }, 1)
+  const other = await claimDue(store, 0, 10, { ...lease, token: 'worker-b' }, 1)
   t.same(other.jobs, [], 'another worker with the same sequence number gets nothing')
 
   const job = first.jobs[0]!

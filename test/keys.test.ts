@@ -9,7 +9,7 @@ t.test('every key of an order and its shard index share one cluster slot', async
   for (const id of ['a', 'order-1001', 'bf4dcf5b-a744-40c7-8f55-bf6481d70df3', 'x.y_z:1-2']) {
     const k = keys.order(id)
     const jobKey = `${k.base}job:3:${id}`
-    const slots = new Set([k.order, k.timer, k.deadlines, k.jobs, k.dead, jobKey].map((key) => calculateSlot(key)))
+    const slots = new Set([k.order, k.timer, k.deadlines, k.jobs, k.dead, jobKey, k.workers, k.held('w-1'), k.holds, k.claimRecord('w-1')].map((key) => calculateSlot(key)))
     t.equal(slots.size, 1, id)
     t.equal(k.shard, keys.shardOf(id))
   }
@@ -35,7 +35,7 @@ t.test('timer keys parse back to the order; foreign keys are ignored', async (t)
 
 t.test('every script declares KEYS, ARGV and its returns, and includes resolve', async (t) => {
   const sources = scriptSources()
-  t.same(sources.map((s) => s.name).sort(), ['ack', 'claim', 'create', 'end', 'extend', 'fail', 'get', 'next-due', 'renew'])
+  t.same(sources.map((s) => s.name).sort(), ['ack', 'claim', 'create', 'end', 'extend', 'fail', 'get', 'heartbeat', 'next-due', 'purge', 'release', 'replay'])
   for (const s of sources) {
     t.match(s.lua, /KEYS\[1\]/, `${s.name} names its keys`)
     t.match(s.lua, /Returns/, `${s.name} documents its returns`)

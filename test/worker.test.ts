@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { createHold, getCheckout } from '../src/store/checkout-store.js'
 import { closeRedis } from '../src/redis/connection.js'
-import { listDeadLetters } from '../src/store/expiry-jobs.js'
+import { listDeadLetters } from '../src/store/dead-letters.js'
 import { testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
 import { recorder, testStore, testWorker, until } from './helpers/worker.js'

@@ -1,7 +1,7 @@
 import { loadHandlers } from '../src/expiry/handlers.js'
 import { startExpiryWorker } from '../src/expiry/worker.js'
 import { createLogger, redactUrl } from '../src/logger.js'
-import { loadConfigOrExit, onShutdown } from '../src/process.js'
+import { exitIfMisconfigured, loadConfigOrExit, onShutdown } from '../src/process.js'
 import { createRedis } from '../src/redis/connection.js'
 
 /** The expiry worker process: turns expired holds into handler calls. */
@@ -18,7 +18,7 @@ try {
 
 const redis = createRedis({ url: config.REDIS_URL, role: 'worker', log, name: 'checkout-expiry:worker' })
 const subscriber = createRedis({ url: config.REDIS_URL, role: 'subscriber', log, name: 'checkout-expiry:subscriber' })
-const worker = await startExpiryWorker({ config, redis, subscriber, handlers, log })
+const worker = await startExpiryWorker({ config, redis, subscriber, handlers, log }).catch(exitIfMisconfigured)
 log.info({ redis: redactUrl(config.REDIS_URL), handlers: handlers.map((h) => h.name) }, 'expiry worker ready')
 
 // Leave close-with-grace a little time after the handlers' deadline to close connections.

@@ -1,17 +1,19 @@
 import type { Logger } from 'pino'
 import type { StoreContext } from '../store/context.js'
-import { ackJob, failJob, renewLease, type ExpiryJob, type Lease } from '../store/expiry-jobs.js'
+import { ackJob, failJob, releaseJobs, type ExpiryJob } from '../store/expiry-jobs.js'
 import type { ExpiryEvent, NamedHandler } from './handlers.js'
 
 /**
- * Runs the handlers of claimed expiry jobs, keeps their leases alive while
- * they run, and records the outcome: acknowledged, retried with backoff, or
- * dead-lettered after the last attempt.
+ * Runs the handlers of claimed expiry jobs and records the outcome:
+ * acknowledged, retried with backoff, or dead-lettered after the last
+ * attempt. A run whose claim is lost (the worker's heartbeat lapsed, or it
+ * shuts down) is aborted through its AbortSignal and given back instead.
  */
 export interface RunnerOptions {
   store: StoreContext
   handlers: NamedHandler[]
-  lease: Lease
+  /** The worker's token: with the job's attempt, the fencing token of every outcome. */
+  token: string
   maxAttempts: number
   backoffMs: number
   handlerTimeoutMs: number
@@ -25,8 +27,14 @@ export interface RunnerStats {
   handled: number
   retried: number
   dead: number
-  leaseLost: number
+  /** Runs given up because the claim was lost or the worker stopped; another worker runs them. */
+  abandoned: number
+  /** Outcomes Redis refused because another worker had taken the claim over. */
+  claimLost: number
 }
+
+/** How long a handler gets to stop after its signal aborts before its run is counted as failed anyway. */
+export const ABORT_GRACE_MS = 5000
 
 /** Exponential backoff with "equal jitter": half fixed, half random, capped at one hour. */
 export function backoffDelay (baseMs: number, attempt: number, random = Math.random): number {
@@ -34,9 +42,17 @@ export function backoffDelay (baseMs: number, attempt: number, random = Math.ran
   return Math.round(exp / 2 + random() * exp / 2)
 }
 
+interface Run {
+  job: ExpiryJob
+  abort: AbortController
+  /** Why the run was given up; set once, then its outcome is never recorded. */
+  abandoned?: string
+  promise?: Promise<void>
+}
+
 export class Runner {
-  readonly stats: RunnerStats = { handled: 0, retried: 0, dead: 0, leaseLost: 0 }
-  private readonly running = new Map<string, { promise: Promise<void>, abort: AbortController }>()
+  readonly stats: RunnerStats = { handled: 0, retried: 0, dead: 0, abandoned: 0, claimLost: 0 }
+  private readonly running = new Map<string, Run>()
 
   constructor (private readonly opts: RunnerOptions) {}
 
@@ -50,30 +66,42 @@ export class Runner {
 
   start (job: ExpiryJob, foundBy: string): void {
     if (this.running.has(job.member)) return
-    const abort = new AbortController()
-    const promise = this.execute(job, foundBy, abort).finally(() => {
+    const run: Run = { job, abort: new AbortController() }
+    this.running.set(job.member, run)
+    run.promise = this.execute(run, foundBy).finally(() => {
       this.running.delete(job.member)
       this.opts.onIdle()
     })
-    this.running.set(job.member, { promise, abort })
   }
 
-  /** Waits for running handlers; after timeoutMs aborts them and returns (their leases then lapse). */
+  /** The worker's claims in this shard are lost: abort its runs there; their outcome is not recorded. */
+  abandonShard (shard: number, reason: string): void {
+    for (const run of this.running.values()) if (run.job.shard === shard) this.abandon(run, reason)
+  }
+
+  /** Waits for running handlers; after timeoutMs aborts them and returns false (the caller releases their claims). */
   async drain (timeoutMs: number): Promise<boolean> {
-    const all = Promise.allSettled([...this.running.values()].map((r) => r.promise))
+    const all = Promise.allSettled([...this.running.values()].map(async (r) => await r.promise))
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs) })
     const result = await Promise.race([all, timedOut])
     clearTimeout(timer)
     if (result !== 'timeout') return true
-    for (const r of this.running.values()) r.abort.abort(new Error('worker is shutting down'))
+    for (const run of this.running.values()) this.abandon(run, 'the worker is shutting down')
     return false
   }
 
-  private async execute (job: ExpiryJob, foundBy: string, abort: AbortController): Promise<void> {
-    const { store, lease, log } = this.opts
-    const idempotencyKey = `${job.id}:${job.generation}`
-    const jobLog = log.child({ orderId: job.id, generation: job.generation, attempt: job.attempt })
+  private abandon (run: Run, reason: string): void {
+    if (run.abandoned !== undefined) return
+    run.abandoned = reason
+    run.abort.abort(new Error(`run abandoned: ${reason}`))
+    this.opts.log.warn({ orderId: run.job.id, generation: run.job.generation, attempt: run.job.attempt, reason },
+      'expiry handler aborted; another worker will run it')
+  }
+
+  private async execute (run: Run, foundBy: string): Promise<void> {
+    const { job } = run
+    const jobLog = this.opts.log.child({ orderId: job.id, generation: job.generation, attempt: job.attempt })
     const event: ExpiryEvent = {
       id: job.id,
       payload: job.payload,
@@ -81,55 +109,51 @@ export class Runner {
       expiredAt: new Date(job.expiredAt).toISOString(),
       attempt: job.attempt,
       generation: job.generation,
-      idempotencyKey
+      idempotencyKey: `${job.id}:${job.generation}`
     }
     jobLog.debug({ lateMs: Date.now() - job.deadline, foundBy }, 'running expiry handlers')
-    const renew = setInterval(() => {
-      renewLease(store, job, lease).then((held) => {
-        if (!held) jobLog.warn('lease lost while the handler runs: another worker may run it again')
-      }, (err: unknown) => jobLog.debug({ err }, 'lease renewal failed'))
-    }, Math.max(250, Math.floor(lease.leaseMs / 3)))
-
+    const timeoutMs = this.opts.handlerTimeoutMs
+    const timeout = setTimeout(() => run.abort.abort(new Error(`handler timed out after ${timeoutMs} ms`)), timeoutMs)
     let error: unknown
     try {
-      await this.runHandlers(event, jobLog, abort)
+      await this.runHandlers(event, jobLog, run.abort.signal)
     } catch (err) {
       error = err
     } finally {
-      clearInterval(renew)
+      clearTimeout(timeout)
     }
     try {
-      await this.record(job, lease.token, error, jobLog)
+      if (run.abandoned !== undefined) await this.giveBack(run)
+      else await this.record(job, error, jobLog)
     } catch (err) {
-      // Redis refused the outcome: the lease lapses and the job is run again.
+      // Redis refused the outcome: the claim is taken over when the heartbeat lapses, and the job runs again.
       jobLog.error({ err }, 'could not record the handler outcome; the order will be handled again')
     }
   }
 
-  private async runHandlers (event: ExpiryEvent, log: Logger, abort: AbortController): Promise<void> {
-    const timer = setTimeout(() => abort.abort(new Error(`handler timed out after ${this.opts.handlerTimeoutMs} ms`)), this.opts.handlerTimeoutMs)
-    const aborted = new Promise<never>((_resolve, reject) => {
-      abort.signal.addEventListener('abort', () => reject(abort.signal.reason), { once: true })
-    })
-    aborted.catch(() => {})
-    try {
-      for (const h of this.opts.handlers) {
-        await Promise.race([h.handle(event, { log: log.child({ handler: h.name }), signal: abort.signal }), aborted])
-      }
-    } finally {
-      clearTimeout(timer)
+  private async runHandlers (event: ExpiryEvent, log: Logger, signal: AbortSignal): Promise<void> {
+    for (const h of this.opts.handlers) {
+      signal.throwIfAborted()
+      const result = h.handle(event, { log: log.child({ handler: h.name }), signal })
+      // Synchronous handlers return nothing to wait for.
+      if (result) await settledOrGivenUp(Promise.resolve(result), signal, log)
     }
   }
 
-  private async record (job: ExpiryJob, token: string, error: unknown, log: Logger): Promise<void> {
-    const { store, maxAttempts, backoffMs } = this.opts
+  private async giveBack (run: Run): Promise<void> {
+    this.stats.abandoned++
+    await releaseJobs(this.opts.store, run.job.shard, this.opts.token, [{ job: run.job, how: 'abandoned' }])
+  }
+
+  private async record (job: ExpiryJob, error: unknown, log: Logger): Promise<void> {
+    const { store, token, maxAttempts, backoffMs } = this.opts
     if (error === undefined) {
       if (await ackJob(store, job, token)) {
         this.stats.handled++
         log.debug('expiry handled')
       } else {
-        this.stats.leaseLost++
-        log.warn('handler finished after its lease was taken over; another worker has run it too')
+        this.stats.claimLost++
+        log.warn('handler finished after its claim was taken over; the other run owns the outcome')
       }
       return
     }
@@ -143,8 +167,37 @@ export class Runner {
       this.stats.retried++
       log.warn({ err: error, retryInMs: delay }, 'expiry handler failed; will retry')
     } else {
-      this.stats.leaseLost++
-      log.warn({ err: error }, 'handler failed after its lease was taken over')
+      this.stats.claimLost++
+      log.warn({ err: error }, 'handler failed after its claim was taken over')
     }
   }
+}
+
+/**
+ * Waits for a handler's promise. Once its signal aborts, the handler gets
+ * ABORT_GRACE_MS to stop; one that ignores the signal is given up on (and
+ * logged) so that its slot's outcome can be recorded.
+ */
+async function settledOrGivenUp (result: Promise<void>, signal: AbortSignal, log: Logger): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  let onAbort: (() => void) | undefined
+  const givenUp = new Promise<never>((_resolve, reject) => {
+    onAbort = () => {
+      timer = setTimeout(() => {
+        log.error({ graceMs: ABORT_GRACE_MS }, 'handler ignored its abort signal; its run is counted as failed while it may still be running')
+        reject(signal.reason)
+      }, ABORT_GRACE_MS)
+    }
+    if (signal.aborted) onAbort()
+    else signal.addEventListener('abort', onAbort, { once: true })
+  })
+  givenUp.catch(() => {})
+  try {
+    await Promise.race([result, givenUp])
+  } finally {
+    clearTimeout(timer)
+    if (onAbort) signal.removeEventListener('abort', onAbort)
+  }
+  // A handler that resolved although it was aborted did not finish its work.
+  signal.throwIfAborted()
 }

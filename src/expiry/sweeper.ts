@@ -1,5 +1,6 @@
+import { performance } from 'node:perf_hooks'
 import type { StoreContext } from '../store/context.js'
-import { claimDue, nextDue, type ExpiryJob, type Lease } from '../store/expiry-jobs.js'
+import { claimDue, nextDue, releaseJobs, type Claimant, type ExpiryJob } from '../store/expiry-jobs.js'
 import type { Log } from '../redis/connection.js'
 
 /**
@@ -13,11 +14,13 @@ export type FoundBy = 'event' | 'sweep'
 
 export interface SweeperOptions {
   store: StoreContext
-  lease: Lease
+  claimant: Claimant
   pollMs: number
   /** Jobs the runner can take now. */
   capacity: () => number
   run: (job: ExpiryJob, foundBy: FoundBy | 'retry') => void
+  /** A claim sent at sentAt (performance.now()) renewed the worker's heartbeat in the shard. */
+  renewed: (shard: number, sentAt: number, registered: boolean) => void
   log: Log
 }
 
@@ -44,6 +47,8 @@ export class Sweeper {
   private clockOffset = 0
   private poller: NodeJS.Timeout | undefined
   private stopped = false
+  /** Claims sent and not yet answered, so stop() can wait for them. */
+  private readonly inFlight = new Set<Promise<unknown>>()
   /** Shards that had due work while the runner was full. */
   private readonly starved = new Set<number>()
   /** Runner slots promised to claims in flight, so parallel claims never exceed the capacity. */
@@ -60,10 +65,17 @@ export class Sweeper {
     this.poller = setInterval(() => { void this.refreshAll() }, this.opts.pollMs)
   }
 
-  stop (): void {
+  /** Stops finding work; resolves once claims in flight are answered (and their jobs given back). */
+  async stop (): Promise<void> {
     this.stopped = true
     if (this.poller) clearInterval(this.poller)
     for (const s of this.shards) if (s.timer) clearTimeout(s.timer)
+    await Promise.allSettled([...this.inFlight])
+  }
+
+  /** Jobs of a lapsed worker became due in this shard: claim them now. */
+  takeOver (shard: number): void {
+    void this.claim(shard, 'sweep')
   }
 
   /** Claims in every shard now: at start and after every (re)subscribe. */
@@ -146,9 +158,17 @@ export class Sweeper {
         }
         this.reserved += limit
         try {
-          const result = await claimDue(this.opts.store, shard, limit, this.opts.lease, state.seq)
+          const sentAt = performance.now()
+          const sent = claimDue(this.opts.store, shard, limit, this.opts.claimant, state.seq)
+          this.inFlight.add(sent)
+          const result = await sent.finally(() => this.inFlight.delete(sent))
           state.seq++
+          this.opts.renewed(shard, sentAt, result.registered)
           this.found[foundBy] += result.expired
+          if (this.stopped) {
+            await this.giveBack(shard, result.jobs)
+            break
+          }
           for (const job of result.jobs) this.opts.run(job, job.attempt === 1 ? foundBy : 'retry')
           more = result.jobs.length >= limit
           nextDue = result.nextDue
@@ -174,5 +194,12 @@ export class Sweeper {
       state.claimedAt = Date.now()
       if (nextDue !== undefined) this.wakeAt(shard, nextDue - this.clockOffset)
     }
+  }
+
+  /** Jobs claimed after stop() were never started: release them for other workers, attempts given back. */
+  private async giveBack (shard: number, jobs: ExpiryJob[]): Promise<void> {
+    if (jobs.length === 0) return
+    const released = await releaseJobs(this.opts.store, shard, this.opts.claimant.token, jobs.map((job) => ({ job, how: 'unstarted' as const })))
+    this.opts.log.info({ shard, released }, 'released jobs claimed while stopping')
   }
 }

@@ -5,16 +5,20 @@ import { parseRedisUrl, type Config } from '../config.js'
 import { createKeyspace } from '../keys.js'
 import { closeRedis } from '../redis/connection.js'
 import { createStoreContext } from '../store/context.js'
+import { releaseJobs, type Claimant } from '../store/expiry-jobs.js'
+import { ensureLayout, newPrefixWarning } from '../store/layout.js'
 import type { NamedHandler } from './handlers.js'
+import { Heartbeat } from './heartbeat.js'
 import { ensureExpiredEvents } from './notifications.js'
-import { Runner } from './runner.js'
+import { ABORT_GRACE_MS, Runner } from './runner.js'
 import { subscribeExpiredEvents, type ExpiredEvents } from './subscriber.js'
 import { Sweeper } from './sweeper.js'
 
 /**
  * The expiry pipeline: keyspace events and the sweeper find due orders, the
- * claim script gives each to exactly one worker under a lease, the runner
- * calls the handlers and records the outcome.
+ * claim script gives each to exactly one worker, the heartbeat keeps that
+ * worker's claims alive (and takes over those of workers that died), the
+ * runner calls the handlers and records the outcome.
  */
 export interface ExpiryWorkerOptions {
   config: Config
@@ -29,20 +33,40 @@ export interface ExpiryWorkerOptions {
 export interface ExpiryWorker {
   readonly sweeper: Sweeper
   readonly runner: Runner
-  /** Stops finding work, lets running handlers finish within timeoutMs, closes both connections. */
+  /** Unique per worker process; names its entries in Redis. */
+  readonly token: string
+  /**
+   * Stops finding work, gives back claims it has not started, lets running
+   * handlers finish within timeoutMs, gives back what still runs, leaves the
+   * worker list and closes both connections.
+   */
   close: (timeoutMs?: number) => Promise<void>
 }
 
 export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<ExpiryWorker> {
   const { config, log } = opts
   const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
+  try {
+    const warning = newPrefixWarning(await ensureLayout(opts.redis, keys))
+    if (warning) log.warn(warning)
+  } catch (err) {
+    // The worker owns its connections from here on, also when it refuses to start.
+    await Promise.all([closeRedis(opts.subscriber), closeRedis(opts.redis)])
+    throw err
+  }
   const store = createStoreContext(opts.redis, keys, config.CHECKOUT_RESULT_RETENTION_MS)
-  const lease = { token: randomUUID(), leaseMs: config.EXPIRY_LEASE_MS }
+  const claimant: Claimant = {
+    token: randomUUID(),
+    heartbeatTtlMs: config.EXPIRY_LEASE_MS,
+    // The safety net: a live worker has aborted and recorded a run long before this.
+    runningMs: config.EXPIRY_HANDLER_TIMEOUT_MS + ABORT_GRACE_MS + config.EXPIRY_LEASE_MS,
+    maxAttempts: config.EXPIRY_MAX_ATTEMPTS
+  }
 
   const runner = new Runner({
     store,
     handlers: opts.handlers,
-    lease,
+    token: claimant.token,
     maxAttempts: config.EXPIRY_MAX_ATTEMPTS,
     backoffMs: config.EXPIRY_BACKOFF_MS,
     handlerTimeoutMs: config.EXPIRY_HANDLER_TIMEOUT_MS,
@@ -51,12 +75,22 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     // Only called once jobs run, which is after the sweeper below exists.
     onIdle: () => sweeper.onCapacity()
   })
+  const heartbeat = new Heartbeat({
+    store,
+    token: claimant.token,
+    ttlMs: config.EXPIRY_LEASE_MS,
+    intervalMs: config.EXPIRY_HEARTBEAT_MS,
+    log,
+    onLost: (shard, reason) => runner.abandonShard(shard, reason),
+    onReleased: (shard) => sweeper.takeOver(shard)
+  })
   const sweeper = new Sweeper({
     store,
-    lease,
+    claimant,
     pollMs: config.EXPIRY_POLL_MS,
     capacity: () => runner.capacity(),
     run: (job, foundBy) => runner.start(job, foundBy),
+    renewed: (shard, sentAt, registered) => heartbeat.renewed(shard, sentAt, registered),
     log
   })
 
@@ -77,6 +111,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   })
   const setup = await ensureExpiredEvents(opts.redis, log)
   if (!setup.configured) await probeEvents(opts.redis, events, config.KEY_PREFIX, log)
+  heartbeat.start()
   sweeper.start()
   started = true
 
@@ -87,21 +122,30 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
 
   let closing: Promise<void> | undefined
   return {
-    sweeper: sweeper,
+    sweeper,
     runner,
+    token: claimant.token,
     async close (timeoutMs = config.SHUTDOWN_TIMEOUT_MS) {
       closing ??= (async () => {
         clearInterval(report)
-        sweeper.stop()
+        await sweeper.stop()
         await events.close()
         const drained = await runner.drain(timeoutMs)
-        if (!drained) log.warn('handlers still running at the shutdown deadline; their orders will be taken over by another worker')
+        heartbeat.stop()
+        const released = await leaveAllShards(store.keys.shards, (shard) => releaseJobs(store, shard, claimant.token, [], true))
+        if (!drained) log.warn({ released }, 'handlers still running at the shutdown deadline were given back for another worker to run')
         log.info({ found: sweeper.found, ...runner.stats }, 'expiry worker stopped')
         await Promise.all([closeRedis(opts.subscriber), closeRedis(opts.redis)])
       })()
       return await closing
     }
   }
+}
+
+/** Gives back everything this worker still holds, shard by shard; a shard Redis refuses is taken over when the heartbeat lapses. */
+async function leaveAllShards (shards: number, leave: (shard: number) => Promise<number>): Promise<number> {
+  const results = await Promise.allSettled(Array.from({ length: shards }, async (_v, shard) => await leave(shard)))
+  return results.reduce((sum, r) => sum + (r.status === 'fulfilled' ? r.value : 0), 0)
 }
 
 /** Where CONFIG is blocked, tells the operator whether expired events arrive anyway. */

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import { createKeyspace } from '../keys.js'
 import { createStoreContext, type StoreContext } from '../store/context.js'
+import { ensureLayout, LayoutMismatchError, newPrefixWarning } from '../store/layout.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -20,17 +21,37 @@ export interface CheckoutLimits {
 export const MIN_TTL_MS = 1000
 export const MAX_PAYLOAD_BYTES = 16 * 1024
 
-/** The checkout store and the limits requests are checked against. */
+/**
+ * The checkout store and the limits requests are checked against. The key
+ * layout is checked against the one recorded in Redis before the API serves:
+ * a mismatch makes buildApp reject. When Redis is away at start, the check
+ * runs once it answers, and a mismatch then refuses every store call.
+ */
 export default fp<{ config: Config }>(async (app, { config }) => {
-  app.decorate('store', createStoreContext(
-    app.redis,
-    createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS),
-    config.CHECKOUT_RESULT_RETENTION_MS
-  ))
+  const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
+  const store = createStoreContext(app.redis, keys, config.CHECKOUT_RESULT_RETENTION_MS)
+  app.decorate('store', store)
   app.decorate('limits', {
     defaultTtlMs: config.CHECKOUT_DEFAULT_TTL_MS,
     maxTtlMs: config.CHECKOUT_MAX_TTL_MS,
     minTtlMs: MIN_TTL_MS,
     maxPayloadBytes: MAX_PAYLOAD_BYTES
   })
+  const checkLayout = async () => {
+    const warning = newPrefixWarning(await ensureLayout(app.redis, keys))
+    if (warning) app.log.warn(warning)
+  }
+  if (app.redis.status === 'ready') {
+    await checkLayout()
+    return
+  }
+  const onReady = () => {
+    checkLayout().then(() => app.redis.off('ready', onReady), (err: unknown) => {
+      if (!(err instanceof LayoutMismatchError)) return // checked again on the next reconnect
+      app.redis.off('ready', onReady)
+      store.refusal = err
+      app.log.fatal({ err }, 'the key layout does not match the data in Redis: refusing every request')
+    })
+  }
+  app.redis.on('ready', onReady)
 }, { name: 'store', dependencies: ['redis'] })

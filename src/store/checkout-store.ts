@@ -41,7 +41,7 @@ const orderKeys = (ctx: StoreContext, id: string) => {
 export async function createHold (ctx: StoreContext, hold: NewHold): Promise<CheckoutView> {
   const { k, keys } = orderKeys(ctx, hold.id)
   const payload = hold.payload === undefined ? '' : JSON.stringify(hold.payload)
-  const reply = await run(ctx, 'create', keys, [k.base, hold.id, hold.ttlMs, payload, ctx.retentionMs])
+  const reply = await run(ctx, 'create', [...keys, k.holds], [k.base, hold.id, hold.ttlMs, payload, ctx.retentionMs])
   if (reply[0] === -1) {
     const ttlMs = Math.max(0, Number(reply[1]))
     throw withDetails(new Errors.CHECKOUT_EXISTS(hold.id, ttlMs), { ttlMs })

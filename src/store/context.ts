@@ -13,6 +13,8 @@ export interface StoreContext {
   redis: Redis
   keys: Keyspace
   retentionMs: number
+  /** Set when this process must not touch the data (its key layout does not match it): every call fails with it. */
+  refusal?: Error
 }
 
 export function createStoreContext (redis: Redis, keys: Keyspace, retentionMs: number): StoreContext {
@@ -24,6 +26,7 @@ export function createStoreContext (redis: Redis, keys: Keyspace, retentionMs: n
 export async function run (
   ctx: StoreContext, name: ScriptName, keys: string[], args: Array<string | number>
 ): Promise<unknown[]> {
+  if (ctx.refusal) throw ctx.refusal
   try {
     return await runScript(ctx.redis, name, keys, args)
   } catch (err) {

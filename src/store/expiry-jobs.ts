@@ -2,19 +2,32 @@ import { run, type StoreContext } from './context.js'
 
 /**
  * The expiry job queue of each shard, as plain functions: claim what is due,
- * renew a lease, acknowledge or fail a run. The worker drives these; an
- * operator CLI or a serverless sweeper can call the same functions.
+ * keep a worker's claims alive with its heartbeat, acknowledge, fail or give
+ * back a run. The worker drives these; an operator CLI or a serverless
+ * sweeper can call the same functions.
  */
 export interface ExpiryJob {
   shard: number
-  /** `<generation>:<id>`: unique per expiry of one order. */
+  /** `<generation>:<id>`: unique per expiry, never reused. */
   member: string
   id: string
   generation: number
   deadline: number
   expiredAt: number
+  /** 1 on the first run. With the worker token, the claim's fencing token. */
   attempt: number
   payload?: Record<string, unknown>
+}
+
+/** Who claims, and the rules its claims live by. */
+export interface Claimant {
+  /** Unique per worker process. */
+  token: string
+  /** A worker's claims outlive its last heartbeat by this much; then another worker takes them over. */
+  heartbeatTtlMs: number
+  /** A claimed job is due again after this even while its worker lives: a safety net. */
+  runningMs: number
+  maxAttempts: number
 }
 
 export interface ClaimResult {
@@ -24,17 +37,13 @@ export interface ClaimResult {
   nextDue: number | undefined
   /** Holds this call recorded as expired (the rest were expired by other calls or are retries). */
   expired: number
+  /** False when the worker was not registered in the shard before: jobs it still runs there were taken over. */
+  registered: boolean
   jobs: ExpiryJob[]
 }
 
-export interface Lease {
-  /** Unique per worker process. */
-  token: string
-  leaseMs: number
-}
-
 const JOB_FIELDS = 7
-const HEADER_FIELDS = 3
+const HEADER_FIELDS = 4
 
 /**
  * Expires the shard's due holds and leases up to `limit` due jobs to this
@@ -42,11 +51,12 @@ const HEADER_FIELDS = 3
  * retried after an error: Redis then hands back what the lost call claimed.
  */
 export async function claimDue (
-  ctx: StoreContext, shard: number, limit: number, lease: Lease, seq: number
+  ctx: StoreContext, shard: number, limit: number, claimant: Claimant, seq: number
 ): Promise<ClaimResult> {
   const k = ctx.keys.shard(shard)
-  const reply = await run(ctx, 'claim', [k.deadlines, k.jobs, k.claimRecord(lease.token)],
-    [k.base, limit, lease.leaseMs, lease.token, ctx.retentionMs, seq])
+  const reply = await run(ctx, 'claim',
+    [k.deadlines, k.jobs, k.claimRecord(claimant.token), k.workers, k.held(claimant.token), k.dead],
+    [k.base, limit, claimant.heartbeatTtlMs, claimant.token, ctx.retentionMs, seq, claimant.maxAttempts, claimant.runningMs])
   const jobs: ExpiryJob[] = []
   for (let i = HEADER_FIELDS; i + JOB_FIELDS <= reply.length; i += JOB_FIELDS) {
     const [member, id, generation, deadline, expiredAt, attempt, payload] = reply.slice(i, i + JOB_FIELDS).map(String)
@@ -63,37 +73,74 @@ export async function claimDue (
     jobs.push(job)
   }
   const nextDue = Number(reply[2])
-  return { now: Number(reply[0]), expired: Number(reply[1]), nextDue: nextDue >= 0 ? nextDue : undefined, jobs }
+  return {
+    now: Number(reply[0]),
+    expired: Number(reply[1]),
+    nextDue: nextDue >= 0 ? nextDue : undefined,
+    registered: Number(reply[3]) === 1,
+    jobs
+  }
 }
 
-function jobKeys (ctx: StoreContext, job: ExpiryJob) {
+export interface HeartbeatResult {
+  now: number
+  /** False when the worker was not registered in the shard: its jobs there were taken over (or it is new). */
+  registered: boolean
+  /** Jobs of lapsed workers this call made due. */
+  released: number
+  /** When the earliest other worker's heartbeat in the shard lapses (server ms), undefined when none. */
+  nextLapse: number | undefined
+}
+
+/** Renews a worker's heartbeat in one shard and reaps workers whose heartbeat lapsed. */
+export async function heartbeat (ctx: StoreContext, shard: number, token: string, ttlMs: number): Promise<HeartbeatResult> {
+  const k = ctx.keys.shard(shard)
+  const [now, registered, released, lapse] = (await run(ctx, 'heartbeat', [k.workers, k.jobs], [k.base, token, ttlMs])).map(Number) as
+    [number, number, number, number]
+  return { now, registered: registered === 1, released, nextLapse: lapse >= 0 ? lapse : undefined }
+}
+
+function jobKeys (ctx: StoreContext, job: ExpiryJob, token: string) {
   const k = ctx.keys.shard(job.shard)
-  return { k, job: k.job(job.member), order: ctx.keys.order(job.id).order }
+  return { k, job: k.job(job.member), order: `${k.base}order:${job.id}`, held: k.held(token) }
 }
 
-/** Records a successful run. False when the lease was lost to another worker. */
+/** Records a successful run. False when the claim was lost: another worker's run owns the outcome. */
 export async function ackJob (ctx: StoreContext, job: ExpiryJob, token: string): Promise<boolean> {
-  const { k, job: jobKey, order } = jobKeys(ctx, job)
-  const reply = Number(await run(ctx, 'ack', [k.jobs, jobKey, order], [job.member, token, job.generation]))
+  const { k, job: jobKey, order, held } = jobKeys(ctx, job, token)
+  const reply = Number(await run(ctx, 'ack', [k.jobs, jobKey, order, held], [job.member, token, job.attempt, job.generation]))
   return reply === 1 || reply === 2
 }
 
-export type FailResult = 'retry' | 'dead' | 'lease-lost'
+export type FailResult = 'retry' | 'dead' | 'claim-lost'
 
 /** Records a failed run: a retry after delayMs, or the dead-letter set after the last attempt. */
 export async function failJob (
   ctx: StoreContext, job: ExpiryJob, token: string, error: string, maxAttempts: number, delayMs: number
 ): Promise<FailResult> {
-  const { k, job: jobKey, order } = jobKeys(ctx, job)
-  const reply = Number(await run(ctx, 'fail', [k.jobs, jobKey, order, k.dead],
-    [job.member, token, job.generation, error.slice(0, 2000), maxAttempts, delayMs]))
-  return reply === 2 ? 'dead' : reply === 1 ? 'retry' : 'lease-lost'
+  const { k, job: jobKey, order, held } = jobKeys(ctx, job, token)
+  const reply = Number(await run(ctx, 'fail', [k.jobs, jobKey, order, k.dead, held],
+    [k.base, job.member, token, job.attempt, job.generation, error.slice(0, 2000), maxAttempts, delayMs]))
+  return reply === 2 ? 'dead' : reply === 1 ? 'retry' : 'claim-lost'
 }
 
-/** Extends the lease of a running job. False when it was lost. */
-export async function renewLease (ctx: StoreContext, job: ExpiryJob, lease: Lease): Promise<boolean> {
-  const { k, job: jobKey } = jobKeys(ctx, job)
-  return Number(await run(ctx, 'renew', [k.jobs, jobKey], [job.member, lease.token, lease.leaseMs])) === 1
+export interface Release {
+  job: ExpiryJob
+  /** `unstarted`: the attempt is given back; `abandoned`: it ran and counts. */
+  how: 'unstarted' | 'abandoned'
+}
+
+/**
+ * Gives claims back so another worker runs them at once. With `leave`, also
+ * everything else the worker holds in the shard, and it leaves the shard.
+ */
+export async function releaseJobs (
+  ctx: StoreContext, shard: number, token: string, releases: Release[], leave = false
+): Promise<number> {
+  const k = ctx.keys.shard(shard)
+  const args: Array<string | number> = [k.base, token, leave ? 1 : 0]
+  for (const r of releases) args.push(r.job.member, r.job.attempt, r.how)
+  return Number(await run(ctx, 'release', [k.jobs, k.held(token), k.workers, k.claimRecord(token)], args))
 }
 
 /** Server time and the earliest deadline or due job of a shard (undefined when none). */
@@ -102,35 +149,4 @@ export async function nextDue (ctx: StoreContext, shard: number): Promise<{ now:
   const [now, deadline, job] = (await run(ctx, 'next-due', [k.deadlines, k.jobs], [])).map(Number) as [number, number, number]
   const candidates = [deadline, job].filter((t) => t >= 0)
   return { now, next: candidates.length > 0 ? Math.min(...candidates) : undefined }
-}
-
-export interface DeadLetter {
-  member: string
-  id: string
-  generation: number
-  diedAt: number
-  attempts: number
-  lastError: string
-  payload?: Record<string, unknown>
-}
-
-/** Lists the dead-letter set of a shard, oldest first. */
-export async function listDeadLetters (ctx: StoreContext, shard: number, limit = 100): Promise<DeadLetter[]> {
-  const k = ctx.keys.shard(shard)
-  const members = await ctx.redis.zrange(k.dead, '0', String(limit - 1))
-  const out: DeadLetter[] = []
-  for (const member of members) {
-    const [id, generation, attempts, lastError, diedAt, payload] = await ctx.redis.hmget(k.job(member), 'i', 'g', 'a', 'e', 'f', 'p')
-    const entry: DeadLetter = {
-      member,
-      id: id ?? '',
-      generation: Number(generation),
-      attempts: Number(attempts),
-      lastError: lastError ?? '',
-      diedAt: Number(diedAt)
-    }
-    if (payload) entry.payload = JSON.parse(payload) as Record<string, unknown>
-    out.push(entry)
-  }
-  return out
 }

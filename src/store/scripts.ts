@@ -8,9 +8,11 @@ import type { Redis } from 'ioredis'
  * running side by side never call each other's scripts.
  * Bump SCRIPTS_VERSION whenever a script's KEYS, ARGV or replies change.
  */
-export const SCRIPTS_VERSION = 1
+export const SCRIPTS_VERSION = 2
 
-export type ScriptName = 'create' | 'get' | 'end' | 'extend' | 'claim' | 'ack' | 'fail' | 'renew' | 'next-due'
+export type ScriptName =
+  | 'create' | 'get' | 'end' | 'extend'
+  | 'claim' | 'ack' | 'fail' | 'heartbeat' | 'release' | 'next-due' | 'replay' | 'purge'
 
 interface ScriptSource {
   name: ScriptName

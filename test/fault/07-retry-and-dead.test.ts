@@ -1,6 +1,6 @@
 import t from 'tap'
 import { getCheckout } from '../../src/store/checkout-store.js'
-import { listDeadLetters } from '../../src/store/expiry-jobs.js'
+import { listDeadLetters } from '../../src/store/dead-letters.js'
 import { createHolds, scenario } from '../helpers/fault.js'
 import { readRecords } from '../helpers/processes.js'
 import { until } from '../helpers/worker.js'

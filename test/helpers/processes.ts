@@ -87,6 +87,8 @@ export interface Recorded {
   idempotencyKey: string
   deadline: string
   ok: boolean
+  /** When the run started and ended (ms). */
+  startedAt: number
   at: number
   pid: number
 }

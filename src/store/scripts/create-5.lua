@@ -2,10 +2,17 @@
   Creates a hold: a new generation of the order, its timer key and its entry
   in the shard's deadline index, atomically.
 
+  The generation is the hold's identity. It comes from the shard's counter,
+  which never expires, so it is never reused: not when the order hash of an
+  earlier hold is gone after its retention, and never for an id whose old
+  expiry job still exists (retrying or dead-lettered). The idempotency key
+  `<id>:<generation>` and the job key are therefore unique for ever.
+
   KEYS[1] order hash        <base>order:<id>
   KEYS[2] timer key         <base>timer:<id>
   KEYS[3] deadline index    <base>deadlines
   KEYS[4] job queue         <base>jobs        (written when a lapsed hold is expired first)
+  KEYS[5] hold counter      <base>holds       (last generation issued in this shard)
 
   ARGV[1] base (`<prefix>{<shard>}:`)
   ARGV[2] order id
@@ -22,21 +29,31 @@
 local base, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local now = nowMs()
 local cur = redis.call('HMGET', KEYS[1], 's', 'd', 'g', 'p')
-local gen = tonumber(cur[3]) or 0
+local previous = tonumber(cur[3]) or 0
 
 if cur[1] == 'pending' then
   local deadline = tonumber(cur[2])
   if deadline > now then return { -1, deadline - now } end
-  expireOrder(base, id, gen, deadline, cur[4], now, ARGV[5])
+  expireOrder(base, id, previous, deadline, cur[4], now, ARGV[5])
 end
 
--- The NX is a second guard: a timer exists only while a hold is pending.
-if not redis.call('SET', KEYS[2], gen + 1, 'PX', ttl, 'NX') then
+-- A second guard: a timer exists only while a hold is pending.
+if redis.call('EXISTS', KEYS[2]) == 1 then
   return { -1, redis.call('PTTL', KEYS[2]) }
 end
 
-gen = gen + 1
+-- Generations of one id only grow, even for data written before the counter existed.
+local gen = redis.call('INCR', KEYS[5])
+if gen <= previous then
+  gen = previous + 1
+  redis.call('SET', KEYS[5], gen)
+end
+while redis.call('EXISTS', base .. 'job:' .. gen .. ':' .. id) == 1 do
+  gen = redis.call('INCR', KEYS[5])
+end
+
 local deadline = now + ttl
+redis.call('SET', KEYS[2], gen, 'PX', ttl)
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'g', gen, 's', 'pending', 'c', now, 'd', deadline)
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'p', ARGV[4]) end

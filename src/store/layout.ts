@@ -1,0 +1,66 @@
+import type { Redis } from 'ioredis'
+import type { Keyspace } from '../keys.js'
+
+/**
+ * The key layout is fixed for the life of the data: an API and a worker that
+ * disagree on KEY_SHARDS write and read different keys, and every expiry is
+ * lost without a word. The first process to start records the layout in
+ * Redis; every later one compares and refuses to start on a mismatch.
+ */
+export const KEY_FORMAT_VERSION = 1
+
+/** Every prefix in use on this Redis, so a process with a new prefix can say which others exist. */
+export const PREFIX_REGISTRY_KEY = 'checkout-expiry:prefixes'
+
+export interface Layout {
+  version: number
+  prefix: string
+  shards: number
+  /** When it was first recorded (ISO 8601). */
+  since: string
+}
+
+export class LayoutMismatchError extends Error {
+  override name = 'LayoutMismatchError'
+}
+
+export interface LayoutCheck {
+  layout: Layout
+  /** True when this process recorded the layout (first start with this prefix). */
+  created: boolean
+  /** Other prefixes used on this Redis: a new prefix beside them is worth a warning. */
+  otherPrefixes: string[]
+}
+
+/** Records the layout on first start, or checks ours against the recorded one. */
+export async function ensureLayout (redis: Redis, keys: Keyspace): Promise<LayoutCheck> {
+  const mine: Layout = { version: KEY_FORMAT_VERSION, prefix: keys.prefix, shards: keys.shards, since: new Date().toISOString() }
+  const key = `${keys.prefix}layout`
+  const created = await redis.set(key, JSON.stringify(mine), 'NX') === 'OK'
+  const recorded = created ? mine : JSON.parse(await redis.get(key) ?? 'null') as Layout | null
+  if (!recorded) throw new LayoutMismatchError(`the key layout record ${key} vanished while it was being read; start again`)
+  if (recorded.version !== KEY_FORMAT_VERSION) {
+    throw new LayoutMismatchError(
+      `the data under KEY_PREFIX=${keys.prefix} uses key format ${recorded.version}; this release reads format ${KEY_FORMAT_VERSION}. ` +
+      'Run the release that wrote it, or migrate the data first.')
+  }
+  if (recorded.shards !== keys.shards) {
+    throw new LayoutMismatchError(
+      `KEY_SHARDS=${keys.shards}, but the data under KEY_PREFIX=${keys.prefix} was written with KEY_SHARDS=${recorded.shards} ` +
+      `(since ${recorded.since}). Set KEY_SHARDS=${recorded.shards} on every API and worker: a process with another value ` +
+      'reads and writes other keys, and expiries are lost.')
+  }
+  let otherPrefixes: string[] = []
+  if (created) {
+    await redis.sadd(PREFIX_REGISTRY_KEY, keys.prefix)
+    otherPrefixes = (await redis.smembers(PREFIX_REGISTRY_KEY)).filter((p) => p !== keys.prefix).sort()
+  }
+  return { layout: recorded, created, otherPrefixes }
+}
+
+/** The warning a process logs when its prefix is new beside others: an API and a worker on different prefixes never meet. */
+export function newPrefixWarning (check: LayoutCheck): string | undefined {
+  if (!check.created || check.otherPrefixes.length === 0) return undefined
+  return `KEY_PREFIX=${check.layout.prefix} is new on this Redis, which holds data under ${check.otherPrefixes.join(', ')}. ` +
+    'If this process should share orders with those, give it the same KEY_PREFIX.'
+}

@@ -1,0 +1,130 @@
+--[[
+  The sweeper's step for one shard: renews this worker's heartbeat, releases
+  the jobs of workers whose heartbeat lapsed, records every pending hold past
+  its deadline as expired, then hands out due expiry jobs (new ones, retries,
+  released ones) to this worker.
+
+  Each hand-out increments the job's attempt counter; the pair (worker token,
+  attempt) is the claim's fencing token, checked by ack, fail and release, so
+  a worker that lost a claim can never record an outcome over the new
+  owner's run. A due job whose last run never reported back (its worker
+  died) and that has used up its attempts is dead-lettered here.
+
+  A claim is idempotent per (worker, sequence number): when its reply is lost
+  (Redis went away after running it) and the same claim is sent again, the
+  jobs it claimed are handed back instead of waiting for a takeover.
+
+  KEYS[1] deadline index   <base>deadlines
+  KEYS[2] job queue        <base>jobs
+  KEYS[3] claim record     <base>claim:<token>  (this worker's last claim in this shard)
+  KEYS[4] workers          <base>workers
+  KEYS[5] held jobs        <base>held:<token>
+  KEYS[6] dead-letter set  <base>dead
+
+  ARGV[1] base
+  ARGV[2] max holds to expire and max jobs to claim in this call
+  ARGV[3] heartbeat ttl in ms (claims outlive the worker's last heartbeat by this)
+  ARGV[4] worker token (unique per worker process)
+  ARGV[5] result retention in ms
+  ARGV[6] claim sequence number (new for each claim of this worker, the same when resent)
+  ARGV[7] max attempts
+  ARGV[8] running ms: a claimed job is due again after this even if its worker
+          lives (a safety net; handlers are aborted long before)
+
+  Returns { now, expiredCount, nextDue, registered, job1..., job2..., ... }
+    nextDue: the earliest deadline or job due time left in the shard after this claim, -1 if none
+    registered: 1 if this worker was registered in the shard before this call,
+      0 if not (first claim, or it was reaped: jobs it still runs here are no longer its own)
+    each job is 7 entries: member (`<generation>:<id>`), id, generation,
+    deadline, expiredAt, attempt, payload ('' for none)
+]]
+-- @include expire-order.lua
+-- @include workers.lua
+-- @include dead-letter.lua
+
+local base, limit, ttl, token = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local maxAttempts, runningMs = tonumber(ARGV[7]), tonumber(ARGV[8])
+local now = nowMs()
+
+local registered = renewHeartbeat(KEYS[4], token, now, ttl)
+reapLapsedWorkers(base, KEYS[4], KEYS[2], now)
+
+local function appendJob(out, member, jobKey, attempt)
+  local job = redis.call('HMGET', jobKey, 'i', 'g', 'd', 'x', 'p')
+  local n = #out
+  out[n + 1] = member
+  out[n + 2] = job[1]
+  out[n + 3] = job[2]
+  out[n + 4] = job[3]
+  out[n + 5] = job[4]
+  out[n + 6] = attempt
+  out[n + 7] = job[5] or ''
+end
+
+local function nextDue()
+  local d = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local j = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  local a, b = tonumber(d[2]), tonumber(j[2])
+  if a and b then return math.min(a, b) end
+  return a or b or -1
+end
+
+local last = redis.call('HMGET', KEYS[3], 'seq', 'members')
+if last[1] == ARGV[6] then
+  local out = { now, 0, 0, registered }
+  for _, member in ipairs(cjson.decode(last[2])) do
+    local jobKey = base .. 'job:' .. member
+    local job = redis.call('HMGET', jobKey, 'l', 'a')
+    if job[1] == token then appendJob(out, member, jobKey, tonumber(job[2])) end
+  end
+  out[3] = nextDue()
+  return out
+end
+
+local expired = 0
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
+for _, id in ipairs(due) do
+  local cur = redis.call('HMGET', base .. 'order:' .. id, 's', 'd', 'g', 'p')
+  local deadline = tonumber(cur[2])
+  if cur[1] == 'pending' and deadline <= now then
+    expireOrder(base, id, cur[3], deadline, cur[4], now, ARGV[5])
+    expired = expired + 1
+  elseif cur[1] == 'pending' then
+    redis.call('ZADD', KEYS[1], deadline, id) -- stale score: repair it
+  else
+    redis.call('ZREM', KEYS[1], id) -- the hold ended another way
+  end
+end
+
+local out = { now, expired, 0, registered }
+local claimed = {}
+local members = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
+for _, member in ipairs(members) do
+  local jobKey = base .. 'job:' .. member
+  local job = redis.call('HMGET', jobKey, 'a', 'l')
+  local attempts = tonumber(job[1])
+  if not attempts then
+    redis.call('ZREM', KEYS[2], member)
+  else
+    if job[2] and job[2] ~= '' then
+      -- Due while still held: its holder outlived the safety net. Take it from that holder.
+      redis.call('SREM', base .. 'held:' .. job[2], member)
+    end
+    if attempts >= maxAttempts then
+      deadLetter(base, member, jobKey, 'attempt ' .. attempts .. ' never reported back: the worker stopped or lost its claim', attempts, now)
+    else
+      local attempt = attempts + 1
+      redis.call('HSET', jobKey, 'a', attempt, 'l', token)
+      redis.call('ZADD', KEYS[2], now + runningMs, member)
+      redis.call('SADD', KEYS[5], member)
+      claimed[#claimed + 1] = member
+      appendJob(out, member, jobKey, attempt)
+    end
+  end
+end
+
+-- cjson encodes an empty table as {}, which decodes back to an empty table too.
+redis.call('HSET', KEYS[3], 'seq', ARGV[6], 'members', cjson.encode(claimed))
+redis.call('PEXPIRE', KEYS[3], runningMs)
+out[3] = nextDue()
+return out

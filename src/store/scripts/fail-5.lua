@@ -1,0 +1,45 @@
+--[[
+  Records a failed handler run: schedules a retry, or moves the job to the
+  dead-letter set after its last attempt. The job hash keeps the last error.
+  Only the current claim (worker token and attempt) may record it.
+
+  KEYS[1] job queue        <base>jobs
+  KEYS[2] job hash         <base>job:<generation>:<id>
+  KEYS[3] order hash       <base>order:<id>
+  KEYS[4] dead-letter set  <base>dead
+  KEYS[5] held jobs        <base>held:<token>
+
+  ARGV[1] base
+  ARGV[2] job member
+  ARGV[3] worker token
+  ARGV[4] attempt of the run that failed
+  ARGV[5] generation
+  ARGV[6] error message
+  ARGV[7] max attempts
+  ARGV[8] retry delay in ms
+
+  Returns
+    1  retry scheduled
+    2  dead: moved to the dead-letter set
+    0  CLAIM_LOST
+]]
+-- @include now.lua
+-- @include dead-letter.lua
+local now = nowMs()
+local base, member, err = ARGV[1], ARGV[2], ARGV[6]
+local job = redis.call('HMGET', KEYS[2], 'l', 'a')
+if job[1] ~= ARGV[3] or job[2] ~= ARGV[4] then return 0 end
+
+local attempts = tonumber(ARGV[4])
+redis.call('SREM', KEYS[5], member)
+if attempts >= tonumber(ARGV[7]) then
+  deadLetter(base, member, KEYS[2], err, attempts, now)
+  return 2
+end
+
+redis.call('HSET', KEYS[2], 'e', err, 'l', '')
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[8]), member)
+if redis.call('HGET', KEYS[3], 'g') == ARGV[5] then
+  redis.call('HSET', KEYS[3], 'h', 'retrying', 'e', err, 'a', attempts)
+end
+return 1

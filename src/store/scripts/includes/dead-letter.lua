@@ -1,0 +1,13 @@
+-- Moves a job to the shard's dead-letter set with its last error, and marks
+-- the order `dead` if it is still on that generation. Shared by fail (a run
+-- failed for the last time) and claim (the last run never reported back).
+local function deadLetter(base, member, jobKey, err, attempts, now)
+  redis.call('ZREM', base .. 'jobs', member)
+  redis.call('ZADD', base .. 'dead', now, member)
+  redis.call('HSET', jobKey, 'e', err, 'l', '', 'f', now)
+  local job = redis.call('HMGET', jobKey, 'i', 'g')
+  local orderKey = base .. 'order:' .. job[1]
+  if redis.call('HGET', orderKey, 'g') == job[2] then
+    redis.call('HSET', orderKey, 'h', 'dead', 'e', err, 'a', attempts)
+  end
+end

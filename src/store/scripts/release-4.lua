@@ -1,0 +1,56 @@
+--[[
+  Gives claimed jobs back so another worker runs them at once, instead of
+  waiting for this worker's heartbeat to lapse: jobs it claimed but never
+  started (their attempt is given back), jobs whose run it abandoned (the
+  attempt counts), and, when the worker stops, everything it still holds in
+  the shard, after which it leaves the shard's worker list.
+
+  KEYS[1] job queue     <base>jobs
+  KEYS[2] held jobs     <base>held:<token>
+  KEYS[3] workers       <base>workers
+  KEYS[4] claim record  <base>claim:<token>
+
+  ARGV[1] base
+  ARGV[2] worker token
+  ARGV[3] 1 to release everything held and leave the shard, 0 for the listed jobs only
+  ARGV[4..] triples: member, attempt (fencing token with ARGV[2]), 'unstarted' or 'abandoned'
+
+  Returns the number of jobs released (jobs no longer held under that claim are skipped)
+]]
+-- @include now.lua
+local now = nowMs()
+local base, token = ARGV[1], ARGV[2]
+local released = 0
+
+local function release(member, jobKey, fields)
+  redis.call('HSET', jobKey, 'l', '', unpack(fields))
+  redis.call('ZADD', KEYS[1], now, member)
+  redis.call('SREM', KEYS[2], member)
+  released = released + 1
+end
+
+for i = 4, #ARGV, 3 do
+  local member, attempt, how = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local jobKey = base .. 'job:' .. member
+  local job = redis.call('HMGET', jobKey, 'l', 'a')
+  if job[1] == token and job[2] == attempt then
+    if how == 'unstarted' then
+      release(member, jobKey, { 'a', tonumber(attempt) - 1 })
+    else
+      release(member, jobKey, { 'e', 'the worker abandoned attempt ' .. attempt })
+    end
+  end
+end
+
+if ARGV[3] == '1' then
+  for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+    local jobKey = base .. 'job:' .. member
+    local job = redis.call('HMGET', jobKey, 'l', 'a')
+    if job[1] == token then
+      release(member, jobKey, { 'e', 'the worker shut down during attempt ' .. job[2] })
+    end
+  end
+  redis.call('DEL', KEYS[2], KEYS[4])
+  redis.call('ZREM', KEYS[3], token)
+end
+return released

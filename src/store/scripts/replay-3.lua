@@ -1,0 +1,28 @@
+--[[
+  Sends a dead-lettered job back to the queue, due now, with a fresh set of
+  attempts (an operator fixed what made it fail). Its idempotency key is
+  unchanged: the handler may already have done part of the work.
+
+  KEYS[1] dead-letter set  <base>dead
+  KEYS[2] job queue        <base>jobs
+  KEYS[3] job hash         <base>job:<generation>:<id>
+
+  ARGV[1] base
+  ARGV[2] job member (`<generation>:<id>`)
+
+  Returns
+    1  queued again
+    0  not in the dead-letter set
+]]
+-- @include now.lua
+local now = nowMs()
+if redis.call('ZREM', KEYS[1], ARGV[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[3], 'a', 0, 'l', '')
+redis.call('HDEL', KEYS[3], 'f')
+redis.call('ZADD', KEYS[2], now, ARGV[2])
+local job = redis.call('HMGET', KEYS[3], 'i', 'g')
+local orderKey = ARGV[1] .. 'order:' .. job[1]
+if redis.call('HGET', orderKey, 'g') == job[2] then
+  redis.call('HSET', orderKey, 'h', 'pending', 'a', 0)
+end
+return 1
