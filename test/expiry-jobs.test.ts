@@ -1,7 +1,8 @@
 import t from 'tap'
 import { closeRedis } from '../src/redis/connection.js'
 import { createHold } from '../src/store/checkout-store.js'
-import { ackJob, claimDue, nextDue } from '../src/store/expiry-jobs.js'
+import { countDeadLetters, listDeadLetters, purgeDeadLetter, replayDeadLetter } from '../src/store/dead-letters.js'
+import { ackJob, claimDue, failJob, heartbeat, nextDue, releaseJobs } from '../src/store/expiry-jobs.js'
 import { testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
 import { testStore } from './helpers/worker.js'
@@ -39,4 +40,90 @@ t.test('a claim sent again with the same sequence number hands back what it clai
   t.same(again.jobs.map((j) => j.id).sort(), [], 'still nothing new')
   const { next: due } = await nextDue(store, 0)
   t.ok(due !== undefined)
+})
+
+const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
+const expiredJob = async (id: string, payload?: Record<string, unknown>) => {
+  await createHold(store, { id, ttlMs: 1000, payload })
+  await sleep(1050)
+}
+
+t.test('a worker whose heartbeat lapsed is reaped: its job goes to another worker, and its stale outcome is refused', async (t) => {
+  const a = { ...lease, token: 'fence-a', heartbeatTtlMs: 200 }
+  const b = { ...lease, token: 'fence-b' }
+  await expiredJob('fenced')
+  const [mine] = (await claimDue(store, 0, 10, a, 1)).jobs
+  t.equal(mine!.attempt, 1)
+  t.same((await claimDue(store, 0, 10, b, 1)).jobs, [], 'held while a lives')
+  await sleep(250)
+  const beat = await heartbeat(store, 0, b.token, b.heartbeatTtlMs)
+  t.equal(beat.released, 1, "b's heartbeat released a's job")
+  const [taken] = (await claimDue(store, 0, 10, b, 2)).jobs
+  t.match(taken, { id: 'fenced', attempt: 2 }, 'b runs it as attempt 2')
+  t.equal(await ackJob(store, taken!, b.token), true)
+  t.equal(await ackJob(store, mine!, a.token), false, "a's late ack is refused, not taken for an ack sent twice")
+  t.equal(await failJob(store, mine!, a.token, 'late', 5, 0), 'claim-lost', "a's late failure is refused")
+  const again = await heartbeat(store, 0, a.token, a.heartbeatTtlMs)
+  t.equal(again.registered, false, 'a learns its claims here were taken over')
+})
+
+t.test('the same worker claiming a job again fences its own earlier run', async (t) => {
+  const a = { ...lease, token: 'self-a', runningMs: 100 }
+  await expiredJob('self')
+  const [first] = (await claimDue(store, 0, 10, a, 1)).jobs
+  await sleep(150)
+  const [second] = (await claimDue(store, 0, 10, a, 2)).jobs
+  t.match(second, { id: 'self', attempt: 2 }, 'due again past the safety net')
+  t.equal(await ackJob(store, first!, a.token), false, 'attempt 1 can no longer record success')
+  t.equal(await ackJob(store, second!, a.token), true)
+})
+
+t.test('released jobs: unstarted ones get their attempt back, abandoned ones keep it', async (t) => {
+  const a = { ...lease, token: 'rel-a' }
+  const b = { ...lease, token: 'rel-b' }
+  await createHold(store, { id: 'rel-1', ttlMs: 1000 })
+  await expiredJob('rel-2')
+  const jobs = (await claimDue(store, 0, 10, a, 1)).jobs
+  const [one, two] = ['rel-1', 'rel-2'].map((id) => jobs.find((j) => j.id === id)!)
+  t.equal(await releaseJobs(store, 0, a.token, [{ job: one!, how: 'unstarted' }, { job: two!, how: 'abandoned' }]), 2)
+  t.equal(await releaseJobs(store, 0, a.token, [{ job: one!, how: 'unstarted' }]), 0, 'a release sent twice does nothing')
+  const again = (await claimDue(store, 0, 10, b, 1)).jobs
+  t.same(again.map((j) => [j.id, j.attempt]).sort(), [['rel-1', 1], ['rel-2', 2]])
+  t.equal(await ackJob(store, one!, a.token), false, 'the releasing worker cannot ack any more')
+  for (const j of again) t.equal(await ackJob(store, j, b.token), true)
+})
+
+t.test('leaving a shard gives back everything held and removes the worker', async (t) => {
+  const a = { ...lease, token: 'leave-a' }
+  await expiredJob('leave-1')
+  t.equal((await claimDue(store, 0, 10, a, 1)).jobs.length, 1)
+  t.equal(await releaseJobs(store, 0, a.token, [], true), 1)
+  const k = store.keys.shard(0)
+  t.equal(await store.redis.zscore(k.workers, a.token), null, 'off the worker list')
+  t.equal(await store.redis.exists(k.held(a.token), k.claimRecord(a.token)), 0, 'its held set and claim record are gone')
+  const [job] = (await claimDue(store, 0, 10, lease, 3)).jobs
+  t.match(job, { id: 'leave-1', attempt: 2 })
+  t.equal(await ackJob(store, job!, lease.token), true)
+})
+
+t.test('a job whose last attempt never reported back is dead-lettered by the next claim', async (t) => {
+  const a = { ...lease, token: 'crash-a', heartbeatTtlMs: 100, maxAttempts: 2 }
+  await expiredJob('crashy', { p: 1 })
+  for (let seq = 1; seq <= 2; seq++) {
+    t.equal((await claimDue(store, 0, 10, { ...a, token: `crash-${seq}` }, seq)).jobs.length, 1, `attempt ${seq} handed out`)
+    await sleep(150) // the worker "dies": its heartbeat lapses
+  }
+  t.same((await claimDue(store, 0, 10, a, 9)).jobs, [], 'not handed out a third time')
+  const [dead] = await listDeadLetters(store, 0)
+  t.match(dead, { id: 'crashy', attempts: 2, lastError: /never reported back/, payload: { p: 1 } })
+  t.equal(await countDeadLetters(store), 1)
+
+  t.equal(await replayDeadLetter(store, 0, dead!.member), true, 'replayed')
+  t.equal(await replayDeadLetter(store, 0, dead!.member), false, 'not dead any more')
+  const [replayed] = (await claimDue(store, 0, 10, lease, 4)).jobs
+  t.match(replayed, { id: 'crashy', attempt: 1 }, 'fresh attempts, same identity')
+  t.equal(await failJob(store, replayed!, lease.token, 'still broken', 1, 0), 'dead')
+  t.equal(await purgeDeadLetter(store, 0, dead!.member), true, 'purged')
+  t.equal(await countDeadLetters(store), 0)
+  t.equal(await store.redis.exists(store.keys.shard(0).job(dead!.member)), 0, 'its job hash is gone')
 })
