@@ -1,6 +1,9 @@
 import t from 'tap'
 import { testApp, testConfig } from '../helpers/app.js'
 import { startRedis } from '../helpers/redis.js'
+import { createKeyspace } from '../../src/keys.js'
+import { ensureLayout, newPrefixWarning } from '../../src/store/layout.js'
+import { startChild } from '../helpers/processes.js'
 import { recorder, testWorker } from '../helpers/worker.js'
 
 /**
@@ -23,4 +26,26 @@ t.test('an API with other KEY_SHARDS than the data refuses to start', async (t) 
   const worker = await testWorker(config, [recorder().handler])
   t.teardown(() => worker.close())
   await t.rejects(testApp(redis.url, { KEY_PREFIX: config.KEY_PREFIX, KEY_SHARDS: '4' }), /KEY_SHARDS=4.*written with KEY_SHARDS=8/)
+})
+
+t.test('the processes stop with one line naming KEY_SHARDS', async (t) => {
+  const { app, config } = await testApp(redis.url, { KEY_SHARDS: '16' })
+  t.teardown(() => app.close())
+  for (const entry of ['src/server.ts', 'workers/expiry-worker.ts'] as const) {
+    const child = startChild(entry, { REDIS_URL: redis.url, KEY_PREFIX: config.KEY_PREFIX, KEY_SHARDS: '32' })
+    const { code } = await child.exited
+    t.equal(code, 1, entry)
+    t.match(child.output().trim(), /^checkout-expiry: KEY_SHARDS=32, but the data under KEY_PREFIX=\S+ was written with KEY_SHARDS=16 /)
+  }
+})
+
+t.test('a new KEY_PREFIX beside others is recorded and warned about', async (t) => {
+  const client = redis.client()
+  const first = await ensureLayout(client, createKeyspace('warn-a:', 16))
+  t.equal(first.created, true)
+  const second = await ensureLayout(client, createKeyspace('warn-b:', 16))
+  t.match(newPrefixWarning(second), /KEY_PREFIX=warn-b: is new on this Redis, which holds data under .*warn-a:/)
+  const again = await ensureLayout(client, createKeyspace('warn-b:', 16))
+  t.equal(newPrefixWarning(again), undefined, 'said once, at the first start')
+  t.match(JSON.parse(await client.get('warn-a:layout') ?? '{}'), { version: 1, prefix: 'warn-a:', shards: 16 })
 })
