@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { killAll, root } from './children.js'
 import { readOptions } from './options.js'
 import { codeVersion, describeMachine } from './machine.js'
-import { cpuTable, generatedSection, resultsTable, writeDoc } from './report.js'
+import { cpuTable, generatedSection, resultsTable, takeoverTable, writeDoc } from './report.js'
 import { runCell, type CellResult } from './run-cell.js'
 import { scenarios as allScenarios } from './scenarios.js'
 import { bullmq } from './systems/bullmq.js'
@@ -58,7 +58,8 @@ try {
       const d = r.delivery
       console.log(d
         ? `  ${system.label.padEnd(20)} delivered ${d.delivered}/${d.expected}, lost ${d.lost}, duplicated ${d.duplicated}, ` +
-          `lateness p50 ${d.lateness?.p50 ?? '–'} p99 ${d.lateness?.p99 ?? '–'} max ${d.lateness?.max ?? '–'} ms (${(r.timings.totalMs ?? 0) / 1000} s)`
+          `lateness p50 ${d.lateness?.p50 ?? '–'} p99 ${d.lateness?.p99 ?? '–'} max ${d.lateness?.max ?? '–'} ms (${(r.timings.totalMs ?? 0) / 1000} s)` +
+          (r.takeover ? `; ${r.takeover.takenOver} taken over, the last ${(r.takeover.lastStartAfterKillMs / 1000).toFixed(2)} s after the kill` : '')
         : `  ${system.label.padEnd(20)} error: ${r.error ?? 'unknown'}`)
     }
   }
@@ -70,7 +71,7 @@ const command = [...opts.overrides, 'npm run bench:expiry'].join(' ')
 const table = resultsTable(results, scenarios, systems)
 const loads = results.map((r) => r.loadBefore)
 const load = `1-min load average before each run: ${Math.min(...loads).toFixed(2)} to ${Math.max(...loads).toFixed(2)} (${loadavg()[0]?.toFixed(2)} at the end)`
-const section = generatedSection({ command, date: startedAt.toISOString().slice(0, 10), machine: `${machine}; ${load}`, code }, table, cpuTable(results, scenarios, systems), results)
+const section = generatedSection({ command, date: startedAt.toISOString().slice(0, 10), machine: `${machine}; ${load}`, code }, table, cpuTable(results, scenarios, systems), results, takeoverTable(results, systems))
 console.log('\n' + section)
 
 writeFileSync(join(resultsDir, 'summary.json'), JSON.stringify({

@@ -6,8 +6,9 @@ import type { BenchSystem, Cell } from './systems/types.js'
 import { sleep } from './util.js'
 
 /**
- * The faults of scenarios C, D and E, timed against the window: cut the
- * workers off, start them late, or restart Redis. Each records what it did.
+ * The faults of scenarios C to F, timed against the window: cut the workers
+ * off, start them late, restart Redis, or SIGKILL a worker and start a
+ * replacement. Each records what it did.
  */
 export interface FaultContext {
   /** The first deadline. */
@@ -56,6 +57,21 @@ export async function injectFault (system: BenchSystem, scenario: Scenario, ctx:
       await sleep(fault.forMs)
       await ctx.redis.start()
       Object.assign(ctx.record, { stopAtMs: from - ctx.t0, stopTookMs: stopped - from, downMs: Date.now() - from })
+      return
+    }
+    case 'worker-kill': {
+      await sleepUntil(ctx.t0 + fault.atMs)
+      const victim = ctx.workers[0]
+      if (!victim) throw new Error('no worker to kill')
+      const killedAt = Date.now()
+      victim.proc.kill('SIGKILL')
+      await victim.exited
+      await sleepUntil(ctx.t0 + fault.replaceAtMs)
+      const from = Date.now()
+      ctx.workers.push(...await system.startWorkers(ctx.cell, 1))
+      Object.assign(ctx.record, {
+        killedAt, killedPid: victim.proc.pid ?? 0, killAtMs: killedAt - ctx.t0, replacementReadyMs: Date.now() - from
+      })
     }
   }
 }

@@ -4,7 +4,7 @@ import type { SystemName } from './systems/types.js'
 /**
  * Benchmark settings, from the environment:
  *   BENCH_SCALE       multiplies every hold count (default 1; 0.1 for a quick run)
- *   BENCH_SCENARIOS   comma list of A-E (default all)
+ *   BENCH_SCENARIOS   comma list of A-F (default all)
  *   BENCH_SYSTEMS     comma list of ours, keyspace, bullmq (default all)
  *   BENCH_GRACE_MS    how long after the last deadline a handler may still run (default 15000)
  *   BENCH_DOCS        1: update docs/benchmarks.md, 0: do not; by default only a full run does
@@ -24,7 +24,7 @@ export interface BenchOptions {
   overrides: string[]
 }
 
-const ALL_SCENARIOS: ScenarioKey[] = ['A', 'B', 'C', 'D', 'E']
+const ALL_SCENARIOS: ScenarioKey[] = ['A', 'B', 'C', 'D', 'E', 'F']
 const ALL_SYSTEMS: SystemName[] = ['ours', 'keyspace', 'bullmq']
 
 function list<T extends string> (raw: string | undefined, allowed: T[], name: string): T[] {

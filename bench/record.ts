@@ -26,6 +26,21 @@ export function appendRecord (file: string, record: CallRecord): void {
   appendFileSync(file, JSON.stringify(record) + '\n')
 }
 
+/**
+ * The benchmark's handler body, the same in every system's worker. With
+ * $BENCH_HANDLER_MS it takes that long and records the call when it
+ * completes (a run cut short by a killed worker leaves no record); without,
+ * it records at once.
+ */
+export function runHandler (file: string, record: CallRecord): void | Promise<void> {
+  const ms = Number(process.env.BENCH_HANDLER_MS ?? 0)
+  if (!(ms > 0)) {
+    appendRecord(file, record)
+    return
+  }
+  return new Promise((resolve) => setTimeout(() => { appendRecord(file, record); resolve() }, ms))
+}
+
 export function readRecords (file: string): CallRecord[] {
   if (!existsSync(file)) return []
   const out: CallRecord[] = []

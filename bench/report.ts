@@ -57,6 +57,25 @@ export function cpuTable (results: CellResult[], scenarios: Scenario[], systems:
   return rows.join('\n')
 }
 
+/** Scenario F: seconds from the SIGKILL to the last taken-over run, each system against checkout-expiry. */
+export function takeoverTable (results: CellResult[], systems: BenchSystem[]): string | undefined {
+  const f = results.filter((r) => r.scenario === 'F' && r.takeover)
+  if (f.length === 0) return undefined
+  const ours = f.find((r) => r.system === 'ours')?.takeover?.lastStartAfterKillMs
+  const rows = [
+    '| System | Taken over | Kill to last taken-over run (s) | × checkout-expiry | Lost | Duplicated |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |'
+  ]
+  for (const sys of systems) {
+    const r = f.find((x) => x.system === sys.name)
+    if (!r?.takeover) continue
+    const s = r.takeover.lastStartAfterKillMs
+    const ratio = ours && ours > 0 ? (s / ours).toFixed(1) : '–'
+    rows.push(`| ${sys.label} | ${fmt(r.takeover.takenOver)} | ${(s / 1000).toFixed(2)} | ${ratio} | ${fmt(r.delivery?.lost)} | ${fmt(r.delivery?.duplicated)} |`)
+  }
+  return rows.join('\n')
+}
+
 /** checkout-expiry against the headline targets of scenario A. */
 export function targetLines (results: CellResult[]): string[] {
   const a = results.find((r) => r.scenario === 'A' && r.system === 'ours')
@@ -71,7 +90,7 @@ export function targetLines (results: CellResult[]): string[] {
   ]
 }
 
-export function generatedSection (info: RunInfo, table: string, cpu: string, results: CellResult[]): string {
+export function generatedSection (info: RunInfo, table: string, cpu: string, results: CellResult[], takeover?: string): string {
   const notes = results.flatMap((r) => r.notes.map((n) => `- ${r.scenario}/${r.system}: ${n}`))
   return [
     `Command: \`${info.command}\``,
@@ -91,6 +110,9 @@ export function generatedSection (info: RunInfo, table: string, cpu: string, res
     'CPU time used from the moment every hold was scheduled until collection ended (Redis: since its restart in scenario E; in D the workers\' start-up is included):',
     '',
     cpu,
+    ...(takeover
+      ? ['', 'Takeover after SIGKILL (scenario F): holds due before the kill whose run the killed worker never finished, and the seconds from the kill until the last of them started on another worker:', '', takeover]
+      : []),
     ...(notes.length > 0 ? ['', 'Notes from the run:', '', ...notes] : [])
   ].join('\n')
 }

@@ -8,7 +8,7 @@ import type { BenchOptions } from './options.js'
 import { readRecords } from './record.js'
 import { startRedisServer, type BenchRedis } from './redis-server.js'
 import { BACKGROUND_TTL_MS, type Scenario } from './scenarios.js'
-import { summarize, type Delivery } from './stats.js'
+import { summarize, takeoverAfterKill, type Delivery, type Takeover } from './stats.js'
 import type { BenchSystem, Cell, Hold, Producer } from './systems/types.js'
 import { adminClient, sleep } from './util.js'
 import type { Redis } from 'ioredis'
@@ -23,6 +23,8 @@ export interface CellResult {
   system: BenchSystem['name']
   scenario: Scenario['key']
   delivery?: Delivery
+  /** Scenario F: how the killed worker's runs were taken over. */
+  takeover?: Takeover
   hz?: number
   /** 1-minute load average when the run began: other work on the machine shows here. */
   loadBefore: number
@@ -58,7 +60,8 @@ export async function runCell (system: BenchSystem, scenario: Scenario, opts: Be
       redisUrl: redis.url,
       port: redis.port,
       recordFile: join(resultsDir, `${tag}.jsonl`),
-      logFile: () => join(resultsDir, `${tag}.worker${started++}.log`)
+      logFile: () => join(resultsDir, `${tag}.worker${started++}.log`),
+      workerEnv: scenario.handlerMs ? { BENCH_HANDLER_MS: String(scenario.handlerMs) } : {}
     }
     writeFileSync(cell.recordFile, '')
     producer = await system.producer(cell)
@@ -95,14 +98,15 @@ export async function runCell (system: BenchSystem, scenario: Scenario, opts: Be
     void fault.then(() => { faultDone = Date.now() }, () => { faultDone = Date.now() })
 
     // Collect until every hold ran and settleMs passed, or the grace period ended.
-    const hardCap = lastDeadline + 60_000 + opts.graceMs
+    const graceMs = scenario.graceMs ?? opts.graceMs
+    const hardCap = lastDeadline + 60_000 + graceMs
     let allSince: number | undefined
     let collectEnd = Date.now()
     while (true) {
       await sleep(250)
       collectEnd = Date.now()
       const graceFrom = Math.max(lastDeadline, faultDone ?? Infinity)
-      if (collectEnd > graceFrom + opts.graceMs || collectEnd > hardCap) break
+      if (collectEnd > graceFrom + graceMs || collectEnd > hardCap) break
       if (faultDone === undefined || collectEnd < lastDeadline) continue
       const ran = new Set(readRecords(cell.recordFile).map((r) => r.id))
       const all = holds.every((h) => ran.has(h.id))
@@ -118,6 +122,7 @@ export async function runCell (system: BenchSystem, scenario: Scenario, opts: Be
     await Promise.all(workers.map(async (w) => await w.stop()))
     const records = readRecords(cell.recordFile).filter((r) => r.now <= collectEnd)
     result.delivery = summarize(records, created.deadlines, t0)
+    if (result.fault.killedAt !== undefined) result.takeover = takeoverAfterKill(records, created.deadlines, result.fault.killedAt)
     if (result.delivery.lost > 0) result.lostState = await producer.describe(result.delivery.lostSample).catch((err: unknown) => ({ error: String(err) }))
   } catch (err) {
     result.error = err instanceof Error ? err.message : String(err)

@@ -3,7 +3,7 @@
  * Counts scale with BENCH_SCALE; times do not, so a quick run keeps the same
  * shape at a lower rate.
  */
-export type ScenarioKey = 'A' | 'B' | 'C' | 'D' | 'E'
+export type ScenarioKey = 'A' | 'B' | 'C' | 'D' | 'E' | 'F'
 
 export type Fault =
   | { kind: 'none' }
@@ -13,6 +13,8 @@ export type Fault =
   | { kind: 'workers-late', afterMs: number }
   /** Stop Redis atMs after the first deadline, start it again forMs later (AOF on). */
   | { kind: 'redis-restart', atMs: number, forMs: number }
+  /** SIGKILL one worker atMs after the first deadline; start a replacement at replaceAtMs. */
+  | { kind: 'worker-kill', atMs: number, replaceAtMs: number }
 
 export interface Scenario {
   key: ScenarioKey
@@ -27,6 +29,10 @@ export interface Scenario {
   windowMs: number
   appendonly: boolean
   fault: Fault
+  /** How long each handler run takes (default: it returns at once). */
+  handlerMs?: number
+  /** Overrides BENCH_GRACE_MS: how long after the last deadline (or the fault) a handler may still run. */
+  graceMs?: number
 }
 
 export const BACKGROUND_TTL_MS = 30 * 60_000
@@ -88,6 +94,20 @@ export function scenarios (scale: number): Scenario[] {
       windowMs: 6_000,
       appendonly: true,
       fault: { kind: 'redis-restart', atMs: 1_500, forMs: 3_000 }
+    },
+    {
+      key: 'F',
+      title: 'worker SIGKILLed',
+      description: `${n(500).toLocaleString('en')} holds due evenly over 2 s, handlers that take 300 ms; two workers, one SIGKILLed 1 s into the window, a replacement started 2 s later`,
+      workers: 2,
+      background: 0,
+      holds: n(500),
+      windowMs: 2_000,
+      appendonly: false,
+      fault: { kind: 'worker-kill', atMs: 1_000, replaceAtMs: 3_000 },
+      handlerMs: 300,
+      // Job queues wait out a lock and a stalled-job check (30 s each in BullMQ).
+      graceMs: 75_000
     }
   ]
 }

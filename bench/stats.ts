@@ -114,3 +114,19 @@ export function summarize (records: CallRecord[], deadlines: Map<string, number>
     lostSample: lost.slice(0, 10)
   }
 }
+
+export interface Takeover {
+  /** Holds due before the kill whose (completed) run started after it: the killed worker's unfinished work. */
+  takenOver: number
+  /** From the kill to the start of the last of those runs, ms; 0 when there were none. */
+  lastStartAfterKillMs: number
+}
+
+/** Scenario F: how long the killed worker's unfinished work waited for another worker. */
+export function takeoverAfterKill (records: CallRecord[], deadlines: Map<string, number>, killedAt: number): Takeover {
+  const rerun = records.filter((r) => (deadlines.get(r.id) ?? Infinity) <= killedAt && r.now >= killedAt)
+  return {
+    takenOver: new Set(rerun.map((r) => r.id)).size,
+    lastStartAfterKillMs: rerun.length > 0 ? Math.max(...rerun.map((r) => r.now)) - killedAt : 0
+  }
+}

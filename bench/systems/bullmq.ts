@@ -63,7 +63,8 @@ export const bullmq: BenchSystem = {
       BENCH_QUEUE: BULLMQ_QUEUE,
       BENCH_CONNECTION_NAME: BULLMQ_WORKER_CONNECTION,
       BENCH_CONCURRENCY: '50',
-      BENCH_RECORD_FILE: cell.recordFile
+      BENCH_RECORD_FILE: cell.recordFile,
+      ...cell.workerEnv
     }
     const children = Array.from({ length: n }, () => spawnNode('bench/workers/bullmq-worker.ts', env, cell.logFile()))
     await waitForReadyLine(children, 20_000)

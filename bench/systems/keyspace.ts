@@ -50,7 +50,7 @@ export const keyspace: BenchSystem = {
   },
 
   async startWorkers (cell, n) {
-    const env = { BENCH_REDIS_URL: cell.redisUrl, BENCH_KEY_PREFIX: KEY_PREFIX, BENCH_RECORD_FILE: cell.recordFile }
+    const env = { BENCH_REDIS_URL: cell.redisUrl, BENCH_KEY_PREFIX: KEY_PREFIX, BENCH_RECORD_FILE: cell.recordFile, ...cell.workerEnv }
     const children = Array.from({ length: n }, () => spawnNode('bench/workers/keyspace-subscriber.ts', env, cell.logFile()))
     await waitForReadyLine(children, 20_000)
     return children

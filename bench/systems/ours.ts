@@ -54,7 +54,8 @@ export const ours: BenchSystem = {
       EXPIRY_HANDLERS: HANDLER,
       // BENCH_LOG_LEVEL=debug keeps the worker's per-job log lines in bench/results/ (slower).
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
-      BENCH_RECORD_FILE: cell.recordFile
+      BENCH_RECORD_FILE: cell.recordFile,
+      ...cell.workerEnv
     }
     const children = Array.from({ length: n }, () => spawnNode('workers/expiry-worker.ts', env, cell.logFile()))
     const admin = adminClient(cell.port)

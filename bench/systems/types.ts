@@ -22,6 +22,8 @@ export interface Cell {
   recordFile: string
   /** A new file for the output of the next worker process. */
   logFile: () => string
+  /** Environment every worker process of the cell gets (e.g. BENCH_HANDLER_MS). */
+  workerEnv: Record<string, string>
 }
 
 export interface CreateReport {

@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq'
-import { appendRecord, recordFile } from '../record.js'
+import { recordFile, runHandler } from '../record.js'
 
 /**
  * A BullMQ worker process: runs the handler for each delayed job that comes
@@ -8,7 +8,7 @@ import { appendRecord, recordFile } from '../record.js'
 const file = recordFile()
 const worker = new Worker(process.env.BENCH_QUEUE ?? '', async (job) => {
   const now = Date.now()
-  appendRecord(file, {
+  await runHandler(file, {
     id: job.id ?? '',
     attempt: job.attemptsMade + 1,
     deadline: job.timestamp + (job.opts.delay ?? 0),

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis'
-import { appendRecord, recordFile } from '../record.js'
+import { recordFile, runHandler } from '../record.js'
 
 /**
  * A subscriber of the original design: one process per worker, listening on
@@ -23,7 +23,7 @@ command.on('ready', () => { void enableEvents().catch(() => {}) })
 subscriber.on('pmessage', (_pattern: string, _channel: string, key: string) => {
   if (!key.startsWith(prefix)) return
   const now = Date.now()
-  appendRecord(file, { id: key.slice(prefix.length), attempt: 1, now, pid: process.pid })
+  void runHandler(file, { id: key.slice(prefix.length), attempt: 1, now, pid: process.pid })
 })
 
 await enableEvents()

@@ -5,6 +5,7 @@ import { parseRedisUrl, type Config } from '../config.js'
 import { createKeyspace } from '../keys.js'
 import { closeRedis } from '../redis/connection.js'
 import { createStoreContext } from '../store/context.js'
+import { countDeadLetters } from '../store/dead-letters.js'
 import { releaseJobs, type Claimant } from '../store/expiry-jobs.js'
 import { ensureLayout, newPrefixWarning } from '../store/layout.js'
 import type { NamedHandler } from './handlers.js'
@@ -116,7 +117,9 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   started = true
 
   const report = setInterval(() => {
-    log.info({ found: sweeper.found, ...runner.stats, running: runner.size }, 'expiry pipeline counters')
+    countDeadLetters(store).then((deadLetters) => {
+      log.info({ found: sweeper.found, ...runner.stats, running: runner.size, deadLetters }, 'expiry pipeline counters')
+    }, (err: unknown) => log.debug({ err }, 'could not count dead letters'))
   }, 60_000)
   report.unref()
 
