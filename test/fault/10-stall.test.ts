@@ -12,12 +12,12 @@ import { until } from '../helpers/worker.js'
  */
 t.test('a 2 s event-loop stall keeps the claim: no second run, no duplicate success', async (t) => {
   const s = await scenario(t)
-  const [stalled] = await s.startWorkers(1)
+  // Two workers: whichever claims the order stalls, the other one heartbeats beside it.
+  await s.startWorkers(2)
   // The stall starts 150 ms into the run, so the last renewal is as old as a heartbeat interval allows.
   // One order: two handlers busy-looping at once would stall the loop for twice as long.
   const ids = ['stall-0']
   for (const id of ids) await createHold(s.store, { id, ttlMs: 1000, payload: { sleepMs: 150, busyMs: 2000 } })
-  await s.startWorkers(1)
   t.ok(await until(async () => {
     const views = await Promise.all(ids.map(async (id) => await getCheckout(s.store, id)))
     return views.every((v) => v.outcome === 'handled')
@@ -25,6 +25,6 @@ t.test('a 2 s event-loop stall keeps the claim: no second run, no duplicate succ
   await new Promise((resolve) => setTimeout(resolve, 3500))
   const runs = readRecords(s.record)
   t.equal(runs.length, ids.length, 'one run per order')
-  t.ok(runs.every((r) => r.attempt === 1 && r.ok && r.pid === stalled!.proc.pid), 'each by the stalled worker, on its first attempt')
+  t.ok(runs.every((r) => r.attempt === 1 && r.ok), 'each on its first attempt: not taken over')
   for (const id of ids) t.match(await getCheckout(s.store, id), { outcome: 'handled', attempts: 1 })
 })
