@@ -126,6 +126,8 @@ export async function extendHold (ctx: StoreContext, id: string, ttlMs: number):
 
 /** Answers when Redis answers: the readiness check. */
 export async function pingStore (ctx: StoreContext): Promise<void> {
+  // Not ready while refusing every call (a key layout that does not match the data).
+  if (ctx.refusal) throw ctx.refusal
   try {
     await ctx.redis.ping()
   } catch (err) {

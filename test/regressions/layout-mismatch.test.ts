@@ -1,10 +1,10 @@
 import t from 'tap'
-import { testApp, testConfig } from '../helpers/app.js'
+import { json, testApp, testConfig } from '../helpers/app.js'
 import { startRedis } from '../helpers/redis.js'
 import { createKeyspace } from '../../src/keys.js'
 import { ensureLayout, newPrefixWarning } from '../../src/store/layout.js'
 import { startChild } from '../helpers/processes.js'
-import { recorder, testWorker } from '../helpers/worker.js'
+import { recorder, testWorker, until } from '../helpers/worker.js'
 
 /**
  * An API and a worker that disagree on KEY_SHARDS would write and read
@@ -48,4 +48,21 @@ t.test('a new KEY_PREFIX beside others is recorded and warned about', async (t) 
   const again = await ensureLayout(client, createKeyspace('warn-b:', 16))
   t.equal(newPrefixWarning(again), undefined, 'said once, at the first start')
   t.match(JSON.parse(await client.get('warn-a:layout') ?? '{}'), { version: 1, prefix: 'warn-a:', shards: 16 })
+})
+
+t.test('an API started while Redis is down checks the layout once Redis answers, and refuses on a mismatch', async (t) => {
+  const down = await startRedis({ restartable: true, appendonly: true })
+  t.teardown(down.stop)
+  const config = testConfig(down.url, { KEY_SHARDS: '16', REDIS_COMMAND_TIMEOUT_MS: '500' })
+  await ensureLayout(down.client(), createKeyspace(config.KEY_PREFIX, 16))
+  await down.kill()
+  const { app } = await testApp(down.url, { KEY_PREFIX: config.KEY_PREFIX, KEY_SHARDS: '8', REDIS_COMMAND_TIMEOUT_MS: '500' })
+  t.teardown(() => app.close())
+  await down.start()
+  t.ok(await until(() => app.store.refusal !== undefined, 10_000), 'the mismatch is found after the reconnect')
+  const res = await app.inject({ method: 'POST', url: '/checkout', ...json({ id: 'refused', ttlMs: 60_000 }) })
+  t.equal(res.statusCode, 500)
+  t.same(res.json(), { statusCode: 500, code: 'INTERNAL', error: 'Internal Server Error', message: 'Internal server error' }, 'no internals')
+  t.equal((await app.inject('/readyz')).statusCode, 500, 'not ready')
+  t.equal(await down.client().exists(`${config.KEY_PREFIX}{${createKeyspace('x', 8).shardOf('refused')}}:order:refused`), 0, 'nothing written')
 })
