@@ -31,7 +31,8 @@ t.test('a bad value names the variable and what is allowed', async (t) => {
     [{ REDIS_URL: 'redis://host:6379/abc' }, /^Invalid REDIS_URL: database "abc" is not a number$/],
     [{ KEY_PREFIX: 'has space' }, /^Invalid KEY_PREFIX/],
     [{ CHECKOUT_MAX_TTL_MS: '999' }, /^Invalid CHECKOUT_MAX_TTL_MS="999"/],
-    [{ CHECKOUT_DEFAULT_TTL_MS: '90000', CHECKOUT_MAX_TTL_MS: '60000' }, /^Invalid CHECKOUT_DEFAULT_TTL_MS=90000: expected at most CHECKOUT_MAX_TTL_MS/]
+    [{ CHECKOUT_DEFAULT_TTL_MS: '90000', CHECKOUT_MAX_TTL_MS: '60000' }, /^Invalid CHECKOUT_DEFAULT_TTL_MS=90000: expected at most CHECKOUT_MAX_TTL_MS/],
+    [{ EXPIRY_LEASE_MS: '1000', EXPIRY_HEARTBEAT_MS: '400' }, /^Invalid EXPIRY_HEARTBEAT_MS=400: expected at most a third of EXPIRY_LEASE_MS \(1000\)/]
   ]
   for (const [env, message] of cases) {
     t.throws(() => loadConfig(env), { name: 'ConfigError', message }, JSON.stringify(env))
