@@ -40,7 +40,7 @@ export const CheckoutStatus = Type.Union([
 export const CheckoutResponse = Type.Object({
   id: Type.String(),
   status: CheckoutStatus,
-  generation: Type.Integer({ description: 'counts the holds this id has had' }),
+  generation: Type.Integer({ description: 'the hold\'s identity: grows with every hold of this id and is never reused (not consecutive)' }),
   ttl: Type.Integer({ description: 'whole seconds left, rounded up; 0 once ended' }),
   ttlMs: Type.Integer({ description: 'milliseconds left; 0 once ended' }),
   createdAt: Timestamp,
