@@ -3,7 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
-import errorHandler from './plugins/error-handler.js'
+import errorHandler, { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH } from './plugins/error-handler.js'
 import redisPlugin from './plugins/redis.js'
 import storePlugin from './plugins/store.js'
 import checkoutRoutes from './routes/checkout.js'
@@ -24,8 +24,12 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
   const app = Fastify({
     ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
     bodyLimit: BODY_LIMIT_BYTES,
-    // Unknown fields are an error, not something to drop silently.
-    ajv: { customOptions: { removeAdditional: false } },
+    // Unknown fields are an error, not something to drop silently; "5000" is not a number.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // Errors raised before a route runs get the common error body too.
+    frameworkErrors: frameworkErrors(BODY_LIMIT_BYTES),
+    clientErrorHandler,
     connectionTimeout: 10_000,
     requestTimeout: 15_000,
     keepAliveTimeout: 72_000

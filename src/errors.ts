@@ -15,6 +15,11 @@ export const Errors = {
   INVALID_JSON: createError('INVALID_JSON', 'Request body is not valid JSON: %s', 400),
   UNSUPPORTED_MEDIA_TYPE: createError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type %s is not supported; send application/json', 415),
   ROUTE_NOT_FOUND: createError('ROUTE_NOT_FOUND', 'Route %s %s not found', 404),
+  INVALID_URL: createError('INVALID_URL', 'The URL is not valid: %s', 400),
+  URL_TOO_LONG: createError('URL_TOO_LONG', 'A path parameter is longer than %d characters', 414),
+  HEADERS_TOO_LARGE: createError('HEADERS_TOO_LARGE', 'Request headers are larger than the server accepts', 431),
+  REQUEST_TIMEOUT: createError('REQUEST_TIMEOUT', 'The request was not received in time', 408),
+  BAD_REQUEST: createError('BAD_REQUEST', 'The request is not valid HTTP', 400),
   REDIS_UNAVAILABLE: createError('REDIS_UNAVAILABLE', 'Storage is unavailable; retry shortly', 503),
   INTERNAL: createError('INTERNAL', 'Internal server error', 500)
 } as const

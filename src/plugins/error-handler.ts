@@ -1,14 +1,21 @@
 import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Errors, type ErrorDetails } from '../errors.js'
 
 type AnyError = FastifyError & { details?: ErrorDetails }
 
+/** The longest path parameter the router takes; longer ids reach the schema and get a 400 naming the limit. */
+export const MAX_PARAM_LENGTH = 16 * 1024
+
 /** Fastify's own errors, translated into our list so callers see one set of codes. */
-function translate (err: AnyError, bodyLimit: number): AnyError {
+function translate (err: AnyError, request: FastifyRequest, bodyLimit: number): AnyError {
   if (err.code && err.code in Errors) return err
   if (err.validation) {
+    if (err.validationContext === 'body' && request.body === undefined) {
+      return new Errors.VALIDATION_FAILED('body must be a JSON object, got an empty body')
+    }
     const messages = err.validation.map((v) => {
       const where = `${err.validationContext ?? 'request'}${v.instancePath.replace(/\//g, '.')}`
       if (v.keyword === 'additionalProperties') {
@@ -21,43 +28,83 @@ function translate (err: AnyError, bodyLimit: number): AnyError {
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return new Errors.INVALID_JSON(err.message)
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return new Errors.VALIDATION_FAILED('body must be a JSON object, got an empty body')
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new Errors.BODY_TOO_LARGE(bodyLimit)
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new Errors.UNSUPPORTED_MEDIA_TYPE(err.message.replace(/^Unsupported Media Type:?\s*/i, '') || 'unknown')
+      return new Errors.UNSUPPORTED_MEDIA_TYPE(request.headers['content-type'] ?? '(none)')
+    case 'FST_ERR_BAD_URL':
+      return new Errors.INVALID_URL(request.url)
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new Errors.URL_TOO_LONG(MAX_PARAM_LENGTH)
   }
   // The body parser marks its SyntaxErrors with 400; any other SyntaxError is ours.
   if (err instanceof SyntaxError && err.statusCode === 400) return new Errors.INVALID_JSON(err.message)
   return err
 }
 
-/** The one error handler: 4xx say what is wrong, 5xx never show internals. */
+/** The common error body: `{ statusCode, code, error, message }` plus the error's details. */
+function errorBody (err: AnyError, statusCode: number) {
+  return { statusCode, code: err.code ?? 'BAD_REQUEST', error: STATUS_CODES[statusCode] ?? 'Error', message: err.message, ...err.details }
+}
+
+/** 4xx say what is wrong, 5xx never show internals. */
+function sendError (raw: AnyError, request: FastifyRequest, reply: FastifyReply, bodyLimit: number) {
+  const err = translate(raw, request, bodyLimit)
+  const statusCode = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
+  if (statusCode >= 500) {
+    const known = err.code === 'REDIS_UNAVAILABLE'
+    request.log[known ? 'warn' : 'error']({ err: raw }, known ? 'redis unavailable' : 'request failed')
+    const safe = known ? err : new Errors.INTERNAL()
+    return reply.code(safe.statusCode ?? 500).send(errorBody(safe, safe.statusCode ?? 500))
+  }
+  request.log.info({ code: err.code, message: err.message }, 'request rejected')
+  return reply.code(statusCode).send(errorBody(err, statusCode))
+}
+
+/**
+ * Errors the router raises before any route or hook runs (a bad
+ * percent-encoding, an over-long parameter): Fastify's `frameworkErrors`.
+ */
+export function frameworkErrors (bodyLimit: number) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => sendError(err, request, reply, bodyLimit)
+}
+
+/**
+ * Errors Node's HTTP parser raises before Fastify sees a request (headers
+ * too large, a timeout, bytes that are not HTTP): answered in the common
+ * body on the raw socket, then the connection is closed.
+ */
+export function clientErrorHandler (err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const known = err.code === 'HPE_HEADER_OVERFLOW'
+    ? new Errors.HEADERS_TOO_LARGE()
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? new Errors.REQUEST_TIMEOUT() : new Errors.BAD_REQUEST()
+  const status = known.statusCode ?? 400
+  const body = JSON.stringify(errorBody(known, status))
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n` +
+      `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy(err)
+}
+
+/** The one error handler, the 404 handler, and a JSON parser that takes an empty body as no body. */
 export default fp<{ bodyLimit: number }>(async (app: FastifyInstance, { bodyLimit }) => {
-  app.setErrorHandler((raw: AnyError, request: FastifyRequest, reply: FastifyReply) => {
-    const err = translate(raw, bodyLimit)
-    const statusCode = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
-    if (statusCode >= 500) {
-      const known = err.code === 'REDIS_UNAVAILABLE'
-      request.log[known ? 'warn' : 'error']({ err: raw }, known ? 'redis unavailable' : 'request failed')
-      const safe = known ? err : new Errors.INTERNAL()
-      return reply.code(safe.statusCode ?? 500).send({
-        statusCode: safe.statusCode, code: safe.code, error: STATUS_CODES[safe.statusCode ?? 500], message: safe.message
-      })
-    }
-    request.log.info({ code: err.code, message: err.message }, 'request rejected')
-    return reply.code(statusCode).send({
-      statusCode,
-      code: err.code ?? 'BAD_REQUEST',
-      error: STATUS_CODES[statusCode] ?? 'Error',
-      message: err.message,
-      ...err.details
-    })
-  })
+  app.setErrorHandler((raw: AnyError, request: FastifyRequest, reply: FastifyReply) => sendError(raw, request, reply, bodyLimit))
 
   app.setNotFoundHandler((request, reply) => {
     const err = new Errors.ROUTE_NOT_FOUND(request.method, request.url)
-    return reply.code(404).send({ statusCode: 404, code: err.code, error: 'Not Found', message: err.message })
+    return reply.code(404).send(errorBody(err, 404))
+  })
+
+  // `content-type: application/json` with no body is what many clients send on POST …/complete and DELETE.
+  const json = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') {
+      done(null, undefined)
+      return
+    }
+    json(request, body as string, done)
   })
 }, { name: 'error-handler' })
