@@ -12,7 +12,7 @@ const post = async (id: string, ttlMs: number, payload?: object) =>
 const get = async (id: string) => await app.inject({ method: 'GET', url: `/checkout/${id}` })
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
 
-t.test('complete: 200, then GET shows completed; complete again is 409', async (t) => {
+t.test('complete: 200, then GET shows completed; complete again is 200 with the same state, cancel is 409', async (t) => {
   await post('c1', 10_000)
   const res = await app.inject({ method: 'POST', url: '/checkout/c1/complete' })
   t.equal(res.statusCode, 200)
@@ -20,17 +20,24 @@ t.test('complete: 200, then GET shows completed; complete again is 409', async (
   const g = (await get('c1')).json()
   t.match(g, { status: 'completed', ttl: 0, ttlMs: 0, completedAt: String })
   t.notOk('outcome' in g, 'no expiry outcome for a completed order')
+  await sleep(5)
   const again = await app.inject({ method: 'POST', url: '/checkout/c1/complete' })
-  t.match(again.json(), { statusCode: 409, code: 'CHECKOUT_NOT_PENDING', status: 'completed' })
+  t.equal(again.statusCode, 200, 'a retried complete is not a conflict')
+  t.same(again.json(), res.json(), 'the final state, with the first completion time')
   const cancel = await app.inject({ method: 'DELETE', url: '/checkout/c1' })
   t.match(cancel.json(), { statusCode: 409, code: 'CHECKOUT_NOT_PENDING', status: 'completed' })
 })
 
-t.test('cancel: 200, then GET shows cancelled', async (t) => {
+t.test('cancel: 200, then GET shows cancelled; cancel again is 200, complete is 409', async (t) => {
   await post('d1', 10_000)
   const res = await app.inject({ method: 'DELETE', url: '/checkout/d1' })
   t.match(res.json(), { id: 'd1', status: 'cancelled', cancelledAt: String })
   t.match((await get('d1')).json(), { status: 'cancelled', cancelledAt: String })
+  const again = await app.inject({ method: 'DELETE', url: '/checkout/d1' })
+  t.equal(again.statusCode, 200)
+  t.same(again.json(), res.json())
+  const complete = await app.inject({ method: 'POST', url: '/checkout/d1/complete' })
+  t.match(complete.json(), { statusCode: 409, code: 'CHECKOUT_NOT_PENDING', status: 'cancelled' })
 })
 
 t.test('unknown ids: 404 on complete, cancel and patch', async (t) => {

@@ -14,14 +14,16 @@
   ARGV[4] result retention in ms
 
   Returns
-   { 1, endedAt, generation }  ended with ARGV[3]
+   { 1, endedAt, generation }  ended with ARGV[3], now or by an earlier call (a retry is not a conflict)
    { -2 }                      CHECKOUT_NOT_FOUND
-   { -3, status }              CHECKOUT_NOT_PENDING (status: expired, completed, cancelled)
+   { -3, status }              CHECKOUT_NOT_PENDING (status: expired, or the other of completed/cancelled)
 ]]
 -- @include pending-hold.lua
 
 local base, id = ARGV[1], ARGV[2]
 local now = nowMs()
+local ended = redis.call('HMGET', KEYS[1], 's', 't', 'g')
+if ended[1] == ARGV[3] then return { 1, tonumber(ended[2]), tonumber(ended[3]) } end
 local cur, refusal = pendingHold(KEYS[1], base, id, now, ARGV[4])
 if not cur then return refusal end
 
