@@ -3,6 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
+import idempotency from './plugins/idempotency.js'
 import errorHandler, { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH } from './plugins/error-handler.js'
 import redisPlugin from './plugins/redis.js'
 import storePlugin from './plugins/store.js'
@@ -41,6 +42,7 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
     await app.register(errorHandler, { bodyLimit: BODY_LIMIT_BYTES })
     await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, client: redis })
     await app.register(storePlugin, { config })
+    await app.register(idempotency)
     await app.register(healthRoutes)
     await app.register(checkoutRoutes)
   } catch (err) {

@@ -10,6 +10,8 @@ export const Errors = {
   CHECKOUT_NOT_PENDING: createError('CHECKOUT_NOT_PENDING', 'Order %s is no longer pending: it is %s', 409),
   VALIDATION_FAILED: createError('VALIDATION_FAILED', '%s', 400),
   TTL_OUT_OF_RANGE: createError('TTL_OUT_OF_RANGE', 'Hold time %d ms is out of range: allowed %d to %d ms', 400),
+  IDEMPOTENCY_KEY_REUSED: createError('IDEMPOTENCY_KEY_REUSED',
+    'This Idempotency-Key was used with a different request in the last 24 h; send a new key with a new request', 422),
   PAYLOAD_TOO_LARGE: createError('PAYLOAD_TOO_LARGE', 'payload is %d bytes serialized; at most %d allowed', 413),
   BODY_TOO_LARGE: createError('BODY_TOO_LARGE', 'Request body is larger than %d bytes', 413),
   INVALID_JSON: createError('INVALID_JSON', 'Request body is not valid JSON: %s', 400),

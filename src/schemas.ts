@@ -18,6 +18,18 @@ const Payload = Type.Object({}, {
 })
 
 export const IdParams = Type.Object({ id: OrderId })
+export type IdParams = Static<typeof IdParams>
+
+/** The write routes take an optional Idempotency-Key. */
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({
+    minLength: 1,
+    maxLength: 255,
+    pattern: '^[\\x21-\\x7e]+$',
+    description: 'the same key with the same request within 24 h returns the first response again (header Idempotent-Replayed: true); ' +
+      'with another request: 422 IDEMPOTENCY_KEY_REUSED. 1-255 visible ASCII characters, scoped to the order id'
+  }))
+})
 
 export const CreateCheckoutBody = Type.Object({
   id: OrderId,

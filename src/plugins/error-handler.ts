@@ -50,6 +50,7 @@ function errorBody (err: AnyError, statusCode: number) {
 /** 4xx say what is wrong, 5xx never show internals. */
 function sendError (raw: AnyError, request: FastifyRequest, reply: FastifyReply, bodyLimit: number) {
   const err = translate(raw, request, bodyLimit)
+  if ((raw as { replayed?: boolean }).replayed) void reply.header('Idempotent-Replayed', 'true')
   const statusCode = err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500
   if (statusCode >= 500) {
     const known = err.code === 'REDIS_UNAVAILABLE'

@@ -1,9 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Errors } from '../errors.js'
+import { markReplayed } from '../plugins/idempotency.js'
 import type { CheckoutLimits } from '../plugins/store.js'
 import {
-  CheckoutResponse, CreateCheckoutBody, EndedResponse, ErrorResponse, ExtendCheckoutBody, IdParams
+  CheckoutResponse, CreateCheckoutBody, EndedResponse, ErrorResponse, ExtendCheckoutBody, IdempotencyHeaders, IdParams
 } from '../schemas.js'
 import { createHold, endHold, extendHold, getCheckout, type CheckoutView } from '../store/checkout-store.js'
 
@@ -49,7 +50,8 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       summary: 'Hold an order for a limited time',
       body: CreateCheckoutBody,
-      response: { 201: CheckoutResponse, ...errors(400, 409, 413, 415, 503) }
+      headers: IdempotencyHeaders,
+      response: { 201: CheckoutResponse, ...errors(400, 409, 413, 415, 422, 503) }
     }
   }, async (request, reply) => {
     const { id, payload } = request.body
@@ -58,8 +60,9 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const bytes = Buffer.byteLength(JSON.stringify(payload))
       if (bytes > app.limits.maxPayloadBytes) throw new Errors.PAYLOAD_TOO_LARGE(bytes, app.limits.maxPayloadBytes)
     }
-    const view = await createHold(app.store, { id, ttlMs, payload })
-    request.log.info({ orderId: id, ttlMs, generation: view.generation }, 'checkout held')
+    const view = await createHold(app.store, { id, ttlMs, payload }, request.idempotency)
+    markReplayed(reply, view)
+    if (!view.replayed) request.log.info({ orderId: id, ttlMs, generation: view.generation }, 'checkout held')
     return reply.code(201).send(toResponse(view))
   })
 
@@ -76,31 +79,36 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Move the deadline of a pending hold to now + the given time',
       params: IdParams,
       body: ExtendCheckoutBody,
-      response: { 200: CheckoutResponse, ...errors(400, 404, 409, 503) }
+      headers: IdempotencyHeaders,
+      response: { 200: CheckoutResponse, ...errors(400, 404, 409, 422, 503) }
     }
-  }, async (request) => {
+  }, async (request, reply) => {
     if (request.body.ttlMs === undefined && request.body.expire === undefined) {
       throw new Errors.VALIDATION_FAILED('give ttlMs (milliseconds) or expire (seconds)')
     }
     const ttlMs = resolveTtlMs(request.body, app.limits)
-    return toResponse(await extendHold(app.store, request.params.id, ttlMs))
+    const view = await extendHold(app.store, request.params.id, ttlMs, request.idempotency)
+    markReplayed(reply, view)
+    return toResponse(view)
   })
 
   // Complete and cancel differ only in the status they record.
   const endSchema = (summary: string) => ({
-    summary, params: IdParams, response: { 200: EndedResponse, ...errors(400, 404, 409, 503) }
+    summary, params: IdParams, headers: IdempotencyHeaders, response: { 200: EndedResponse, ...errors(400, 404, 409, 422, 503) }
   })
-  const end = async (id: string, status: 'completed' | 'cancelled', log: FastifyBaseLogger) => {
-    const ended = await endHold(app.store, id, status)
-    log.info({ orderId: ended.id }, `checkout ${status}`)
+  const end = async (request: FastifyRequest, reply: FastifyReply, status: 'completed' | 'cancelled') => {
+    const { id } = request.params as IdParams
+    const ended = await endHold(app.store, id, status, request.idempotency)
+    markReplayed(reply, ended)
+    if (!ended.replayed) request.log.info({ orderId: ended.id }, `checkout ${status}`)
     return { id: ended.id, status: ended.status, [endedField[status]]: iso(ended.endedAt) }
   }
 
   app.post('/checkout/:id/complete', { schema: endSchema('Complete a pending hold; its expiry handler never runs') },
-    async (request) => await end(request.params.id, 'completed', request.log))
+    async (request, reply) => await end(request, reply, 'completed'))
 
   app.delete('/checkout/:id', { schema: endSchema('Cancel a pending hold; its expiry handler never runs') },
-    async (request) => await end(request.params.id, 'cancelled', request.log))
+    async (request, reply) => await end(request, reply, 'cancelled'))
 }
 
 export default checkoutRoutes

@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto'
 import { Errors, withDetails } from '../errors.js'
 import { run, type StoreContext } from './context.js'
+import type { ScriptName } from './scripts.js'
 
 /**
  * The checkout store: plain functions over Redis that the API, the worker,
@@ -38,13 +40,49 @@ const orderKeys = (ctx: StoreContext, id: string) => {
   return { k, keys: [k.order, k.timer, k.deadlines, k.jobs] }
 }
 
-export async function createHold (ctx: StoreContext, hold: NewHold): Promise<CheckoutView> {
+/** How long a request's Idempotency-Key is remembered. */
+export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
+
+/** A request's Idempotency-Key and what identifies the request itself (method, route, id, body). */
+export interface Idempotency {
+  key: string
+  fingerprint: string
+}
+
+/** Set on what a store call returns or throws when it is the first reply to the same request, sent again. */
+export interface Replayable {
+  replayed?: boolean
+}
+
+/**
+ * Runs a write script, with the idempotency record as its last key: the
+ * script answers a repeated request with the first reply (see
+ * includes/idempotency.lua). Keys are scoped to the order id.
+ */
+async function runWrite (
+  ctx: StoreContext, name: ScriptName, id: string, keys: string[], args: Array<string | number>, idem: Idempotency | undefined
+): Promise<{ reply: unknown[], replayed: boolean }> {
+  const base = ctx.keys.order(id).base
+  const record = idem ? `${base}idem:${id}:${createHash('sha256').update(idem.key).digest('hex').slice(0, 32)}` : `${base}idem:`
+  const reply = await run(ctx, name, [...keys, record], [...args, idem?.fingerprint ?? '', IDEMPOTENCY_TTL_MS])
+  if (reply[0] === 'conflict') throw new Errors.IDEMPOTENCY_KEY_REUSED()
+  if (reply[0] === 'replay') return { reply: JSON.parse(String(reply[1])) as unknown[], replayed: true }
+  return { reply, replayed: false }
+}
+
+/** Marks an error thrown for a replayed request, so the response says so. */
+function replayedError<E extends Error> (err: E, replayed: boolean): E {
+  return replayed ? Object.assign(err, { replayed: true }) : err
+}
+
+export async function createHold (ctx: StoreContext, hold: NewHold, idem?: Idempotency): Promise<CheckoutView & Replayable> {
   const { k, keys } = orderKeys(ctx, hold.id)
   const payload = hold.payload === undefined ? '' : JSON.stringify(hold.payload)
-  const reply = await run(ctx, 'create', [...keys, k.holds], [k.base, hold.id, hold.ttlMs, payload, ctx.retentionMs])
+  const { reply, replayed } = await runWrite(ctx, 'create', hold.id, [...keys, k.holds],
+    [k.base, hold.id, hold.ttlMs, payload, ctx.retentionMs], idem)
   if (reply[0] === -1) {
     const ttlMs = Math.max(0, Number(reply[1]))
-    throw withDetails(new Errors.CHECKOUT_EXISTS(hold.id, ttlMs), { ttlMs })
+    throw replayedError(withDetails(new Errors.CHECKOUT_EXISTS(hold.id, ttlMs), { ttlMs }), replayed)
   }
   const [, generation, createdAt, expiresAt] = reply.map(Number) as [number, number, number, number]
   return {
@@ -54,7 +92,8 @@ export async function createHold (ctx: StoreContext, hold: NewHold): Promise<Che
     createdAt,
     expiresAt,
     remainingMs: expiresAt - createdAt,
-    ...(hold.payload === undefined ? {} : { payload: hold.payload })
+    ...(hold.payload === undefined ? {} : { payload: hold.payload }),
+    replayed
   }
 }
 
@@ -92,10 +131,10 @@ function toView (id: string, f: Record<string, string>, now: number): CheckoutVi
   return view
 }
 
-function notPending (id: string, reply: unknown[]): never {
-  if (reply[0] === -2) throw new Errors.CHECKOUT_NOT_FOUND(id)
+function notPending (id: string, reply: unknown[], replayed: boolean): never {
+  if (reply[0] === -2) throw replayedError(new Errors.CHECKOUT_NOT_FOUND(id), replayed)
   const status = String(reply[1])
-  throw withDetails(new Errors.CHECKOUT_NOT_PENDING(id, status), { status })
+  throw replayedError(withDetails(new Errors.CHECKOUT_NOT_PENDING(id, status), { status }), replayed)
 }
 
 export interface EndedHold {
@@ -107,21 +146,23 @@ export interface EndedHold {
 
 /** Completes or cancels a pending hold; its expiry handler will never run. */
 export async function endHold (
-  ctx: StoreContext, id: string, status: 'completed' | 'cancelled'
-): Promise<EndedHold> {
+  ctx: StoreContext, id: string, status: 'completed' | 'cancelled', idem?: Idempotency
+): Promise<EndedHold & Replayable> {
   const { k, keys } = orderKeys(ctx, id)
-  const reply = await run(ctx, 'end', keys, [k.base, id, status, ctx.retentionMs])
-  if (reply[0] !== 1) notPending(id, reply)
-  return { id, status, endedAt: Number(reply[1]), generation: Number(reply[2]) }
+  const { reply, replayed } = await runWrite(ctx, 'end', id, keys, [k.base, id, status, ctx.retentionMs], idem)
+  if (reply[0] !== 1) notPending(id, reply, replayed)
+  return { id, status, endedAt: Number(reply[1]), generation: Number(reply[2]), replayed }
 }
 
 /** Moves a pending hold's deadline to now + ttlMs. The view it returns leaves out the payload. */
-export async function extendHold (ctx: StoreContext, id: string, ttlMs: number): Promise<CheckoutView> {
+export async function extendHold (
+  ctx: StoreContext, id: string, ttlMs: number, idem?: Idempotency
+): Promise<CheckoutView & Replayable> {
   const { k, keys } = orderKeys(ctx, id)
-  const reply = await run(ctx, 'extend', keys, [k.base, id, ttlMs, ctx.retentionMs])
-  if (reply[0] !== 1) notPending(id, reply)
+  const { reply, replayed } = await runWrite(ctx, 'extend', id, keys, [k.base, id, ttlMs, ctx.retentionMs], idem)
+  if (reply[0] !== 1) notPending(id, reply, replayed)
   const [, now, expiresAt, generation, createdAt] = reply.map(Number) as [number, number, number, number, number]
-  return { id, generation, status: 'pending', createdAt, expiresAt, remainingMs: expiresAt - now }
+  return { id, generation, status: 'pending', createdAt, expiresAt, remainingMs: expiresAt - now, replayed }
 }
 
 /** Answers when Redis answers: the readiness check. */

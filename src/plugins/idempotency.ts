@@ -1,0 +1,45 @@
+import { createHash } from 'node:crypto'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Idempotency, Replayable } from '../store/checkout-store.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The request's Idempotency-Key and fingerprint, when it sent one. */
+    idempotency: Idempotency | undefined
+  }
+}
+
+/** JSON with object keys sorted, so the same body always gives the same fingerprint. */
+export function canonicalJson (value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+  }
+  return JSON.stringify(value) ?? 'null'
+}
+
+/** What makes two requests "the same": method, route, path parameters and body. */
+function fingerprint (request: FastifyRequest): string {
+  const text = `${request.method} ${request.routeOptions.url ?? ''} ${canonicalJson(request.params)} ${canonicalJson(request.body)}`
+  return createHash('sha256').update(text).digest('hex')
+}
+
+/** Says on the response that it is the first reply to this request, sent again. */
+export function markReplayed (reply: FastifyReply, result: Replayable): void {
+  if (result.replayed) void reply.header('Idempotent-Replayed', 'true')
+}
+
+/**
+ * Idempotency-Key on the write routes: the header (validated by each
+ * route's schema) and the request's fingerprint go to the store, which keeps
+ * both with the write in one script.
+ */
+export default fp(async (app) => {
+  app.decorateRequest('idempotency', undefined)
+  app.addHook('preHandler', async (request) => {
+    const key = request.headers['idempotency-key']
+    if (typeof key === 'string') request.idempotency = { key, fingerprint: fingerprint(request) }
+  })
+}, { name: 'idempotency' })

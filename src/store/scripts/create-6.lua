@@ -1,0 +1,71 @@
+--[[
+  Creates a hold: a new generation of the order, its timer key and its entry
+  in the shard's deadline index, atomically.
+
+  The generation is the hold's identity. It comes from the shard's counter,
+  which never expires, so it is never reused: not when the order hash of an
+  earlier hold is gone after its retention, and never for an id whose old
+  expiry job still exists (retrying or dead-lettered). The idempotency key
+  `<id>:<generation>` and the job key are therefore unique for ever.
+
+  KEYS[1] order hash        <base>order:<id>
+  KEYS[2] timer key         <base>timer:<id>
+  KEYS[3] deadline index    <base>deadlines
+  KEYS[4] job queue         <base>jobs        (written when a lapsed hold is expired first)
+  KEYS[5] hold counter      <base>holds       (last generation issued in this shard)
+  KEYS[6] idempotency record <base>idem:<id>:<key hash> (`<base>idem:` when the request has no key)
+
+  ARGV[1] base (`<prefix>{<shard>}:`)
+  ARGV[2] order id
+  ARGV[3] ttl in ms
+  ARGV[4] payload JSON, '' for none
+  ARGV[5] result retention in ms
+  ARGV[6] request fingerprint, '' when the request has no Idempotency-Key
+  ARGV[7] idempotency record ttl in ms
+
+  Returns
+   { 1, generation, createdAt, deadline }  created
+   { -1, remainingMs }                     CHECKOUT_EXISTS: the id is held
+   { 'replay', json }                      the same Idempotency-Key and request again: the first reply, as JSON
+   { 'conflict' }                          IDEMPOTENCY_KEY_REUSED: the same key with another request
+]]
+-- @include expire-order.lua
+-- @include idempotency.lua
+
+local function act()
+  local base, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+  local now = nowMs()
+  local cur = redis.call('HMGET', KEYS[1], 's', 'd', 'g', 'p')
+  local previous = tonumber(cur[3]) or 0
+
+  if cur[1] == 'pending' then
+    local deadline = tonumber(cur[2])
+    if deadline > now then return { -1, deadline - now } end
+    expireOrder(base, id, previous, deadline, cur[4], now, ARGV[5])
+  end
+
+  -- A second guard: a timer exists only while a hold is pending.
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    return { -1, redis.call('PTTL', KEYS[2]) }
+  end
+
+  -- Generations of one id only grow, even for data written before the counter existed.
+  local gen = redis.call('INCR', KEYS[5])
+  if gen <= previous then
+    gen = previous + 1
+    redis.call('SET', KEYS[5], gen)
+  end
+  while redis.call('EXISTS', base .. 'job:' .. gen .. ':' .. id) == 1 do
+    gen = redis.call('INCR', KEYS[5])
+  end
+
+  local deadline = now + ttl
+  redis.call('SET', KEYS[2], gen, 'PX', ttl)
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'g', gen, 's', 'pending', 'c', now, 'd', deadline)
+  if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'p', ARGV[4]) end
+  redis.call('ZADD', KEYS[3], deadline, id)
+  return { 1, gen, now, deadline }
+end
+
+return idempotent(KEYS[6], ARGV[6], ARGV[7], act)

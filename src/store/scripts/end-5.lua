@@ -1,0 +1,44 @@
+--[[
+  Ends a pending hold by completion or cancellation. Decides atomically
+  against the expiry: a hold past its deadline is expired here instead, so
+  exactly one of "completed"/"cancelled" and "expired" ever happens.
+
+  KEYS[1] order hash
+  KEYS[2] timer key
+  KEYS[3] deadline index
+  KEYS[4] job queue
+  KEYS[5] idempotency record <base>idem:<id>:<key hash> (`<base>idem:` when the request has no key)
+
+  ARGV[1] base
+  ARGV[2] order id
+  ARGV[3] new status: 'completed' or 'cancelled'
+  ARGV[4] result retention in ms
+  ARGV[5] request fingerprint, '' when the request has no Idempotency-Key
+  ARGV[6] idempotency record ttl in ms
+
+  Returns
+   { 1, endedAt, generation }  ended with ARGV[3], now or by an earlier call (a retry is not a conflict)
+   { -2 }                      CHECKOUT_NOT_FOUND
+   { -3, status }              CHECKOUT_NOT_PENDING (status: expired, or the other of completed/cancelled)
+   { 'replay', json }          the same Idempotency-Key and request again: the first reply, as JSON
+   { 'conflict' }              IDEMPOTENCY_KEY_REUSED: the same key with another request
+]]
+-- @include pending-hold.lua
+-- @include idempotency.lua
+
+local function act()
+  local base, id = ARGV[1], ARGV[2]
+  local now = nowMs()
+  local ended = redis.call('HMGET', KEYS[1], 's', 't', 'g')
+  if ended[1] == ARGV[3] then return { 1, tonumber(ended[2]), tonumber(ended[3]) } end
+  local cur, refusal = pendingHold(KEYS[1], base, id, now, ARGV[4])
+  if not cur then return refusal end
+
+  redis.call('HSET', KEYS[1], 's', ARGV[3], 't', now)
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  redis.call('DEL', KEYS[2])
+  redis.call('ZREM', KEYS[3], id)
+  return { 1, now, tonumber(cur[3]) }
+end
+
+return idempotent(KEYS[5], ARGV[5], ARGV[6], act)
