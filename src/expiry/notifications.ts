@@ -20,6 +20,11 @@ export type NotificationSetup =
   | { configured: true, flags: string, changed: boolean }
   | { configured: false, reason: string }
 
+/**
+ * Makes sure the server publishes expired events. Where CONFIG is renamed or
+ * blocked (managed Redis) it returns the reason instead: the caller warns
+ * once, not at every reconnect.
+ */
 export async function ensureExpiredEvents (redis: Redis, log: Log): Promise<NotificationSetup> {
   try {
     const reply = await redis.config('GET', 'notify-keyspace-events') as unknown as string[]
@@ -31,11 +36,14 @@ export async function ensureExpiredEvents (redis: Redis, log: Log): Promise<Noti
     }
     return { configured: true, flags, changed: flags !== current }
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err)
-    log.error({ reason },
-      'cannot read or set notify-keyspace-events (CONFIG is renamed or blocked, as on managed Redis such as ElastiCache): ' +
-      `set notify-keyspace-events to include "${REQUIRED_FLAGS}" in the server's parameter group. ` +
-      'Until then expiries are found by the sweeper alone.')
-    return { configured: false, reason }
+    return { configured: false, reason: err instanceof Error ? err.message : String(err) }
   }
+}
+
+/** The one warning for a server whose notify-keyspace-events we cannot read or set: what it costs and what to do. */
+export function warnEventsNotConfigurable (log: Log, reason: string): void {
+  log.warn({ reason },
+    'cannot read or set notify-keyspace-events (CONFIG is renamed or blocked, as on managed Redis such as ElastiCache). ' +
+    'Expiries are still found on time by the sweeper, which sleeps until each deadline; expired events only add a second trigger. ' +
+    `To have them, set notify-keyspace-events to include "${REQUIRED_FLAGS}" in the server's parameter group.`)
 }

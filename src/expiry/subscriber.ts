@@ -51,6 +51,7 @@ export async function subscribeExpiredEvents (opts: ExpiredEventsOptions): Promi
     async waitForKey (key, timeoutMs) {
       return await new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => { waiting.delete(key); resolve(false) }, timeoutMs)
+        timer.unref()
         waiting.set(key, () => { clearTimeout(timer); waiting.delete(key); resolve(true) })
       })
     },
