@@ -37,8 +37,11 @@ export interface NamedHandler {
 
 const builtIns: Record<string, ExpiryHandler> = {
   log: (event, ctx) => {
-    // ctx.log already carries orderId, generation and attempt.
-    ctx.log.info({ deadline: event.deadline, expiredAt: event.expiredAt, payload: event.payload }, 'order expired')
+    // ctx.log already carries orderId, generation and attempt. Payloads can hold
+    // personal data: at info only their size, their contents at debug.
+    const payloadBytes = event.payload === undefined ? 0 : Buffer.byteLength(JSON.stringify(event.payload))
+    ctx.log.info({ deadline: event.deadline, expiredAt: event.expiredAt, payloadBytes }, 'order expired')
+    if (event.payload !== undefined) ctx.log.debug({ payload: event.payload }, 'payload of the expired order')
   }
 }
 
