@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
-import { join } from 'node:path'
+import { mkdirSync, rmSync } from 'node:fs'
+import { join, resolve } from 'node:path'
 import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
@@ -11,12 +11,17 @@ import { redactUrl } from '../src/logger.js'
 /**
  * `npm run dev`: the whole stack on one machine without Docker. Uses the Redis
  * at REDIS_URL, or starts one from redis.conf when nothing answers on a
- * loopback address; then runs the API and the expiry worker, each child's
- * lines under a coloured tag. Ctrl-C stops the API and the worker, then the
- * Redis this script started, and nothing else.
+ * loopback address (data in DEV_REDIS_DIR, default .dev/redis; `npm run dev
+ * -- --fresh` empties it first); then runs the API and the expiry worker, each
+ * child's lines under a coloured tag. Ctrl-C, SIGTERM (to this script or to
+ * npm), SIGHUP (the terminal closed) and the death of the parent process all
+ * stop the API and the worker, then the Redis this script started, and
+ * nothing else.
  */
 const root = fileURLToPath(new URL('..', import.meta.url))
 const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379/0'
+const redisDir = resolve(root, process.env.DEV_REDIS_DIR || join('.dev', 'redis'))
+const fresh = process.argv.includes('--fresh')
 const tty = process.stdout.isTTY === true
 const colours = { dev: 35, redis: 31, api: 32, worker: 36 } as const
 type Name = keyof typeof colours
@@ -105,12 +110,19 @@ async function stop (code: number): Promise<void> {
 }
 
 // A terminal Ctrl-C may arrive twice (from the terminal and forwarded by npm); stop() runs once.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
     if (!stopping) say(`${signal}: stopping`)
     void stop(0)
   })
 }
+// npm exits on SIGTERM without passing it on: when the parent goes away, so does the stack.
+const parent = process.ppid
+setInterval(() => {
+  if (process.ppid === parent || stopping) return
+  say('the parent process is gone: stopping')
+  void stop(0)
+}, 250).unref()
 // Last resort if this script dies some other way: leave no child behind.
 process.on('exit', () => {
   for (const { process: proc } of children.values()) if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
@@ -122,6 +134,7 @@ const loopback = host === 'localhost' || host === '::1' || /^127\./.test(host)
 const first = await ping(redisUrl)
 if (first !== '') {
   say(`using the Redis at ${redactUrl(redisUrl)}${first === 'PONG' ? '' : ` (it answered: ${first})`}`)
+  if (fresh) say('--fresh applies only to a Redis this script starts; the running one is left as it is')
 } else {
   if (!loopback || url.protocol !== 'redis:') {
     process.stderr.write(`Nothing answers at ${redactUrl(redisUrl)}. Start that Redis, or use a redis:// URL on 127.0.0.1 to have one started.\n`)
@@ -133,12 +146,15 @@ if (first !== '') {
       '  macOS:         brew install redis\n')
     process.exit(1)
   }
-  const dir = join(root, '.dev', 'redis')
-  mkdirSync(dir, { recursive: true })
+  if (fresh) {
+    rmSync(redisDir, { recursive: true, force: true })
+    say(`--fresh: emptied ${redisDir}`)
+  }
+  mkdirSync(redisDir, { recursive: true })
   const port = url.port || '6379'
   const auth = url.password ? ['--requirepass', decodeURIComponent(url.password)] : []
-  say(`starting redis-server on port ${port} (data in .dev/redis)`)
-  start('redis', 'redis-server', [join(root, 'redis.conf'), '--port', port, '--dir', dir, ...auth])
+  say(`starting redis-server on port ${port} (data in ${redisDir})`)
+  start('redis', 'redis-server', [join(root, 'redis.conf'), '--port', port, '--dir', redisDir, ...auth])
   const deadline = Date.now() + 10_000
   for (let reply = ''; !stopping && (reply === '' || reply.startsWith('LOADING')); reply = await ping(redisUrl)) {
     if (Date.now() > deadline) {

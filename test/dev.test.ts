@@ -1,44 +1,109 @@
 import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { testConfig } from './helpers/app.js'
 import { childEnv } from './helpers/processes.js'
 import { freePort } from './helpers/redis.js'
 import { until } from './helpers/worker.js'
 
+/**
+ * `npm run dev` as a developer runs it, in a process group of its own like a
+ * terminal session: every way of stopping it stops Redis, the API and the
+ * worker.
+ */
 const root = fileURLToPath(new URL('..', import.meta.url))
 const listening = async (port: number) => await new Promise<boolean>((resolve) => {
   const s = connect(port, '127.0.0.1')
   s.once('connect', () => { s.destroy(); resolve(true) })
   s.once('error', () => resolve(false))
 })
+const alive = (pid: number) => { try { process.kill(pid, 0); return true } catch { return false } }
 
-t.test('npm run dev: starts Redis, the API and the worker; Ctrl-C leaves nothing behind', async (t) => {
+async function devStack (t: Test, args: string[] = [], sharedDir?: string) {
   const redisPort = await freePort()
   const apiPort = await freePort()
   const redisUrl = `redis://127.0.0.1:${redisPort}/0`
-  const dev = spawn(process.execPath, ['--import', 'tsx', 'scripts/dev.ts'], {
+  const dataDir = sharedDir ?? mkdtempSync(join(tmpdir(), 'ce-dev-'))
+  if (!sharedDir) t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const npm = spawn('npm', ['run', '--silent', 'dev', '--', ...args], {
     cwd: root,
-    env: childEnv({ REDIS_URL: redisUrl, PORT: String(apiPort), KEY_PREFIX: testConfig(redisUrl).KEY_PREFIX }),
-    stdio: ['ignore', 'pipe', 'pipe']
+    env: childEnv({ REDIS_URL: redisUrl, PORT: String(apiPort), KEY_PREFIX: sharedDir ? 'dev-shared:' : testConfig(redisUrl).KEY_PREFIX, DEV_REDIS_DIR: join(dataDir, 'redis') }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true
   })
   let out = ''
-  dev.stdout.on('data', (d: Buffer) => { out += d.toString() })
-  dev.stderr.on('data', (d: Buffer) => { out += d.toString() })
-  const exited = new Promise<number | null>((resolve) => dev.once('exit', (code) => resolve(code)))
-  t.teardown(() => { if (dev.exitCode === null) dev.kill('SIGKILL') })
+  npm.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  npm.stderr.on('data', (d: Buffer) => { out += d.toString() })
+  const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)))
+  const pids: number[] = []
+  t.teardown(() => {
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL')
+    try { process.kill(-npm.pid!, 'SIGKILL') } catch { /* already gone */ }
+  })
+  t.ok(await until(() => out.includes('checkout API ready') && out.includes('expiry worker ready'), 30_000, 50), 'all three up')
+  // The API and the worker log their pid; the Redis is found by its port.
+  for (const m of out.matchAll(/"pid":(\d+)/g)) if (!pids.includes(Number(m[1]))) pids.push(Number(m[1]))
+  return { npm, exited, redisPort, apiPort, pids, output: () => out }
+}
 
-  t.ok(await until(() => out.includes('checkout API ready') && out.includes('expiry worker ready'), 20_000, 50), 'all three up')
-  t.match(out, /starting redis-server on port/)
-  const res = await fetch(`http://127.0.0.1:${apiPort}/checkout`, {
+async function expectAllStopped (t: Test, stack: Awaited<ReturnType<typeof devStack>>) {
+  t.ok(await until(async () => !(await listening(stack.apiPort)) && !(await listening(stack.redisPort)) &&
+    stack.pids.every((pid) => !alive(pid)), 20_000, 100), 'Redis, the API and the worker stopped')
+  t.ok(stack.pids.length >= 2, `the API and the worker were seen (${stack.pids.join(', ')})`)
+}
+
+t.test('Ctrl-C (SIGINT to the process group): an expiry was handled, then everything stops, exit 0', async (t) => {
+  const stack = await devStack(t)
+  t.match(stack.output(), /starting redis-server on port/)
+  const res = await fetch(`http://127.0.0.1:${stack.apiPort}/checkout`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'dev-1', ttlMs: 1000 })
   })
   t.equal(res.status, 201)
-  t.ok(await until(() => /\[worker\].*order expired/.test(out), 5000, 50), 'the worker handled the expiry')
+  t.ok(await until(() => /\[worker\].*order expired/.test(stack.output()), 5000, 50), 'the worker handled the expiry')
+  process.kill(-stack.npm.pid!, 'SIGINT')
+  await stack.exited
+  await expectAllStopped(t, stack)
+  t.match(stack.output(), /SIGINT: stopping/)
+})
 
-  dev.kill('SIGINT')
-  t.equal(await exited, 0, 'exits 0')
-  t.notOk(await listening(apiPort), 'API stopped')
-  t.notOk(await listening(redisPort), 'the Redis it started stopped')
+t.test('SIGTERM to npm alone: everything stops', async (t) => {
+  const stack = await devStack(t)
+  stack.npm.kill('SIGTERM')
+  await stack.exited
+  await expectAllStopped(t, stack)
+})
+
+t.test('SIGHUP to the process group (the terminal closed): everything stops', async (t) => {
+  const stack = await devStack(t)
+  process.kill(-stack.npm.pid!, 'SIGHUP')
+  await expectAllStopped(t, stack)
+})
+
+t.test('Redis data outlives a restart of the stack; --fresh starts from an empty data directory', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ce-dev-data-'))
+  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const run = async (args: string[] = []) => await devStack(t, args, dataDir)
+  const stop = async (stack: Awaited<ReturnType<typeof devStack>>) => {
+    process.kill(-stack.npm.pid!, 'SIGINT')
+    await expectAllStopped(t, stack)
+  }
+  const read = async (stack: Awaited<ReturnType<typeof devStack>>) => (await fetch(`http://127.0.0.1:${stack.apiPort}/checkout/dev-kept`)).status
+
+  const first = await run()
+  await fetch(`http://127.0.0.1:${first.apiPort}/checkout`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'dev-kept', ttlMs: 3_600_000 })
+  })
+  t.equal(await read(first), 200)
+  await stop(first)
+  const second = await run()
+  t.equal(await read(second), 200, 'kept without --fresh')
+  await stop(second)
+  const third = await run(['--fresh'])
+  t.match(third.output(), /--fresh: emptied/)
+  t.equal(await read(third), 404, 'gone with --fresh')
+  await stop(third)
 })
