@@ -1,13 +1,12 @@
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
 import { connect } from 'node:net'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { testConfig } from './helpers/app.js'
 import { childEnv } from './helpers/processes.js'
 import { freePort } from './helpers/redis.js'
+import { tempDir } from './helpers/temp.js'
 import { until } from './helpers/worker.js'
 
 /**
@@ -27,8 +26,7 @@ async function devStack (t: Test, args: string[] = [], sharedDir?: string) {
   const redisPort = await freePort()
   const apiPort = await freePort()
   const redisUrl = `redis://127.0.0.1:${redisPort}/0`
-  const dataDir = sharedDir ?? mkdtempSync(join(tmpdir(), 'ce-dev-'))
-  if (!sharedDir) t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const dataDir = sharedDir ?? tempDir(t, 'dev')
   const npm = spawn('npm', ['run', '--silent', 'dev', '--', ...args], {
     cwd: root,
     env: childEnv({ REDIS_URL: redisUrl, PORT: String(apiPort), KEY_PREFIX: sharedDir ? 'dev-shared:' : testConfig(redisUrl).KEY_PREFIX, DEV_REDIS_DIR: join(dataDir, 'redis') }),
@@ -84,8 +82,7 @@ t.test('SIGHUP to the process group (the terminal closed): everything stops', as
 })
 
 t.test('Redis data outlives a restart of the stack; --fresh starts from an empty data directory', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'ce-dev-data-'))
-  t.teardown(() => rmSync(dataDir, { recursive: true, force: true }))
+  const dataDir = tempDir(t, 'dev-data')
   const run = async (args: string[] = []) => await devStack(t, args, dataDir)
   const stop = async (stack: Awaited<ReturnType<typeof devStack>>) => {
     process.kill(-stack.npm.pid!, 'SIGINT')

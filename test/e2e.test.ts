@@ -1,16 +1,15 @@
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { testConfig } from './helpers/app.js'
 import { RECORD_HANDLER, readRecords, startApi, startWorker } from './helpers/processes.js'
 import { startRedis } from './helpers/redis.js'
+import { tempDir } from './helpers/temp.js'
 import { until } from './helpers/worker.js'
 
 t.test('API and worker processes: a 1 s hold expires and the handler runs once with its payload', async (t) => {
   const redis = await startRedis()
   t.teardown(redis.stop)
-  const record = join(mkdtempSync(join(tmpdir(), 'ce-e2e-')), 'calls.jsonl')
+  const record = join(tempDir(t, 'e2e'), 'calls.jsonl')
   const env = {
     REDIS_URL: redis.url,
     KEY_PREFIX: testConfig(redis.url).KEY_PREFIX,

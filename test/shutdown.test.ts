@@ -1,15 +1,14 @@
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
 import { testConfig } from './helpers/app.js'
 import { RECORD_HANDLER, readRecords, startApi, startChild, startWorker, waitForOutput } from './helpers/processes.js'
 import { startRedis } from './helpers/redis.js'
+import { tempDir } from './helpers/temp.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
 const baseEnv = () => ({ REDIS_URL: redis.url, KEY_PREFIX: testConfig(redis.url).KEY_PREFIX })
-const recordFile = () => join(mkdtempSync(join(tmpdir(), 'ce-shutdown-')), 'calls.jsonl')
+const recordFile = (t: Test) => join(tempDir(t, 'shutdown'), 'calls.jsonl')
 
 async function holdFor (base: string, id: string, ttlMs: number): Promise<void> {
   const res = await fetch(`${base}/checkout`, {
@@ -40,7 +39,7 @@ async function workerWithRunningHandler (t: Test, id: string, env: Record<string
 }
 
 t.test('worker: SIGTERM lets a running handler finish, then exits 0', async (t) => {
-  const record = recordFile()
+  const record = recordFile(t)
   const worker = await workerWithRunningHandler(t, 'sd-1', { RECORD_FILE: record, RECORD_SLEEP_MS: '1500' })
   const { code, ms } = await worker.signal('SIGTERM')
   t.equal(code, 0)
@@ -50,7 +49,7 @@ t.test('worker: SIGTERM lets a running handler finish, then exits 0', async (t) 
 })
 
 t.test('worker: a handler past the shutdown deadline is abandoned, the process still exits', async (t) => {
-  const worker = await workerWithRunningHandler(t, 'sd-2', { RECORD_FILE: recordFile(), RECORD_SLEEP_MS: '20000', SHUTDOWN_TIMEOUT_MS: '500' })
+  const worker = await workerWithRunningHandler(t, 'sd-2', { RECORD_FILE: recordFile(t), RECORD_SLEEP_MS: '20000', SHUTDOWN_TIMEOUT_MS: '500' })
   const { code, ms } = await worker.signal('SIGTERM')
   t.equal(code, 0)
   t.ok(ms < 3000, `bounded by the deadline (${ms} ms)`)
@@ -58,7 +57,7 @@ t.test('worker: a handler past the shutdown deadline is abandoned, the process s
 })
 
 t.test('worker: a second signal exits at once', async (t) => {
-  const worker = await workerWithRunningHandler(t, 'sd-3', { RECORD_FILE: recordFile(), RECORD_SLEEP_MS: '20000' })
+  const worker = await workerWithRunningHandler(t, 'sd-3', { RECORD_FILE: recordFile(t), RECORD_SLEEP_MS: '20000' })
   const started = Date.now()
   worker.proc.kill('SIGTERM')
   await waitForOutput(worker, 'shutting down', 3000)

@@ -1,5 +1,3 @@
-import { mkdtempSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Test } from 'tap'
 import type { Config } from '../../src/config.js'
@@ -9,6 +7,7 @@ import type { StoreContext } from '../../src/store/context.js'
 import { testConfig } from './app.js'
 import { RECORD_HANDLER, startWorker, successCounts, type Child } from './processes.js'
 import { startRedis, type TestRedis, type TestRedisOptions } from './redis.js'
+import { tempDir } from './temp.js'
 import { testStore, until } from './worker.js'
 
 /**
@@ -30,7 +29,7 @@ export async function scenario (t: Test, opts: { redis?: TestRedisOptions, env?:
   const redis = await startRedis(opts.redis)
   const config = testConfig(redis.url)
   const store = testStore(config)
-  const record = join(mkdtempSync(join(tmpdir(), 'ce-fault-')), 'calls.jsonl')
+  const record = join(tempDir(t, 'fault'), 'calls.jsonl')
   const env = {
     REDIS_URL: redis.url,
     KEY_PREFIX: config.KEY_PREFIX,
