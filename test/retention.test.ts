@@ -67,6 +67,8 @@ t.test(`${HOLDS.toLocaleString('en')} holds through every outcome leave only the
   await worker.close()
   workerClosed = true
   t.equal(await countDeadLetters(store), HOLDS / 10, 'the dead letters are counted')
+  t.match(worker.runner.stats, { handled: HOLDS * 6 / 10, retried: HOLDS / 10, dead: HOLDS / 10, abandoned: 0, claimLost: 0 },
+    'every run reported its outcome: none dead-lettered for never reporting back')
 
   // Past the retention, every ended order's hash has expired.
   await new Promise((resolve) => setTimeout(resolve, 1500))

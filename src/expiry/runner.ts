@@ -65,11 +65,15 @@ export class Runner {
   }
 
   start (job: ExpiryJob, foundBy: string): void {
-    if (this.running.has(job.member)) return
+    // Keyed by claim (member and attempt): the same claim handed back by a
+    // resent request runs once, while the next attempt of an order whose last
+    // run has recorded its outcome but not yet left this map still runs.
+    const key = `${job.member}#${job.attempt}`
+    if (this.running.has(key)) return
     const run: Run = { job, abort: new AbortController() }
-    this.running.set(job.member, run)
+    this.running.set(key, run)
     run.promise = this.execute(run, foundBy).finally(() => {
-      this.running.delete(job.member)
+      this.running.delete(key)
       this.opts.onIdle()
     })
   }

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks'
 import type { StoreContext } from '../store/context.js'
-import { claimDue, nextDue, releaseJobs, type Claimant, type ClaimResult, type ExpiryJob } from '../store/expiry-jobs.js'
+import { claimDue, nextDue, releaseJobs, type Claimant, type ExpiryJob } from '../store/expiry-jobs.js'
 import type { Log } from '../redis/connection.js'
 
 /**
@@ -47,8 +47,8 @@ export class Sweeper {
   private clockOffset = 0
   private poller: NodeJS.Timeout | undefined
   private stopped = false
-  /** Claims sent and not yet done with, so stop() can wait for them (and their give-backs). */
-  private readonly inFlight = new Set<Promise<unknown>>()
+  /** Claims not yet done with (jobs handed out or given back), so stop() can wait for them. */
+  private readonly inFlight = new Set<Promise<void>>()
   /** Shards that had due work while the runner was full. */
   private readonly starved = new Set<number>()
   /** Runner slots promised to claims in flight, so parallel claims never exceed the capacity. */
@@ -157,16 +157,29 @@ export class Sweeper {
           break
         }
         this.reserved += limit
-        const batch = this.claimBatch(shard, limit, foundBy).finally(() => {
+        // Tracked until its jobs are handed out or given back, so stop() waits for both.
+        let done = () => {}
+        const finished = new Promise<void>((resolve) => { done = resolve })
+        this.inFlight.add(finished)
+        try {
+          const sentAt = performance.now()
+          const result = await claimDue(this.opts.store, shard, limit, this.opts.claimant, state.seq)
+          state.seq++
+          this.opts.renewed(shard, sentAt, result.registered)
+          this.found[foundBy] += result.expired
+          if (this.stopped) {
+            await this.giveBack(shard, result.jobs)
+            break
+          }
+          for (const job of result.jobs) this.opts.run(job, job.attempt === 1 ? foundBy : 'retry')
+          more = result.jobs.length >= limit
+          nextDue = result.nextDue
+          known = true
+        } finally {
           this.reserved -= limit
-          this.inFlight.delete(batch)
-        })
-        this.inFlight.add(batch)
-        const result = await batch
-        if (!result) break
-        more = result.jobs.length >= limit
-        nextDue = result.nextDue
-        known = true
+          this.inFlight.delete(finished)
+          done()
+        }
       }
     } catch (err) {
       known = false
@@ -187,27 +200,10 @@ export class Sweeper {
     }
   }
 
-  /**
-   * One claim call; its jobs go to the runner. Undefined when the sweeper
-   * stopped meanwhile: the jobs were never started, so they are given back
-   * at once (attempts returned) for other workers.
-   */
-  private async claimBatch (shard: number, limit: number, foundBy: FoundBy): Promise<ClaimResult | undefined> {
-    const state = this.shards[shard] as ShardState
-    const sentAt = performance.now()
-    const result = await claimDue(this.opts.store, shard, limit, this.opts.claimant, state.seq)
-    state.seq++
-    this.opts.renewed(shard, sentAt, result.registered)
-    this.found[foundBy] += result.expired
-    if (this.stopped) {
-      if (result.jobs.length > 0) {
-        const released = await releaseJobs(this.opts.store, shard, this.opts.claimant.token,
-          result.jobs.map((job) => ({ job, how: 'unstarted' as const })))
-        this.opts.log.info({ shard, released }, 'gave back jobs claimed while stopping')
-      }
-      return undefined
-    }
-    for (const job of result.jobs) this.opts.run(job, job.attempt === 1 ? foundBy : 'retry')
-    return result
+  /** Jobs claimed after stop() were never started: release them for other workers, attempts given back. */
+  private async giveBack (shard: number, jobs: ExpiryJob[]): Promise<void> {
+    if (jobs.length === 0) return
+    const released = await releaseJobs(this.opts.store, shard, this.opts.claimant.token, jobs.map((job) => ({ job, how: 'unstarted' as const })))
+    this.opts.log.info({ shard, released }, 'released jobs claimed while stopping')
   }
 }
