@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { StoreContext } from '../store/context.js'
 import { ackJob, failJob, releaseJobs, type ExpiryJob } from '../store/expiry-jobs.js'
+import { settledOrGivenUp } from './abortable.js'
 import type { ExpiryEvent, NamedHandler } from './handlers.js'
 
 /**
@@ -32,9 +33,6 @@ export interface RunnerStats {
   /** Outcomes Redis refused because another worker had taken the claim over. */
   claimLost: number
 }
-
-/** How long a handler gets to stop after its signal aborts before its run is counted as failed anyway. */
-export const ABORT_GRACE_MS = 5000
 
 /** Exponential backoff with "equal jitter": half fixed, half random, capped at one hour. */
 export function backoffDelay (baseMs: number, attempt: number, random = Math.random): number {
@@ -175,33 +173,4 @@ export class Runner {
       log.warn({ err: error }, 'handler failed after its claim was taken over')
     }
   }
-}
-
-/**
- * Waits for a handler's promise. Once its signal aborts, the handler gets
- * ABORT_GRACE_MS to stop; one that ignores the signal is given up on (and
- * logged) so that its slot's outcome can be recorded.
- */
-async function settledOrGivenUp (result: Promise<void>, signal: AbortSignal, log: Logger): Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  let onAbort: (() => void) | undefined
-  const givenUp = new Promise<never>((_resolve, reject) => {
-    onAbort = () => {
-      timer = setTimeout(() => {
-        log.error({ graceMs: ABORT_GRACE_MS }, 'handler ignored its abort signal; its run is counted as failed while it may still be running')
-        reject(signal.reason)
-      }, ABORT_GRACE_MS)
-    }
-    if (signal.aborted) onAbort()
-    else signal.addEventListener('abort', onAbort, { once: true })
-  })
-  givenUp.catch(() => {})
-  try {
-    await Promise.race([result, givenUp])
-  } finally {
-    clearTimeout(timer)
-    if (onAbort) signal.removeEventListener('abort', onAbort)
-  }
-  // A handler that resolved although it was aborted did not finish its work.
-  signal.throwIfAborted()
 }

@@ -6,12 +6,13 @@ import { createKeyspace } from '../keys.js'
 import { closeRedis } from '../redis/connection.js'
 import { createStoreContext } from '../store/context.js'
 import { countDeadLetters } from '../store/dead-letters.js'
-import { releaseJobs, type Claimant } from '../store/expiry-jobs.js'
+import { leaveAllShards, type Claimant } from '../store/expiry-jobs.js'
 import { ensureLayout, newPrefixWarning } from '../store/layout.js'
 import type { NamedHandler } from './handlers.js'
 import { Heartbeat } from './heartbeat.js'
 import { ensureExpiredEvents, warnEventsNotConfigurable } from './notifications.js'
-import { ABORT_GRACE_MS, Runner } from './runner.js'
+import { ABORT_GRACE_MS } from './abortable.js'
+import { Runner } from './runner.js'
 import { subscribeExpiredEvents, type ExpiredEvents } from './subscriber.js'
 import { Sweeper } from './sweeper.js'
 
@@ -139,7 +140,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
         await events.close()
         const drained = await runner.drain(timeoutMs)
         heartbeat.stop()
-        const released = await leaveAllShards(store.keys.shards, (shard) => releaseJobs(store, shard, claimant.token, [], true))
+        const released = await leaveAllShards(store, claimant.token)
         if (!drained) log.warn({ released }, 'handlers still running at the shutdown deadline were given back for another worker to run')
         log.info({ found: sweeper.found, ...runner.stats }, 'expiry worker stopped')
         await Promise.all([closeRedis(opts.subscriber), closeRedis(opts.redis)])
@@ -147,12 +148,6 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
       return await closing
     }
   }
-}
-
-/** Gives back everything this worker still holds, shard by shard; a shard Redis refuses is taken over when the heartbeat lapses. */
-async function leaveAllShards (shards: number, leave: (shard: number) => Promise<number>): Promise<number> {
-  const results = await Promise.allSettled(Array.from({ length: shards }, async (_v, shard) => await leave(shard)))
-  return results.reduce((sum, r) => sum + (r.status === 'fulfilled' ? r.value : 0), 0)
 }
 
 /** Where CONFIG is blocked, tells the operator whether expired events arrive anyway. */

@@ -143,6 +143,17 @@ export async function releaseJobs (
   return Number(await run(ctx, 'release', [k.jobs, k.held(token), k.workers, k.claimRecord(token)], args))
 }
 
+/**
+ * A stopping worker gives back everything it still holds and leaves every
+ * shard. Returns how many jobs it gave back; a shard Redis refuses is taken
+ * over by the other workers once this worker's heartbeat lapses.
+ */
+export async function leaveAllShards (ctx: StoreContext, token: string): Promise<number> {
+  const results = await Promise.allSettled(Array.from({ length: ctx.keys.shards }, async (_v, shard) =>
+    await releaseJobs(ctx, shard, token, [], true)))
+  return results.reduce((sum, r) => sum + (r.status === 'fulfilled' ? r.value : 0), 0)
+}
+
 /** Server time and the earliest deadline or due job of a shard (undefined when none). */
 export async function nextDue (ctx: StoreContext, shard: number): Promise<{ now: number, next: number | undefined }> {
   const k = ctx.keys.shard(shard)
