@@ -32,6 +32,13 @@ export const ConfigSchema = Type.Object({
   CHECKOUT_MAX_TTL_MS: Int(1000, 2_147_483_647, 24 * 3_600_000, 'longest hold a request may ask for'),
   CHECKOUT_RESULT_RETENTION_MS: Int(1000, 2_147_483_647, 24 * 3_600_000, 'how long an ended hold stays readable'),
   EXPIRY_HANDLERS: Type.String({ default: 'log', description: 'comma-separated built-in names or ES module paths' }),
+  WEBHOOK_URL: Type.String({
+    pattern: '^(https?://.+)?$',
+    default: '',
+    description: 'where the built-in webhook handler POSTs each expiry (http:// or https://)'
+  }),
+  WEBHOOK_SECRET: Type.String({ default: '', description: 'HMAC-SHA256 key of the Checkout-Signature header' }),
+  WEBHOOK_TIMEOUT_MS: Int(100, 600_000, 5000, 'a webhook that has not answered within this fails the run'),
   EXPIRY_MAX_ATTEMPTS: Int(1, 1000, 5, 'handler runs before an order goes to the dead-letter set'),
   EXPIRY_BACKOFF_MS: Int(1, 3_600_000, 1000, 'first retry delay; doubles each attempt, with jitter'),
   EXPIRY_LEASE_MS: Int(500, 600_000, 2800, "how long a worker's claims outlive its last heartbeat; then another worker takes them over"),

@@ -10,7 +10,9 @@ const log = createLogger(config.LOG_LEVEL, 'expiry-worker')
 
 let handlers
 try {
-  handlers = await loadHandlers(config.EXPIRY_HANDLERS)
+  handlers = await loadHandlers(config.EXPIRY_HANDLERS, {
+    webhook: { url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, timeoutMs: config.WEBHOOK_TIMEOUT_MS }
+  })
 } catch (err) {
   process.stderr.write(`checkout-expiry: ${err instanceof Error ? err.message : String(err)}\n`)
   process.exit(1)

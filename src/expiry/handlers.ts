@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Logger } from 'pino'
+import { webhookHandler } from './handlers/webhook.js'
 
 /**
  * The expiry handler contract (see README, "Handlers"). Handlers must be
@@ -35,25 +36,40 @@ export interface NamedHandler {
   handle: ExpiryHandler
 }
 
-const builtIns: Record<string, ExpiryHandler> = {
-  log: (event, ctx) => {
-    // ctx.log already carries orderId, generation and attempt. Payloads can hold
-    // personal data: at info only their size, their contents at debug.
-    const payloadBytes = event.payload === undefined ? 0 : Buffer.byteLength(JSON.stringify(event.payload))
-    ctx.log.info({ deadline: event.deadline, expiredAt: event.expiredAt, payloadBytes }, 'order expired')
-    if (event.payload !== undefined) ctx.log.debug({ payload: event.payload }, 'payload of the expired order')
+/** What the built-in handlers are configured with (from the worker's config). */
+export interface BuiltInSettings {
+  webhook?: { url: string, secret: string, timeoutMs: number }
+}
+
+type BuiltIn = (settings: BuiltInSettings) => ExpiryHandler
+
+const logHandler: ExpiryHandler = (event, ctx) => {
+  // ctx.log already carries orderId, generation and attempt. Payloads can hold
+  // personal data: at info only their size, their contents at debug.
+  const payloadBytes = event.payload === undefined ? 0 : Buffer.byteLength(JSON.stringify(event.payload))
+  ctx.log.info({ deadline: event.deadline, expiredAt: event.expiredAt, payloadBytes }, 'order expired')
+  if (event.payload !== undefined) ctx.log.debug({ payload: event.payload }, 'payload of the expired order')
+}
+
+const builtIns: Record<string, BuiltIn> = {
+  log: () => logHandler,
+  webhook: ({ webhook }) => {
+    if (!webhook?.url || !webhook.secret) {
+      throw new Error('EXPIRY_HANDLERS names "webhook": set WEBHOOK_URL and WEBHOOK_SECRET')
+    }
+    return webhookHandler(webhook)
   }
 }
 
 /** Resolves EXPIRY_HANDLERS: built-in names or ES module paths (relative to the working directory). */
-export async function loadHandlers (spec: string, cwd = process.cwd()): Promise<NamedHandler[]> {
+export async function loadHandlers (spec: string, settings: BuiltInSettings = {}, cwd = process.cwd()): Promise<NamedHandler[]> {
   const names = spec.split(',').map((s) => s.trim()).filter((s) => s !== '')
   if (names.length === 0) throw new Error('EXPIRY_HANDLERS is empty: name at least one handler (e.g. "log")')
   const handlers: NamedHandler[] = []
   for (const name of names) {
     const builtIn = builtIns[name]
     if (builtIn) {
-      handlers.push({ name, handle: builtIn })
+      handlers.push({ name, handle: builtIn(settings) })
       continue
     }
     if (!name.includes('/') && !name.includes('.')) {
