@@ -102,7 +102,7 @@ t.test('leaving a shard gives back everything held and removes the worker', asyn
   t.equal(await store.redis.zscore(k.workers, a.token), null, 'off the worker list')
   t.equal(await store.redis.exists(k.held(a.token), k.claimRecord(a.token)), 0, 'its held set and claim record are gone')
   const [job] = (await claimDue(store, 0, 10, lease, 3)).jobs
-  t.match(job, { id: 'leave-1', attempt: 2 })
+  t.match(job, { id: 'leave-1', attempt: 1 }, 'the interrupted attempt is given back')
   t.equal(await ackJob(store, job!, lease.token), true)
 })
 
@@ -121,8 +121,11 @@ t.test('a job whose last attempt never reported back is dead-lettered by the nex
   t.equal(await replayDeadLetter(store, 0, dead!.member), true, 'replayed')
   t.equal(await replayDeadLetter(store, 0, dead!.member), false, 'not dead any more')
   const [replayed] = (await claimDue(store, 0, 10, lease, 4)).jobs
-  t.match(replayed, { id: 'crashy', attempt: 1 }, 'fresh attempts, same identity')
-  t.equal(await failJob(store, replayed!, lease.token, 'still broken', 1, 0), 'dead')
+  t.match(replayed, { id: 'crashy', attempt: 3 }, 'same identity; attempt numbers go on, so no fencing token is reused')
+  t.equal(await ackJob(store, { ...replayed!, attempt: 2 }, lease.token), false, 'a late ack of the last attempt before the dead letter is refused')
+  t.equal(await failJob(store, replayed!, lease.token, 'still broken', 2, 0), 'retry', 'a fresh set of attempts: 1 of 2 used')
+  const [again] = (await claimDue(store, 0, 10, lease, 5)).jobs
+  t.equal(await failJob(store, again!, lease.token, 'still broken', 2, 0), 'dead', '2 of 2 used')
   t.equal(await purgeDeadLetter(store, 0, dead!.member), true, 'purged')
   t.equal(await countDeadLetters(store), 0)
   t.equal(await store.redis.exists(store.keys.shard(0).job(dead!.member)), 0, 'its job hash is gone')

@@ -61,8 +61,11 @@ export class Heartbeat {
   private beatAll (): void {
     const now = performance.now()
     for (let shard = 0; shard < this.validUntil.length; shard++) {
-      // Checked before sending: after an event-loop stall this is the first chance.
-      if (now >= (this.validUntil[shard] ?? 0)) this.opts.onLost(shard, `heartbeat not renewed within ${this.opts.ttlMs} ms`)
+      // Checked before sending: after an event-loop stall this is the first chance. One interval
+      // early, since the next check comes an interval later and other workers take over on the dot.
+      if (now >= (this.validUntil[shard] ?? 0) - this.opts.intervalMs) {
+        this.opts.onLost(shard, `heartbeat not renewed within ${this.opts.ttlMs - this.opts.intervalMs} ms`)
+      }
       void this.beat(shard)
     }
   }

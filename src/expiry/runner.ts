@@ -45,6 +45,8 @@ interface Run {
   abort: AbortController
   /** Why the run was given up; set once, then its outcome is never recorded. */
   abandoned?: string
+  /** Given up because the worker stops: the attempt is given back with the claim. */
+  interrupted?: boolean
   promise?: Promise<void>
 }
 
@@ -89,7 +91,10 @@ export class Runner {
     const result = await Promise.race([all, timedOut])
     clearTimeout(timer)
     if (result !== 'timeout') return true
-    for (const run of this.running.values()) this.abandon(run, 'the worker is shutting down')
+    for (const run of this.running.values()) {
+      run.interrupted = true
+      this.abandon(run, 'the worker is shutting down')
+    }
     return false
   }
 
@@ -144,7 +149,7 @@ export class Runner {
 
   private async giveBack (run: Run): Promise<void> {
     this.stats.abandoned++
-    await releaseJobs(this.opts.store, run.job.shard, this.opts.token, [{ job: run.job, how: 'abandoned' }])
+    await releaseJobs(this.opts.store, run.job.shard, this.opts.token, [{ job: run.job, how: run.interrupted ? 'interrupted' : 'abandoned' }])
   }
 
   private async record (job: ExpiryJob, error: unknown, log: Logger): Promise<void> {

@@ -65,12 +65,18 @@ export class Sweeper {
     this.poller = setInterval(() => { void this.refreshAll() }, this.opts.pollMs)
   }
 
-  /** Stops finding work; resolves once claims in flight are answered (and their jobs given back). */
-  async stop (): Promise<void> {
+  /**
+   * Stops finding work; resolves once claims in flight are answered (and
+   * their jobs given back), or after timeoutMs while Redis does not answer.
+   */
+  async stop (timeoutMs = Infinity): Promise<void> {
     this.stopped = true
     if (this.poller) clearInterval(this.poller)
     for (const s of this.shards) if (s.timer) clearTimeout(s.timer)
-    await Promise.allSettled([...this.inFlight])
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<void>((resolve) => { if (timeoutMs < Infinity) timer = setTimeout(resolve, timeoutMs) })
+    await Promise.race([Promise.allSettled([...this.inFlight]), deadline])
+    clearTimeout(timer)
   }
 
   /** Jobs of a lapsed worker became due in this shard: claim them now. */
@@ -138,7 +144,9 @@ export class Sweeper {
 
   private async claim (shard: number, foundBy: FoundBy): Promise<void> {
     const state = this.shards[shard] as ShardState
-    if (this.stopped) return
+    // While Redis is away a claim would wait in the offline queue and come back
+    // too late to trust; the poller finds the due work once it is back.
+    if (this.stopped || this.opts.store.redis.status !== 'ready') return
     if (state.claiming) {
       state.again ??= foundBy
       return
@@ -167,7 +175,9 @@ export class Sweeper {
           state.seq++
           this.opts.renewed(shard, sentAt, result.registered)
           this.found[foundBy] += result.expired
-          if (this.stopped) {
+          // Answered after stop(), or so late that the heartbeat it renewed has lapsed already:
+          // nobody will run these jobs here, so other workers get them at once.
+          if (this.stopped || performance.now() >= sentAt + this.opts.claimant.heartbeatTtlMs) {
             await this.giveBack(shard, result.jobs)
             break
           }
@@ -200,7 +210,7 @@ export class Sweeper {
     }
   }
 
-  /** Jobs claimed after stop() were never started: release them for other workers, attempts given back. */
+  /** Jobs claimed but never started: release them for other workers, attempts given back. */
   private async giveBack (shard: number, jobs: ExpiryJob[]): Promise<void> {
     if (jobs.length === 0) return
     const released = await releaseJobs(this.opts.store, shard, this.opts.claimant.token, jobs.map((job) => ({ job, how: 'unstarted' as const })))

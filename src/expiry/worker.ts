@@ -136,7 +136,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     async close (timeoutMs = config.SHUTDOWN_TIMEOUT_MS) {
       closing ??= (async () => {
         clearInterval(report)
-        await sweeper.stop()
+        await sweeper.stop(timeoutMs)
         await events.close()
         const drained = await runner.drain(timeoutMs)
         heartbeat.stop()

@@ -126,8 +126,11 @@ export async function failJob (
 
 export interface Release {
   job: ExpiryJob
-  /** `unstarted`: the attempt is given back; `abandoned`: it ran and counts. */
-  how: 'unstarted' | 'abandoned'
+  /**
+   * `unstarted` (never run) and `interrupted` (stopped by a worker shutdown):
+   * the attempt is given back; `abandoned` (the worker lost its claim): it counts.
+   */
+  how: 'unstarted' | 'interrupted' | 'abandoned'
 }
 
 /**

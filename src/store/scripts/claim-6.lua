@@ -101,7 +101,7 @@ local claimed = {}
 local members = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
 for _, member in ipairs(members) do
   local jobKey = base .. 'job:' .. member
-  local job = redis.call('HMGET', jobKey, 'a', 'l')
+  local job = redis.call('HMGET', jobKey, 'a', 'l', 'a0')
   local attempts = tonumber(job[1])
   if not attempts then
     redis.call('ZREM', KEYS[2], member)
@@ -110,7 +110,8 @@ for _, member in ipairs(members) do
       -- Due while still held: its holder outlived the safety net. Take it from that holder.
       redis.call('SREM', base .. 'held:' .. job[2], member)
     end
-    if attempts >= maxAttempts then
+    -- a0: where the attempts of a replayed job start again (replay-3.lua).
+    if attempts - (tonumber(job[3]) or 0) >= maxAttempts then
       deadLetter(base, member, jobKey, 'attempt ' .. attempts .. ' never reported back: the worker stopped or lost its claim', attempts, now)
     else
       local attempt = attempts + 1

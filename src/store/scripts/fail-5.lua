@@ -27,12 +27,13 @@
 -- @include dead-letter.lua
 local now = nowMs()
 local base, member, err = ARGV[1], ARGV[2], ARGV[6]
-local job = redis.call('HMGET', KEYS[2], 'l', 'a')
+local job = redis.call('HMGET', KEYS[2], 'l', 'a', 'a0')
 if job[1] ~= ARGV[3] or job[2] ~= ARGV[4] then return 0 end
 
 local attempts = tonumber(ARGV[4])
 redis.call('SREM', KEYS[5], member)
-if attempts >= tonumber(ARGV[7]) then
+-- a0: where the attempts of a replayed job start again (replay-3.lua).
+if attempts - (tonumber(job[3]) or 0) >= tonumber(ARGV[7]) then
   deadLetter(base, member, KEYS[2], err, attempts, now)
   return 2
 end

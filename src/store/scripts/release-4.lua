@@ -1,9 +1,12 @@
 --[[
   Gives claimed jobs back so another worker runs them at once, instead of
   waiting for this worker's heartbeat to lapse: jobs it claimed but never
-  started (their attempt is given back), jobs whose run it abandoned (the
-  attempt counts), and, when the worker stops, everything it still holds in
-  the shard, after which it leaves the shard's worker list.
+  started and runs it interrupted because it is stopping (their attempt is
+  given back: neither is the handler's doing), runs it abandoned because it
+  could not prove its claim (the attempt counts, so a handler that stalls its
+  worker every time still ends in the dead-letter set), and, when the worker
+  stops, everything it still holds in the shard (interrupted), after which
+  it leaves the shard's worker list.
 
   KEYS[1] job queue     <base>jobs
   KEYS[2] held jobs     <base>held:<token>
@@ -13,7 +16,7 @@
   ARGV[1] base
   ARGV[2] worker token
   ARGV[3] 1 to release everything held and leave the shard, 0 for the listed jobs only
-  ARGV[4..] triples: member, attempt (fencing token with ARGV[2]), 'unstarted' or 'abandoned'
+  ARGV[4..] triples: member, attempt (fencing token with ARGV[2]), 'unstarted', 'interrupted' or 'abandoned'
 
   Returns the number of jobs released (jobs no longer held under that claim are skipped)
 ]]
@@ -36,6 +39,8 @@ for i = 4, #ARGV, 3 do
   if job[1] == token and job[2] == attempt then
     if how == 'unstarted' then
       release(member, jobKey, { 'a', tonumber(attempt) - 1 })
+    elseif how == 'interrupted' then
+      release(member, jobKey, { 'a', tonumber(attempt) - 1, 'e', 'the worker shut down during attempt ' .. attempt })
     else
       release(member, jobKey, { 'e', 'the worker abandoned attempt ' .. attempt })
     end
@@ -47,7 +52,7 @@ if ARGV[3] == '1' then
     local jobKey = base .. 'job:' .. member
     local job = redis.call('HMGET', jobKey, 'l', 'a')
     if job[1] == token then
-      release(member, jobKey, { 'e', 'the worker shut down during attempt ' .. job[2] })
+      release(member, jobKey, { 'a', tonumber(job[2]) - 1, 'e', 'the worker shut down during attempt ' .. job[2] })
     end
   end
   redis.call('DEL', KEYS[2], KEYS[4])

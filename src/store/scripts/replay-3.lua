@@ -1,7 +1,9 @@
 --[[
   Sends a dead-lettered job back to the queue, due now, with a fresh set of
   attempts (an operator fixed what made it fail). Its idempotency key is
-  unchanged: the handler may already have done part of the work.
+  unchanged: the handler may already have done part of the work. Attempt
+  numbers go on counting (they are part of each claim's fencing token, so
+  they are never reused); `a0` marks where the fresh set starts.
 
   KEYS[1] dead-letter set  <base>dead
   KEYS[2] job queue        <base>jobs
@@ -17,12 +19,12 @@
 -- @include now.lua
 local now = nowMs()
 if redis.call('ZREM', KEYS[1], ARGV[2]) == 0 then return 0 end
-redis.call('HSET', KEYS[3], 'a', 0, 'l', '')
+redis.call('HSET', KEYS[3], 'a0', redis.call('HGET', KEYS[3], 'a'), 'l', '')
 redis.call('HDEL', KEYS[3], 'f')
 redis.call('ZADD', KEYS[2], now, ARGV[2])
 local job = redis.call('HMGET', KEYS[3], 'i', 'g')
 local orderKey = ARGV[1] .. 'order:' .. job[1]
 if redis.call('HGET', orderKey, 'g') == job[2] then
-  redis.call('HSET', orderKey, 'h', 'pending', 'a', 0)
+  redis.call('HSET', orderKey, 'h', 'pending')
 end
 return 1
