@@ -62,20 +62,21 @@ t.test('a handler that always fails ends in the dead-letter set with its error',
   t.match(dead, [{ id: 'w-dead', generation: 1, attempts: 3, lastError: 'payment service down', payload: { p: 1 } }])
 })
 
-t.test('a worker that stops mid-handler loses its lease; another worker takes the order over', async (t) => {
+t.test('a worker that stops mid-handler gives the order back; another worker runs it, the interrupted attempt not counted', async (t) => {
   const { config, store } = setup(t, { EXPIRY_LEASE_MS: '1000' })
   let release: () => void = () => {}
   const stuck = recorder(async () => { await new Promise<void>((resolve) => { release = resolve }) })
   const first = await testWorker(config, [stuck.handler])
   await createHold(store, { id: 'w-takeover', ttlMs: 1000 })
   t.ok(await until(() => stuck.calls.length === 1, 3000), 'first worker started the handler')
-  await first.close(0) // gives up on the running handler; its lease is not renewed any more
+  await first.close(0) // gives up on the running handler at once and gives its claim back
   const second = recorder()
   const worker = await testWorker(config, [second.handler])
   t.teardown(() => worker.close())
   t.ok(await until(() => second.calls.length === 1, 4000), 'second worker took over')
-  t.equal(second.calls[0]!.attempt, 2)
+  t.equal(second.calls[0]!.attempt, 1)
   t.ok(await until(async () => (await getCheckout(store, 'w-takeover')).outcome === 'handled', 2000))
+  t.equal(second.calls[0]!.idempotencyKey, stuck.calls[0]!.idempotencyKey, 'the same idempotency key')
   release()
 })
 
