@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import idempotency from './plugins/idempotency.js'
+import openapi from './plugins/openapi.js'
 import errorHandler, { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH } from './plugins/error-handler.js'
 import redisPlugin from './plugins/redis.js'
 import storePlugin from './plugins/store.js'
@@ -43,6 +44,7 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
     await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, client: redis })
     await app.register(storePlugin, { config })
     await app.register(idempotency)
+    await app.register(openapi)
     await app.register(healthRoutes)
     await app.register(checkoutRoutes)
   } catch (err) {

@@ -49,6 +49,7 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/checkout', {
     schema: {
       summary: 'Hold an order for a limited time',
+      tags: ['checkout'],
       body: CreateCheckoutBody,
       headers: IdempotencyHeaders,
       response: { 201: CheckoutResponse, ...errors(400, 409, 413, 415, 422, 503) }
@@ -69,6 +70,7 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/checkout/:id', {
     schema: {
       summary: 'Read a hold: time left while pending, the outcome once ended',
+      tags: ['checkout'],
       params: IdParams,
       response: { 200: CheckoutResponse, ...errors(400, 404, 503) }
     }
@@ -77,6 +79,7 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.patch('/checkout/:id', {
     schema: {
       summary: 'Move the deadline of a pending hold to now + the given time',
+      tags: ['checkout'],
       params: IdParams,
       body: ExtendCheckoutBody,
       headers: IdempotencyHeaders,
@@ -94,7 +97,7 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   // Complete and cancel differ only in the status they record.
   const endSchema = (summary: string) => ({
-    summary, params: IdParams, headers: IdempotencyHeaders, response: { 200: EndedResponse, ...errors(400, 404, 409, 422, 503) }
+    summary, tags: ['checkout'], params: IdParams, headers: IdempotencyHeaders, response: { 200: EndedResponse, ...errors(400, 404, 409, 422, 503) }
   })
   const end = async (request: FastifyRequest, reply: FastifyReply, status: 'completed' | 'cancelled') => {
     const { id } = request.params as IdParams

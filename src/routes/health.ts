@@ -4,11 +4,11 @@ import { pingStore } from '../store/checkout-store.js'
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', {
-    schema: { summary: 'The process is alive', response: { 200: HealthResponse } }
+    schema: { summary: 'The process is alive', tags: ['health'], response: { 200: HealthResponse } }
   }, async () => ({ status: 'ok' }))
 
   app.get('/readyz', {
-    schema: { summary: 'Redis answers', response: { 200: HealthResponse, 503: ErrorResponse } }
+    schema: { summary: 'Redis answers', tags: ['health'], response: { 200: HealthResponse, 503: ErrorResponse } }
   }, async () => {
     await pingStore(app.store)
     return { status: 'ready' }
