@@ -1,4 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox'
+import { STATUS_CODES } from 'node:http'
+import { Errors } from './errors.js'
 import { ORDER_ID_PATTERN } from './keys.js'
 
 /** Shared TypeBox pieces; every route's schemas are built from these. */
@@ -77,13 +79,23 @@ export const EndedResponse = Type.Object({
   cancelledAt: Type.Optional(Timestamp)
 })
 
-export const ErrorResponse = Type.Object({
-  statusCode: Type.Integer(),
-  code: Type.String(),
-  error: Type.String(),
-  message: Type.String(),
-  ttlMs: Type.Optional(Type.Integer({ description: 'CHECKOUT_EXISTS: time left on the existing hold' })),
-  status: Type.Optional(Type.String({ description: 'CHECKOUT_NOT_PENDING: the status the order has' }))
-})
+/**
+ * The common error body; for one status, its `code` lists the codes that
+ * status can carry (from the one error list), so the API document names
+ * every error code.
+ */
+export function errorResponse (status?: number) {
+  const codes = Object.entries(Errors)
+    .filter(([, E]) => status === undefined || new E('x', 1, 1).statusCode === status)
+    .map(([code]) => code)
+  return Type.Object({
+    statusCode: Type.Integer(),
+    code: Type.String({ enum: codes, description: 'stable: match on this, not on the message' }),
+    error: Type.String({ description: 'the HTTP reason phrase' }),
+    message: Type.String({ description: 'what is wrong, for a person' }),
+    ttlMs: Type.Optional(Type.Integer({ description: 'CHECKOUT_EXISTS: time left on the existing hold' })),
+    status: Type.Optional(Type.String({ description: 'CHECKOUT_NOT_PENDING: the status the order has' }))
+  }, status === undefined ? {} : { examples: [{ statusCode: status, code: codes[0], error: STATUS_CODES[status], message: '…' }] })
+}
 
 export const HealthResponse = Type.Object({ status: Type.String() })

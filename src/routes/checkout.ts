@@ -4,7 +4,7 @@ import { Errors } from '../errors.js'
 import { markReplayed } from '../plugins/idempotency.js'
 import type { CheckoutLimits } from '../plugins/store.js'
 import {
-  CheckoutResponse, CreateCheckoutBody, EndedResponse, ErrorResponse, ExtendCheckoutBody, IdempotencyHeaders, IdParams
+  CheckoutResponse, CreateCheckoutBody, EndedResponse, errorResponse, ExtendCheckoutBody, IdempotencyHeaders, IdParams
 } from '../schemas.js'
 import { createHold, endHold, extendHold, getCheckout, type CheckoutView } from '../store/checkout-store.js'
 
@@ -43,7 +43,8 @@ export function toResponse (view: CheckoutView): CheckoutResponse {
   return res
 }
 
-const errors = (...codes: number[]) => Object.fromEntries(codes.map((c) => [c, ErrorResponse]))
+/** Error responses by status; every route can also answer 500 INTERNAL. */
+const errors = (...statuses: number[]) => Object.fromEntries([...statuses, 500].map((status) => [status, errorResponse(status)]))
 
 const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/checkout', {

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { ErrorResponse, HealthResponse } from '../schemas.js'
+import { errorResponse, HealthResponse } from '../schemas.js'
 import { pingStore } from '../store/checkout-store.js'
 
 const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -8,7 +8,7 @@ const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async () => ({ status: 'ok' }))
 
   app.get('/readyz', {
-    schema: { summary: 'Redis answers', tags: ['health'], response: { 200: HealthResponse, 503: ErrorResponse } }
+    schema: { summary: 'Redis answers', tags: ['health'], response: { 200: HealthResponse, 503: errorResponse(503), 500: errorResponse(500) } }
   }, async () => {
     await pingStore(app.store)
     return { status: 'ready' }
