@@ -38,13 +38,13 @@ export const CreateCheckoutBody = Type.Object({
   ttlMs: Type.Optional(TtlMs),
   expire: Type.Optional(ExpireSeconds),
   payload: Type.Optional(Payload)
-}, { additionalProperties: false })
+}, { additionalProperties: false, examples: [{ id: 'order-1001', ttlMs: 900000, payload: { cart: ['sku-1'], paymentIntent: 'pi_123' } }] })
 export type CreateCheckoutBody = Static<typeof CreateCheckoutBody>
 
 export const ExtendCheckoutBody = Type.Object({
   ttlMs: Type.Optional(TtlMs),
   expire: Type.Optional(ExpireSeconds)
-}, { additionalProperties: false })
+}, { additionalProperties: false, examples: [{ ttlMs: 600000 }] })
 export type ExtendCheckoutBody = Static<typeof ExtendCheckoutBody>
 
 export const CheckoutStatus = Type.Union([
@@ -69,6 +69,12 @@ export const CheckoutResponse = Type.Object({
   handledAt: Type.Optional(Timestamp),
   attempts: Type.Optional(Type.Integer()),
   lastError: Type.Optional(Type.String())
+}, {
+  examples: [{
+    id: 'order-1001', status: 'expired', generation: 7, ttl: 0, ttlMs: 0,
+    createdAt: '2026-11-23T10:00:00.000Z', expiresAt: '2026-11-23T10:15:00.000Z', payload: { cart: ['sku-1'] },
+    expiredAt: '2026-11-23T10:15:00.004Z', outcome: 'handled', handledAt: '2026-11-23T10:15:00.031Z', attempts: 1
+  }]
 })
 export type CheckoutResponse = Static<typeof CheckoutResponse>
 
@@ -77,7 +83,7 @@ export const EndedResponse = Type.Object({
   status: Type.Union([Type.Literal('completed'), Type.Literal('cancelled')]),
   completedAt: Type.Optional(Timestamp),
   cancelledAt: Type.Optional(Timestamp)
-})
+}, { examples: [{ id: 'order-1001', status: 'completed', completedAt: '2026-11-23T10:05:12.345Z' }] })
 
 /**
  * The common error body; for one status, its `code` lists the codes that

@@ -40,6 +40,7 @@ t.test('GET /docs/json is a valid OpenAPI 3 document with every route and its st
   for (const code of Object.keys(Errors).filter((c) => !['URL_TOO_LONG', 'HEADERS_TOO_LARGE', 'REQUEST_TIMEOUT'].includes(c))) {
     t.match(text, `"${code}"`, `${code} is named`)
   }
+  t.match(JSON.stringify(doc.paths['/checkout']?.post), /order-1001/, 'with examples')
   const conflict = JSON.stringify(doc.paths['/checkout']?.post?.responses['409'])
   t.match(conflict, /CHECKOUT_EXISTS/, 'a status lists its codes')
   const documented = Object.keys(doc.paths).filter((p) => !p.startsWith('/docs'))
