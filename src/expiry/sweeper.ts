@@ -214,6 +214,6 @@ export class Sweeper {
   private async giveBack (shard: number, jobs: ExpiryJob[]): Promise<void> {
     if (jobs.length === 0) return
     const released = await releaseJobs(this.opts.store, shard, this.opts.claimant.token, jobs.map((job) => ({ job, how: 'unstarted' as const })))
-    this.opts.log.info({ shard, released }, 'released jobs claimed while stopping')
+    this.opts.log.info({ shard, released }, 'gave back jobs that were claimed but not started (stopping, or the claim was answered too late)')
   }
 }
