@@ -7,7 +7,7 @@ import { closeRedis } from '../redis/connection.js'
 import { createStoreContext } from '../store/context.js'
 import { countDeadLetters } from '../store/dead-letters.js'
 import { leaveAllShards, type Claimant } from '../store/expiry-jobs.js'
-import { ensureLayout, newPrefixWarning } from '../store/layout.js'
+import { checkLayout } from '../store/layout.js'
 import type { NamedHandler } from './handlers.js'
 import { Heartbeat } from './heartbeat.js'
 import { ensureExpiredEvents, warnEventsNotConfigurable } from './notifications.js'
@@ -49,8 +49,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   const { config, log } = opts
   const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
   try {
-    const warning = newPrefixWarning(await ensureLayout(opts.redis, keys))
-    if (warning) log.warn(warning)
+    await checkLayout(opts.redis, keys, log)
   } catch (err) {
     // The worker owns its connections from here on, also when it refuses to start.
     await Promise.all([closeRedis(opts.subscriber), closeRedis(opts.redis)])

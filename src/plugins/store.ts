@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import { createKeyspace } from '../keys.js'
 import { createStoreContext, type StoreContext } from '../store/context.js'
-import { ensureLayout, LayoutMismatchError, newPrefixWarning } from '../store/layout.js'
+import { checkLayout, LayoutMismatchError } from '../store/layout.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -37,16 +37,12 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     minTtlMs: MIN_TTL_MS,
     maxPayloadBytes: MAX_PAYLOAD_BYTES
   })
-  const checkLayout = async () => {
-    const warning = newPrefixWarning(await ensureLayout(app.redis, keys))
-    if (warning) app.log.warn(warning)
-  }
   if (app.redis.status === 'ready') {
-    await checkLayout()
+    await checkLayout(app.redis, keys, app.log)
     return
   }
   const onReady = () => {
-    checkLayout().then(() => app.redis.off('ready', onReady), (err: unknown) => {
+    checkLayout(app.redis, keys, app.log).then(() => app.redis.off('ready', onReady), (err: unknown) => {
       if (!(err instanceof LayoutMismatchError)) return // checked again on the next reconnect
       app.redis.off('ready', onReady)
       store.refusal = err

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis'
 import type { Keyspace } from '../keys.js'
+import type { Log } from '../redis/connection.js'
 
 /**
  * The key layout is fixed for the life of the data: an API and a worker that
@@ -56,6 +57,12 @@ export async function ensureLayout (redis: Redis, keys: Keyspace): Promise<Layou
     otherPrefixes = (await redis.smembers(PREFIX_REGISTRY_KEY)).filter((p) => p !== keys.prefix).sort()
   }
   return { layout: recorded, created, otherPrefixes }
+}
+
+/** What the API and the worker do at start: record or check the layout, and warn about a new prefix beside others. */
+export async function checkLayout (redis: Redis, keys: Keyspace, log: Pick<Log, 'warn'>): Promise<void> {
+  const warning = newPrefixWarning(await ensureLayout(redis, keys))
+  if (warning) log.warn(warning)
 }
 
 /** The warning a process logs when its prefix is new beside others: an API and a worker on different prefixes never meet. */
