@@ -8,6 +8,7 @@ import { Value } from '@sinclair/typebox/value'
  */
 const Int = (min: number, max: number, dflt: number, description: string) =>
   Type.Integer({ minimum: min, maximum: max, default: dflt, description })
+const Bool = (dflt: boolean, description: string) => Type.Boolean({ default: dflt, description })
 
 export const ConfigSchema = Type.Object({
   PORT: Int(0, 65535, 3000, 'API listen port'),
@@ -17,6 +18,12 @@ export const ConfigSchema = Type.Object({
     default: 'redis://127.0.0.1:6379/0',
     description: 'redis:// or rediss:// URL, with optional user:password and /db'
   }),
+  API_TOKENS: Type.String({ default: '', description: 'comma-separated bearer tokens; when set (or API_TOKENS_FILE), /checkout needs one' }),
+  API_TOKENS_FILE: Type.String({ default: '', description: 'file with one bearer token per line (read at start), added to API_TOKENS' }),
+  METRICS_REQUIRE_AUTH: Bool(false, 'with tokens set, GET /metrics needs a token too'),
+  DOCS_REQUIRE_AUTH: Bool(false, 'with tokens set, /docs needs a token too'),
+  RATE_LIMIT_MAX: Int(0, 1_000_000, 0, 'requests per client per RATE_LIMIT_WINDOW_MS on /checkout, counted in Redis; 0 turns the limit off'),
+  RATE_LIMIT_WINDOW_MS: Int(1000, 3_600_000, 60_000, 'the rate-limit window'),
   REDIS_COMMAND_TIMEOUT_MS: Int(50, 60_000, 2000, 'API requests fail with 503 when Redis has not answered within this time'),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
@@ -39,6 +46,8 @@ export const ConfigSchema = Type.Object({
   }),
   WEBHOOK_SECRET: Type.String({ default: '', description: 'HMAC-SHA256 key of the Checkout-Signature header' }),
   WEBHOOK_TIMEOUT_MS: Int(100, 600_000, 5000, 'a webhook that has not answered within this fails the run'),
+  EVENT_STREAM: Bool(false, 'record lifecycle events (created, extended, completed, cancelled, dead) in the stream <KEY_PREFIX>events'),
+  EVENT_STREAM_MAXLEN: Int(1000, 100_000_000, 100_000, 'approximate length the event stream is trimmed to'),
   EXPIRY_MAX_ATTEMPTS: Int(1, 1000, 5, 'handler runs before an order goes to the dead-letter set'),
   EXPIRY_BACKOFF_MS: Int(1, 3_600_000, 1000, 'first retry delay; doubles each attempt, with jitter'),
   EXPIRY_LEASE_MS: Int(500, 600_000, 2800, "how long a worker's claims outlive its last heartbeat; then another worker takes them over"),
@@ -46,6 +55,9 @@ export const ConfigSchema = Type.Object({
   EXPIRY_HANDLER_TIMEOUT_MS: Int(100, 3_600_000, 60_000, 'a handler run longer than this counts as failed'),
   EXPIRY_CONCURRENCY: Int(1, 10_000, 64, 'handlers one worker runs at once'),
   EXPIRY_POLL_MS: Int(10, 900, 250, 'how often the worker re-reads the next deadline of every shard'),
+  DEAD_LETTER_RETENTION_MS: Int(60_000, 3650 * 24 * 3_600_000, 30 * 24 * 3_600_000, 'dead letters older than this are removed by the worker'),
+  WORKER_HTTP_PORT: Int(-1, 65535, 9091, 'worker port for /metrics, /healthz, /readyz; -1 turns it off, 0 picks a free port'),
+  WORKER_HTTP_HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'worker HTTP listen address' }),
   SHUTDOWN_TIMEOUT_MS: Int(100, 600_000, 10_000, 'graceful shutdown deadline')
 })
 
@@ -57,6 +69,7 @@ export class ConfigError extends Error {
 
 function describeAllowed (schema: TSchema): string {
   if (schema.anyOf) return `one of ${schema.anyOf.map((s: TSchema) => s.const).join(', ')}`
+  if (schema.type === 'boolean') return 'true or false'
   if (schema.type === 'integer') return `an integer from ${schema.minimum} to ${schema.maximum}`
   if (schema.pattern) return `a string matching ${schema.pattern}`
   return 'a non-empty string'
@@ -71,6 +84,9 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     if (schema.type === 'integer') {
       const n = /^-?\d+$/.test(value.trim()) ? Number(value) : Number.NaN
       raw[name] = Number.isFinite(n) ? n : value
+    } else if (schema.type === 'boolean') {
+      const v = value.trim().toLowerCase()
+      raw[name] = v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : value
     } else {
       raw[name] = value
     }
