@@ -3,10 +3,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
+import auth, { readApiTokens } from './plugins/auth.js'
 import idempotency from './plugins/idempotency.js'
 import openapi from './plugins/openapi.js'
 import errorHandler, { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH } from './plugins/error-handler.js'
+import rateLimit from './plugins/rate-limit.js'
 import redisPlugin from './plugins/redis.js'
+import requestIdPlugin, { requestId } from './plugins/request-id.js'
 import storePlugin from './plugins/store.js'
 import checkoutRoutes from './routes/checkout.js'
 import healthRoutes from './routes/health.js'
@@ -23,9 +26,11 @@ export const BODY_LIMIT_BYTES = 64 * 1024
 
 /** Builds the API. Never listens: src/server.ts does, tests use inject(). */
 export async function buildApp ({ config, logger, redis }: AppOptions): Promise<FastifyInstance> {
+  const tokens = readApiTokens(config)
   const app = Fastify({
     ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
     bodyLimit: BODY_LIMIT_BYTES,
+    genReqId: requestId,
     // Unknown fields are an error, not something to drop silently; "5000" is not a number.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
@@ -41,7 +46,10 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
   app.removeContentTypeParser('text/plain')
   try {
     await app.register(errorHandler, { bodyLimit: BODY_LIMIT_BYTES })
+    await app.register(requestIdPlugin)
+    await app.register(auth, { tokens, protectMetrics: config.METRICS_REQUIRE_AUTH, protectDocs: config.DOCS_REQUIRE_AUTH })
     await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, client: redis })
+    await app.register(rateLimit, { max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS, keyPrefix: config.KEY_PREFIX })
     await app.register(storePlugin, { config })
     await app.register(idempotency)
     await app.register(openapi)

@@ -22,6 +22,8 @@ export const Errors = {
   HEADERS_TOO_LARGE: createError('HEADERS_TOO_LARGE', 'Request headers are larger than the server accepts', 431),
   REQUEST_TIMEOUT: createError('REQUEST_TIMEOUT', 'The request was not received in time', 408),
   BAD_REQUEST: createError('BAD_REQUEST', 'The request is not valid HTTP', 400),
+  UNAUTHORIZED: createError('UNAUTHORIZED', '%s', 401),
+  RATE_LIMITED: createError('RATE_LIMITED', 'Too many requests; retry in %d s', 429),
   REDIS_UNAVAILABLE: createError('REDIS_UNAVAILABLE', 'Storage is unavailable; retry shortly', 503),
   INTERNAL: createError('INTERNAL', 'Internal server error', 500)
 } as const

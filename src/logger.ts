@@ -1,17 +1,28 @@
-import { pino, type Logger } from 'pino'
+import { pino, type DestinationStream, type Logger } from 'pino'
+
+/**
+ * What never reaches a log line: credentials, and order payloads and request
+ * bodies, which can hold personal data (log ids and sizes instead).
+ */
+export const REDACTED_PATHS = [
+  'req.headers.authorization', '*.headers.authorization', 'headers.authorization',
+  'config.REDIS_URL', 'config.API_TOKENS', 'config.WEBHOOK_SECRET', '*.password',
+  'payload', '*.payload', 'body', 'req.body'
+]
 
 /**
  * Structured JSON logs; readable ones (pino-pretty) only when a person is
- * watching a terminal. Secrets never reach the log.
+ * watching a terminal.
  */
-export function createLogger (level: string, name: string): Logger {
-  const pretty = process.stdout.isTTY === true
-  return pino({
+export function createLogger (level: string, name: string, destination?: DestinationStream): Logger {
+  const pretty = destination === undefined && process.stdout.isTTY === true
+  const options = {
     name,
     level,
-    redact: ['req.headers.authorization', 'config.REDIS_URL', '*.password'],
+    redact: REDACTED_PATHS,
     ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
-  })
+  }
+  return destination === undefined ? pino(options) : pino(options, destination)
 }
 
 /** For log lines: the REDIS_URL without its password. */

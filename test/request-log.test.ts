@@ -1,0 +1,61 @@
+import t from 'tap'
+import { buildApp } from '../src/app.js'
+import { createLogger } from '../src/logger.js'
+import { json, testConfig } from './helpers/app.js'
+import { startRedis } from './helpers/redis.js'
+
+/** Request ids on every line, the caller's X-Request-Id honoured, secrets and payloads never logged. */
+const redis = await startRedis()
+t.teardown(redis.stop)
+
+const lines: Array<Record<string, unknown>> = []
+const logger = createLogger('debug', 'checkout-api', { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } })
+const app = await buildApp({ config: testConfig(redis.url, { API_TOKENS: 'secret-token-1' }), logger })
+t.teardown(() => app.close())
+await app.ready()
+
+const linesOf = (reqId: string) => lines.filter((l) => l.reqId === reqId)
+
+t.test("the caller's X-Request-Id is on every line of the request and in the response", async (t) => {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/checkout',
+    headers: { ...json({}).headers, 'x-request-id': 'trace-abc-123', authorization: 'Bearer secret-token-1' },
+    payload: JSON.stringify({ id: 'log-1', payload: { email: 'jane@example.com' } })
+  })
+  t.equal(res.statusCode, 201)
+  t.equal(res.headers['x-request-id'], 'trace-abc-123')
+  const mine = linesOf('trace-abc-123')
+  t.ok(mine.length >= 2, 'the incoming request and the response lines carry it')
+  const all = JSON.stringify(lines)
+  t.notOk(all.includes('secret-token-1'), 'the token is never logged')
+  t.notOk(all.includes('jane@example.com'), 'the payload is never logged')
+})
+
+t.test('a missing or unsafe X-Request-Id is replaced by a generated one', async (t) => {
+  for (const incoming of [undefined, 'a'.repeat(500), 'bad id\twith controls', '']) {
+    const res = await app.inject({ url: '/healthz', headers: incoming === undefined ? {} : { 'x-request-id': incoming } })
+    const id = String(res.headers['x-request-id'])
+    t.match(id, /^[0-9a-f-]{36}$/, `replaced: ${String(incoming).slice(0, 20)}`)
+    t.ok(linesOf(id).length >= 1)
+  }
+})
+
+t.test('rejected requests log the code, not the body', async (t) => {
+  const res = await app.inject({
+    method: 'POST',
+    url: '/checkout',
+    headers: { ...json({}).headers, authorization: 'Bearer secret-token-1', 'x-request-id': 'trace-bad' },
+    payload: JSON.stringify({ id: 'log-2', payload: { card: '4242424242424242' }, extra: 1 })
+  })
+  t.equal(res.statusCode, 400)
+  t.ok(linesOf('trace-bad').some((l) => l.code === 'VALIDATION_FAILED'))
+  t.notOk(JSON.stringify(lines).includes('4242424242424242'))
+})
+
+t.test('the redaction itself: nested payloads and authorization headers', async (t) => {
+  const captured: string[] = []
+  const log = createLogger('info', 'x', { write: (l: string) => { captured.push(l) } })
+  log.info({ payload: { a: 'pii-1' }, event: { payload: 'pii-2' }, req: { headers: { authorization: 'Bearer pii-3' } } }, 'm')
+  t.notMatch(captured.join(''), /pii-/)
+})
