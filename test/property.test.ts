@@ -1,4 +1,5 @@
 import fc from 'fast-check'
+import type { FastifyInstance } from 'fastify'
 import t from 'tap'
 import { getCheckout } from '../src/store/checkout-store.js'
 import { testApp } from './helpers/app.js'
@@ -7,12 +8,12 @@ import { startRedis } from './helpers/redis.js'
 /**
  * Random ids, bodies, headers and content types at every route: never a
  * 5xx, always the common error body for an error, and a rejected request
- * never stores or changes a hold.
+ * never stores or changes a hold. Once against an open API, once with
+ * tokens and a rate limit.
  */
 const redis = await startRedis()
 t.teardown(redis.stop)
-const { app } = await testApp(redis.url)
-t.teardown(() => app.close())
+const TOKEN = 'prop-token-1'
 
 const validId = fc.stringMatching(/^[A-Za-z0-9._:-]{1,12}$/)
 const anyId = fc.oneof(
@@ -42,19 +43,40 @@ const contentType = fc.oneof(
 const printable = fc.stringMatching(/^[\x20-\x7e]{0,300}$/)
 const request = fc.record({
   route: fc.constantFrom('POST /checkout', 'GET /checkout/:id', 'PATCH /checkout/:id', 'POST /checkout/:id/complete',
-    'DELETE /checkout/:id', 'GET /healthz', 'GET /readyz', 'PUT /checkout/:id', 'GET /:id'),
+    'DELETE /checkout/:id', 'GET /healthz', 'GET /readyz', 'PUT /checkout/:id', 'GET /:id',
+    'GET /docs/json', 'GET /docs/:id', 'GET /metrics', 'GET /metrics/:id'),
   id: anyId,
   encode: fc.boolean(),
   body: fc.option(jsonBody, { nil: undefined }),
   contentType,
   idempotencyKey: fc.option(printable, { nil: undefined }),
-  accept: fc.option(printable, { nil: undefined })
+  accept: fc.option(printable, { nil: undefined }),
+  authorization: fc.option(fc.oneof(
+    fc.constant(`Bearer ${TOKEN}`), fc.constant(`bearer ${TOKEN} `), printable, printable.map((p) => `Bearer ${p}`)
+  ), { nil: undefined }),
+  requestId: fc.option(printable, { nil: undefined })
 })
 
-const heldAs = async (id: string) => await getCheckout(app.store, id).then((v) => `${v.generation}:${v.status}:${v.expiresAt}`, () => 'none')
+const heldAs = async (app: FastifyInstance, id: string) =>
+  await getCheckout(app.store, id).then((v) => `${v.generation}:${v.status}:${v.expiresAt}`, () => 'none')
 
-t.test('no 5xx, the common error body, nothing stored by a rejected request', async (t) => {
-  t.plan(1)
+const variants: Array<[string, Record<string, string>]> = [
+  ['an open API', {}],
+  ['tokens, a rate limit, protected docs and metrics', {
+    API_TOKENS: TOKEN, RATE_LIMIT_MAX: '250', RATE_LIMIT_WINDOW_MS: '60000', DOCS_REQUIRE_AUTH: 'true', METRICS_REQUIRE_AUTH: 'true'
+  }]
+]
+
+for (const [name, env] of variants) {
+  t.test(`${name}: no 5xx, the common error body, nothing stored by a rejected request`, async (t) => {
+    const { app } = await testApp(redis.url, env)
+    t.teardown(() => app.close())
+    await property(app)
+    t.pass('300 random requests')
+  })
+}
+
+async function property (app: FastifyInstance): Promise<void> {
   await fc.assert(fc.asyncProperty(request, async (r) => {
     const [method, path] = r.route.split(' ') as [string, string]
     const url = path.replace(':id', r.encode ? encodeURIComponent(r.id) : r.id.replace(/[^\x21-\x7e]/g, ''))
@@ -62,11 +84,13 @@ t.test('no 5xx, the common error body, nothing stored by a rejected request', as
     if (r.contentType !== undefined) headers['content-type'] = r.contentType
     if (r.idempotencyKey !== undefined) headers['idempotency-key'] = r.idempotencyKey
     if (r.accept !== undefined) headers.accept = r.accept
+    if (r.authorization !== undefined) headers.authorization = r.authorization
+    if (r.requestId !== undefined) headers['x-request-id'] = r.requestId
     let target = r.id
     if (r.route === 'POST /checkout' && r.body) {
       try { target = String((JSON.parse(r.body) as { id?: unknown }).id ?? r.id) } catch { /* not JSON */ }
     }
-    const before = /^[A-Za-z0-9._:-]{1,128}$/.test(target) ? await heldAs(target) : undefined
+    const before = /^[A-Za-z0-9._:-]{1,128}$/.test(target) ? await heldAs(app, target) : undefined
 
     const res = await app.inject({ method: method as 'GET', url, headers, ...(r.body === undefined ? {} : { payload: r.body }) })
       .catch((err: unknown) => {
@@ -82,8 +106,8 @@ t.test('no 5xx, the common error body, nothing stored by a rejected request', as
       if (body.statusCode !== res.statusCode || typeof body.code !== 'string' || typeof body.error !== 'string' || typeof body.message !== 'string') {
         throw new Error(`not the common error body for ${JSON.stringify(r)}: ${res.body}`)
       }
-      if (before !== undefined && await heldAs(target) !== before) throw new Error(`a rejected request changed ${target}: ${JSON.stringify(r)}`)
+      if (before !== undefined && await heldAs(app, target) !== before) throw new Error(`a rejected request changed ${target}: ${JSON.stringify(r)}`)
     }
-  }), { numRuns: 400, seed: Number(process.env.PROPERTY_SEED ?? Date.now() % 2 ** 31) })
-  t.pass('400 random requests')
-})
+    if (typeof res.headers['x-request-id'] !== 'string') throw new Error(`no X-Request-Id for ${JSON.stringify(r)}`)
+  }), { numRuns: 300, seed: Number(process.env.PROPERTY_SEED ?? Date.now() % 2 ** 31) })
+}

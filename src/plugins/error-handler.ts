@@ -67,7 +67,11 @@ function sendError (raw: AnyError, request: FastifyRequest, reply: FastifyReply,
  * percent-encoding, an over-long parameter): Fastify's `frameworkErrors`.
  */
 export function frameworkErrors (bodyLimit: number) {
-  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => sendError(err, request, reply, bodyLimit)
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    // No hook runs for these, so the request-id plugin has not set the header.
+    void reply.header('X-Request-Id', request.id)
+    return sendError(err, request, reply, bodyLimit)
+  }
 }
 
 /**
