@@ -32,7 +32,8 @@ export interface Child {
 export function startChild (entry: 'src/server.ts' | 'workers/expiry-worker.ts', env: Record<string, string>): Child {
   const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: root,
-    env: childEnv({ LOG_LEVEL: 'info', ...env }),
+    // A worker's HTTP port on a free port: several workers run side by side in tests.
+    env: childEnv({ LOG_LEVEL: 'info', WORKER_HTTP_PORT: '0', ...env }),
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''
