@@ -1,0 +1,59 @@
+import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+
+/**
+ * Every metric the API exposes, on a registry of its own (one per app, so
+ * two apps in one process, as in tests, never share counts). The app gets
+ * it passed in like the logger; the metrics plugin records into it.
+ */
+export type HoldEvent = 'created' | 'conflicted' | 'completed' | 'cancelled' | 'extended'
+
+export interface ApiMetrics {
+  readonly registry: Registry
+  /** A finished request. `route` is the route pattern (`/checkout/:id`), never the raw URL. */
+  request: (method: string, route: string, statusCode: number, seconds: number) => void
+  /** A change to a hold, counted once: idempotent replays are not passed here. */
+  hold: (event: HoldEvent) => void
+}
+
+/** Requests answer in milliseconds; the top buckets catch Redis timeouts (REDIS_COMMAND_TIMEOUT_MS). */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+
+const HOLD_HELP: Record<HoldEvent, string> = {
+  created: 'Holds created (201 on POST /checkout); idempotent replays not counted',
+  conflicted: 'Creates refused because the id is held (409 CHECKOUT_EXISTS); idempotent replays not counted',
+  completed: 'Holds completed; idempotent replays not counted',
+  cancelled: 'Holds cancelled; idempotent replays not counted',
+  extended: 'Holds extended; idempotent replays not counted'
+}
+
+export function createApiMetrics (): ApiMetrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const requests = new Counter({
+    name: 'checkout_http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern ("unmatched" when no route matched) and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    registers: [registry]
+  })
+  const latency = new Histogram({
+    name: 'checkout_http_request_duration_seconds',
+    help: 'Time from receiving a request to sending its response, by method and route pattern',
+    labelNames: ['method', 'route'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry]
+  })
+  const holds = Object.fromEntries(Object.entries(HOLD_HELP).map(([event, help]) => [
+    event, new Counter({ name: `checkout_holds_${event}_total`, help, registers: [registry] })
+  ])) as Record<HoldEvent, Counter>
+
+  return {
+    registry,
+    request (method, route, statusCode, seconds) {
+      requests.inc({ method, route, status_code: statusCode })
+      latency.observe({ method, route }, seconds)
+    },
+    hold (event) {
+      holds[event].inc()
+    }
+  }
+}
