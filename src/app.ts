@@ -39,7 +39,9 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
     clientErrorHandler,
     connectionTimeout: 10_000,
     requestTimeout: 15_000,
-    keepAliveTimeout: 72_000
+    keepAliveTimeout: 72_000,
+    // A request that arrives on an open connection while the server closes is served, not refused with 503.
+    return503OnClosing: false
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   // The API speaks JSON only; a text body is a client mistake worth a 415.
