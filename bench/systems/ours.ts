@@ -55,6 +55,8 @@ export const ours: BenchSystem = {
       // BENCH_LOG_LEVEL=debug keeps the worker's per-job log lines in bench/results/ (slower).
       LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
       BENCH_RECORD_FILE: cell.recordFile,
+      // Metrics stay on, as in production; each worker on a free port.
+      WORKER_HTTP_PORT: '0',
       ...cell.workerEnv
     }
     const children = Array.from({ length: n }, () => spawnNode('workers/expiry-worker.ts', env, cell.logFile()))
