@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import auth, { readApiTokens } from './plugins/auth.js'
 import idempotency from './plugins/idempotency.js'
+import metricsPlugin from './plugins/metrics.js'
 import openapi from './plugins/openapi.js'
 import errorHandler, { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH } from './plugins/error-handler.js'
 import rateLimit from './plugins/rate-limit.js'
@@ -49,6 +50,8 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
   try {
     await app.register(errorHandler, { bodyLimit: BODY_LIMIT_BYTES })
     await app.register(requestIdPlugin)
+    // Before auth and the rate limit, so their 401 and 429 answers are counted too.
+    await app.register(metricsPlugin)
     await app.register(auth, { tokens, protectMetrics: config.METRICS_REQUIRE_AUTH, protectDocs: config.DOCS_REQUIRE_AUTH })
     await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, client: redis })
     await app.register(rateLimit, { max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS, keyPrefix: config.KEY_PREFIX })

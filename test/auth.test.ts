@@ -55,6 +55,8 @@ t.test('health, metrics and docs stay open unless configured', async (t) => {
   t.equal((await closed.inject('/docs')).statusCode, 401)
   t.equal((await closed.inject('/metrics')).statusCode, 401)
   t.equal((await closed.inject({ url: '/docs/json', headers: bearer('tok-a') })).statusCode, 200)
+  t.equal((await closed.inject({ url: '/metrics', headers: bearer('tok-a') })).statusCode, 200)
+  t.equal((await app.inject('/metrics')).statusCode, 200, 'open by default')
 })
 
 t.test('without tokens the API is open and says so once at start', async (t) => {

@@ -21,11 +21,11 @@ t.test('GET /docs/json is a valid OpenAPI 3 document with every route and its st
 
   const served = app.printRoutes({ commonPrefix: false })
   const expected = [
-    ['post', '/checkout', ['201', '400', '409', '413', '415', '422', '500', '503']],
-    ['get', '/checkout/{id}', ['200', '400', '404', '500', '503']],
-    ['patch', '/checkout/{id}', ['200', '400', '404', '409', '422', '500', '503']],
-    ['delete', '/checkout/{id}', ['200', '400', '404', '409', '422', '500', '503']],
-    ['post', '/checkout/{id}/complete', ['200', '400', '404', '409', '422', '500', '503']],
+    ['post', '/checkout', ['401', '429', '201', '400', '409', '413', '415', '422', '500', '503']],
+    ['get', '/checkout/{id}', ['401', '429', '200', '400', '404', '500', '503']],
+    ['patch', '/checkout/{id}', ['401', '429', '200', '400', '404', '409', '422', '500', '503']],
+    ['delete', '/checkout/{id}', ['401', '429', '200', '400', '404', '409', '422', '500', '503']],
+    ['post', '/checkout/{id}/complete', ['401', '429', '200', '400', '404', '409', '422', '500', '503']],
     ['get', '/healthz', ['200']],
     ['get', '/readyz', ['200', '500', '503']]
   ] as const
@@ -43,6 +43,8 @@ t.test('GET /docs/json is a valid OpenAPI 3 document with every route and its st
   t.match(JSON.stringify(doc.paths['/checkout']?.post), /order-1001/, 'with examples')
   const conflict = JSON.stringify(doc.paths['/checkout']?.post?.responses['409'])
   t.match(conflict, /CHECKOUT_EXISTS/, 'a status lists its codes')
+  t.same(doc.paths['/checkout/{id}']?.get && (doc.paths['/checkout/{id}'].get as { security?: unknown }).security, [{ bearerAuth: [] }],
+    'checkout routes name the bearer scheme')
   const documented = Object.keys(doc.paths).filter((p) => !p.startsWith('/docs'))
   t.same(documented.sort(), [...new Set(expected.map(([, p]) => p))].sort(), 'nothing undocumented, nothing extra')
 })

@@ -1,14 +1,26 @@
 import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
+import { errorResponse } from '../schemas.js'
 
 /**
  * The API document, generated from the routes' TypeBox schemas: OpenAPI 3 at
  * GET /docs/json, a browsable UI at /docs. Registered before the routes so
  * it sees every one of them.
  */
+/** What the auth and rate-limit plugins can answer on every /checkout route (see src/plugins/auth.ts, rate-limit.ts). */
+const accessResponses = {
+  401: { ...errorResponse(401), description: 'API_TOKENS is set and the request has no valid bearer token' },
+  429: { ...errorResponse(429), description: 'RATE_LIMIT_MAX is set and the client used it up; see Retry-After' }
+}
+
 export default fp(async (app) => {
   await app.register(swagger, {
+    transform: ({ schema, url }) => {
+      if (!url.startsWith('/checkout')) return { schema, url }
+      const response = { ...(schema.response as Record<string, unknown> | undefined), ...accessResponses }
+      return { schema: { ...schema, response, security: [{ bearerAuth: [] }] }, url }
+    },
     openapi: {
       openapi: '3.0.3',
       info: {
@@ -16,6 +28,11 @@ export default fp(async (app) => {
         version: '0.1.0',
         description: 'Holds an order at checkout for a limited time; when the hold runs out, the expiry handler runs exactly once. ' +
           'Every error has the body { statusCode, code, error, message } with a stable code (see the README for the list).'
+      },
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'one of API_TOKENS; needed only when tokens are configured' }
+        }
       },
       tags: [
         { name: 'checkout', description: 'holds and their lifecycle' },
