@@ -13,6 +13,8 @@ export interface Keyspace {
   base: (shard: number) => string
   order: (id: string) => OrderKeys
   shard: (shard: number) => ShardKeys
+  /** STREAM of lifecycle events for consumers (docs/events.md); one key, outside every shard. */
+  events: string
   /** Order id of a timer key, or undefined for a key that is not one of ours. */
   parseTimerKey: (key: string) => { id: string, shard: number } | undefined
 }
@@ -35,6 +37,10 @@ export interface ShardKeys {
   held: (token: string) => string
   /** STRING counter: the last generation issued in this shard; never expires, so generations are never reused. */
   holds: string
+  /** STREAM of lifecycle events written by the shard's scripts, waiting for the relay to copy them to `events`. */
+  outbox: string
+  /** STRING naming the relay that moves this shard's outbox now (`SET NX PX`), so two relays never move it at once. */
+  relayLock: string
 }
 
 export interface OrderKeys extends ShardKeys {
@@ -69,7 +75,9 @@ export function createKeyspace (prefix: string, shards: number): Keyspace {
       claimRecord: (token) => `${b}claim:${token}`,
       workers: `${b}workers`,
       held: (token) => `${b}held:${token}`,
-      holds: `${b}holds`
+      holds: `${b}holds`,
+      outbox: `${b}outbox`,
+      relayLock: `${b}relay`
     }
   }
   const shardOf = (id: string) => fnv1a(id) % shards
@@ -80,6 +88,7 @@ export function createKeyspace (prefix: string, shards: number): Keyspace {
     shardOf,
     base,
     shard: shardKeys,
+    events: `${prefix}events`,
     order (id) {
       const shard = shardOf(id)
       const keys = shardKeys(shard)

@@ -1,6 +1,7 @@
 import { isAbsolute, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Logger } from 'pino'
+import { streamHandler, type StreamOptions } from './handlers/stream.js'
 import { webhookHandler } from './handlers/webhook.js'
 
 /**
@@ -39,6 +40,8 @@ export interface NamedHandler {
 /** What the built-in handlers are configured with (from the worker's config). */
 export interface BuiltInSettings {
   webhook?: { url: string, secret: string, timeoutMs: number }
+  /** Set only when EVENT_STREAM is on: where the `stream` handler writes `expired` events. */
+  stream?: StreamOptions | undefined
 }
 
 type BuiltIn = (settings: BuiltInSettings) => ExpiryHandler
@@ -58,6 +61,10 @@ const builtIns: Record<string, BuiltIn> = {
       throw new Error('EXPIRY_HANDLERS names "webhook": set WEBHOOK_URL and WEBHOOK_SECRET')
     }
     return webhookHandler(webhook)
+  },
+  stream: ({ stream }) => {
+    if (!stream) throw new Error('EXPIRY_HANDLERS names "stream": set EVENT_STREAM=true (it writes to the event stream)')
+    return streamHandler(stream)
   }
 }
 

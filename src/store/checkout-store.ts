@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { Errors, withDetails } from '../errors.js'
-import { run, type StoreContext } from './context.js'
+import { outboxCap, run, type StoreContext } from './context.js'
 import type { ScriptName } from './scripts.js'
 
 /**
@@ -55,16 +55,18 @@ export interface Replayable {
 }
 
 /**
- * Runs a write script, with the idempotency record as its last key: the
- * script answers a repeated request with the first reply (see
- * includes/idempotency.lua). Keys are scoped to the order id.
+ * Runs a write script, with the shard's event outbox and the idempotency
+ * record as its last keys and the outbox cap, the request fingerprint and
+ * the record's ttl as its last arguments: the script answers a repeated
+ * request with the first reply (see includes/idempotency.lua) and writes
+ * no second event. Keys are scoped to the order id.
  */
 async function runWrite (
   ctx: StoreContext, name: ScriptName, id: string, keys: string[], args: Array<string | number>, idem: Idempotency | undefined
 ): Promise<{ reply: unknown[], replayed: boolean }> {
-  const base = ctx.keys.order(id).base
+  const { base, outbox } = ctx.keys.order(id)
   const record = idem ? `${base}idem:${id}:${createHash('sha256').update(idem.key).digest('hex').slice(0, 32)}` : `${base}idem:`
-  const reply = await run(ctx, name, [...keys, record], [...args, idem?.fingerprint ?? '', IDEMPOTENCY_TTL_MS])
+  const reply = await run(ctx, name, [...keys, outbox, record], [...args, outboxCap(ctx), idem?.fingerprint ?? '', IDEMPOTENCY_TTL_MS])
   if (reply[0] === 'conflict') throw new Errors.IDEMPOTENCY_KEY_REUSED()
   if (reply[0] === 'replay') return { reply: JSON.parse(String(reply[1])) as unknown[], replayed: true }
   return { reply, replayed: false }

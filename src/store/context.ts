@@ -13,13 +13,35 @@ export interface StoreContext {
   redis: Redis
   keys: Keyspace
   retentionMs: number
+  /** Present when lifecycle events are on (EVENT_STREAM): the scripts then append them to their shard's outbox. */
+  events?: EventSettings
   /** Set when this process must not touch the data (its key layout does not match it): every call fails with it. */
   refusal?: Error
 }
 
-export function createStoreContext (redis: Redis, keys: Keyspace, retentionMs: number): StoreContext {
+export interface EventSettings {
+  /** The events stream is trimmed to about this many entries (EVENT_STREAM_MAXLEN). */
+  maxLen: number
+}
+
+export interface StoreOptions {
+  /** Lifecycle events on; without it no script writes an event. */
+  events?: EventSettings | undefined
+}
+
+export function createStoreContext (redis: Redis, keys: Keyspace, retentionMs: number, opts: StoreOptions = {}): StoreContext {
   defineScripts(redis)
-  return { redis, keys, retentionMs }
+  return { redis, keys, retentionMs, ...(opts.events ? { events: { maxLen: opts.events.maxLen } } : {}) }
+}
+
+/**
+ * The ARGV the scripts take for the outbox: 0 when events are off, else the
+ * outbox's approximate MAXLEN. Each shard's outbox may hold as many entries
+ * as the whole events stream keeps, so it only ever trims while no relay has
+ * run for that long (docs/events.md).
+ */
+export function outboxCap (ctx: StoreContext): number {
+  return ctx.events ? ctx.events.maxLen : 0
 }
 
 /** Runs a script; a Redis outage becomes REDIS_UNAVAILABLE, anything else stays a defect. */

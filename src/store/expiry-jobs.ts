@@ -1,4 +1,4 @@
-import { run, type StoreContext } from './context.js'
+import { outboxCap, run, type StoreContext } from './context.js'
 
 /**
  * The expiry job queue of each shard, as plain functions: claim what is due,
@@ -55,8 +55,8 @@ export async function claimDue (
 ): Promise<ClaimResult> {
   const k = ctx.keys.shard(shard)
   const reply = await run(ctx, 'claim',
-    [k.deadlines, k.jobs, k.claimRecord(claimant.token), k.workers, k.held(claimant.token), k.dead],
-    [k.base, limit, claimant.heartbeatTtlMs, claimant.token, ctx.retentionMs, seq, claimant.maxAttempts, claimant.runningMs])
+    [k.deadlines, k.jobs, k.claimRecord(claimant.token), k.workers, k.held(claimant.token), k.dead, k.outbox],
+    [k.base, limit, claimant.heartbeatTtlMs, claimant.token, ctx.retentionMs, seq, claimant.maxAttempts, claimant.runningMs, outboxCap(ctx)])
   const jobs: ExpiryJob[] = []
   for (let i = HEADER_FIELDS; i + JOB_FIELDS <= reply.length; i += JOB_FIELDS) {
     const [member, id, generation, deadline, expiredAt, attempt, payload] = reply.slice(i, i + JOB_FIELDS).map(String)
@@ -119,8 +119,8 @@ export async function failJob (
   ctx: StoreContext, job: ExpiryJob, token: string, error: string, maxAttempts: number, delayMs: number
 ): Promise<FailResult> {
   const { k, job: jobKey, order, held } = jobKeys(ctx, job, token)
-  const reply = Number(await run(ctx, 'fail', [k.jobs, jobKey, order, k.dead, held],
-    [k.base, job.member, token, job.attempt, job.generation, error.slice(0, 2000), maxAttempts, delayMs]))
+  const reply = Number(await run(ctx, 'fail', [k.jobs, jobKey, order, k.dead, held, k.outbox],
+    [k.base, job.member, token, job.attempt, job.generation, error.slice(0, 2000), maxAttempts, delayMs, outboxCap(ctx)]))
   return reply === 2 ? 'dead' : reply === 1 ? 'retry' : 'claim-lost'
 }
 

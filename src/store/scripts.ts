@@ -8,11 +8,12 @@ import type { Redis } from 'ioredis'
  * running side by side never call each other's scripts.
  * Bump SCRIPTS_VERSION whenever a script's KEYS, ARGV or replies change.
  */
-export const SCRIPTS_VERSION = 2
+export const SCRIPTS_VERSION = 3
 
 export type ScriptName =
   | 'create' | 'get' | 'end' | 'extend'
   | 'claim' | 'ack' | 'fail' | 'heartbeat' | 'release' | 'next-due' | 'replay' | 'purge'
+  | 'relay-take' | 'relay-done'
 
 interface ScriptSource {
   name: ScriptName

@@ -1,7 +1,9 @@
 -- Moves a job to the shard's dead-letter set with its last error, and marks
 -- the order `dead` if it is still on that generation. Shared by fail (a run
 -- failed for the last time) and claim (the last run never reported back).
-local function deadLetter(base, member, jobKey, err, attempts, now)
+-- With events on (outboxCap > 0) it appends a `dead` event to the outbox.
+-- @include outbox.lua
+local function deadLetter(base, member, jobKey, err, attempts, now, outboxKey, outboxCap)
   redis.call('ZREM', base .. 'jobs', member)
   redis.call('ZADD', base .. 'dead', now, member)
   redis.call('HSET', jobKey, 'e', err, 'l', '', 'f', now)
@@ -10,4 +12,5 @@ local function deadLetter(base, member, jobKey, err, attempts, now)
   if redis.call('HGET', orderKey, 'g') == job[2] then
     redis.call('HSET', orderKey, 'h', 'dead', 'e', err, 'a', attempts)
   end
+  recordEvent(outboxKey, outboxCap, { 't', 'dead', 'i', job[1], 'g', job[2], 'at', now, 'a', attempts, 'e', err })
 end

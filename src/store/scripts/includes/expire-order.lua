@@ -5,7 +5,7 @@
 -- so "expired" is decided exactly once, by whichever script comes first.
 -- The job hash copies what the handler needs, so a new generation of the
 -- same order can start before this one's handler has run. The generation
--- is unique in the shard for ever (create-6.lua), so the job hash is new.
+-- is unique in the shard for ever (create-7.lua), so the job hash is new.
 local function expireOrder(base, id, gen, deadline, payload, now, retentionMs)
   local orderKey = base .. 'order:' .. id
   local member = gen .. ':' .. id

@@ -6,14 +6,19 @@
   KEYS[2] timer key
   KEYS[3] deadline index
   KEYS[4] job queue
-  KEYS[5] idempotency record <base>idem:<id>:<key hash> (`<base>idem:` when the request has no key)
+  KEYS[5] event outbox       <base>outbox (written only when ARGV[5] > 0)
+  KEYS[6] idempotency record <base>idem:<id>:<key hash> (`<base>idem:` when the request has no key)
 
   ARGV[1] base
   ARGV[2] order id
   ARGV[3] new ttl in ms
   ARGV[4] result retention in ms
-  ARGV[5] request fingerprint, '' when the request has no Idempotency-Key
-  ARGV[6] idempotency record ttl in ms
+  ARGV[5] outbox cap: 0 when events are off, else the approximate MAXLEN of the outbox
+  ARGV[6] request fingerprint, '' when the request has no Idempotency-Key
+  ARGV[7] idempotency record ttl in ms
+
+  With events on, a moved deadline appends an `extended` event to the
+  outbox; a refusal or a replayed request appends nothing.
 
   Returns
    { 1, now, deadline, generation, createdAt }  moved
@@ -24,6 +29,7 @@
 ]]
 -- @include pending-hold.lua
 -- @include idempotency.lua
+-- @include outbox.lua
 
 local function act()
   local base, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -35,7 +41,8 @@ local function act()
   redis.call('HSET', KEYS[1], 'd', deadline)
   redis.call('SET', KEYS[2], cur[3], 'PX', ttl)
   redis.call('ZADD', KEYS[3], deadline, id)
+  recordEvent(KEYS[5], tonumber(ARGV[5]), { 't', 'extended', 'i', id, 'g', cur[3], 'at', now, 'd', deadline, 'ttl', ttl })
   return { 1, now, deadline, tonumber(cur[3]), tonumber(cur[5]) }
 end
 
-return idempotent(KEYS[5], ARGV[5], ARGV[6], act)
+return idempotent(KEYS[6], ARGV[6], ARGV[7], act)

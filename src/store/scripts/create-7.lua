@@ -13,15 +13,20 @@
   KEYS[3] deadline index    <base>deadlines
   KEYS[4] job queue         <base>jobs        (written when a lapsed hold is expired first)
   KEYS[5] hold counter      <base>holds       (last generation issued in this shard)
-  KEYS[6] idempotency record <base>idem:<id>:<key hash> (`<base>idem:` when the request has no key)
+  KEYS[6] event outbox      <base>outbox      (written only when ARGV[6] > 0)
+  KEYS[7] idempotency record <base>idem:<id>:<key hash> (`<base>idem:` when the request has no key)
 
   ARGV[1] base (`<prefix>{<shard>}:`)
   ARGV[2] order id
   ARGV[3] ttl in ms
   ARGV[4] payload JSON, '' for none
   ARGV[5] result retention in ms
-  ARGV[6] request fingerprint, '' when the request has no Idempotency-Key
-  ARGV[7] idempotency record ttl in ms
+  ARGV[6] outbox cap: 0 when events are off, else the approximate MAXLEN of the outbox
+  ARGV[7] request fingerprint, '' when the request has no Idempotency-Key
+  ARGV[8] idempotency record ttl in ms
+
+  With events on, a hold created here appends a `created` event to the
+  outbox; a replayed or refused request appends nothing.
 
   Returns
    { 1, generation, createdAt, deadline }  created
@@ -31,6 +36,7 @@
 ]]
 -- @include expire-order.lua
 -- @include idempotency.lua
+-- @include outbox.lua
 
 local function act()
   local base, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -65,7 +71,10 @@ local function act()
   redis.call('HSET', KEYS[1], 'g', gen, 's', 'pending', 'c', now, 'd', deadline)
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'p', ARGV[4]) end
   redis.call('ZADD', KEYS[3], deadline, id)
+  recordEvent(KEYS[6], tonumber(ARGV[6]), {
+    't', 'created', 'i', id, 'g', gen, 'at', now, 'd', deadline, 'ttl', ttl, 'pb', #ARGV[4]
+  })
   return { 1, gen, now, deadline }
 end
 
-return idempotent(KEYS[6], ARGV[6], ARGV[7], act)
+return idempotent(KEYS[7], ARGV[7], ARGV[8], act)

@@ -7,14 +7,20 @@
   KEYS[2] timer key
   KEYS[3] deadline index
   KEYS[4] job queue
-  KEYS[5] idempotency record <base>idem:<id>:<key hash> (`<base>idem:` when the request has no key)
+  KEYS[5] event outbox       <base>outbox (written only when ARGV[5] > 0)
+  KEYS[6] idempotency record <base>idem:<id>:<key hash> (`<base>idem:` when the request has no key)
 
   ARGV[1] base
   ARGV[2] order id
   ARGV[3] new status: 'completed' or 'cancelled'
   ARGV[4] result retention in ms
-  ARGV[5] request fingerprint, '' when the request has no Idempotency-Key
-  ARGV[6] idempotency record ttl in ms
+  ARGV[5] outbox cap: 0 when events are off, else the approximate MAXLEN of the outbox
+  ARGV[6] request fingerprint, '' when the request has no Idempotency-Key
+  ARGV[7] idempotency record ttl in ms
+
+  With events on, a hold ended here appends a `completed` or `cancelled`
+  event to the outbox; a retry of an ended hold, a refusal or a replayed
+  request appends nothing.
 
   Returns
    { 1, endedAt, generation }  ended with ARGV[3], now or by an earlier call (a retry is not a conflict)
@@ -25,6 +31,7 @@
 ]]
 -- @include pending-hold.lua
 -- @include idempotency.lua
+-- @include outbox.lua
 
 local function act()
   local base, id = ARGV[1], ARGV[2]
@@ -38,7 +45,8 @@ local function act()
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   redis.call('DEL', KEYS[2])
   redis.call('ZREM', KEYS[3], id)
+  recordEvent(KEYS[5], tonumber(ARGV[5]), { 't', ARGV[3], 'i', id, 'g', cur[3], 'at', now })
   return { 1, now, tonumber(cur[3]) }
 end
 
-return idempotent(KEYS[5], ARGV[5], ARGV[6], act)
+return idempotent(KEYS[6], ARGV[6], ARGV[7], act)

@@ -20,6 +20,7 @@
   KEYS[4] workers          <base>workers
   KEYS[5] held jobs        <base>held:<token>
   KEYS[6] dead-letter set  <base>dead
+  KEYS[7] event outbox     <base>outbox (written only when ARGV[9] > 0)
 
   ARGV[1] base
   ARGV[2] max holds to expire and max jobs to claim in this call
@@ -30,6 +31,9 @@
   ARGV[7] max attempts
   ARGV[8] running ms: a claimed job is due again after this even if its worker
           lives (a safety net; handlers are aborted long before)
+  ARGV[9] outbox cap: 0 when events are off, else the approximate MAXLEN of the outbox
+
+  With events on, a job dead-lettered here appends a `dead` event to the outbox.
 
   Returns { now, expiredCount, nextDue, registered, job1..., job2..., ... }
     nextDue: the earliest deadline or job due time left in the shard after this claim, -1 if none
@@ -112,7 +116,8 @@ for _, member in ipairs(members) do
     end
     -- a0: where the attempts of a replayed job start again (replay-3.lua).
     if attempts - (tonumber(job[3]) or 0) >= maxAttempts then
-      deadLetter(base, member, jobKey, 'attempt ' .. attempts .. ' never reported back: the worker stopped or lost its claim', attempts, now)
+      deadLetter(base, member, jobKey, 'attempt ' .. attempts .. ' never reported back: the worker stopped or lost its claim', attempts, now,
+        KEYS[7], tonumber(ARGV[9]))
     else
       local attempt = attempts + 1
       redis.call('HSET', jobKey, 'a', attempt, 'l', token)

@@ -8,6 +8,7 @@
   KEYS[3] order hash       <base>order:<id>
   KEYS[4] dead-letter set  <base>dead
   KEYS[5] held jobs        <base>held:<token>
+  KEYS[6] event outbox     <base>outbox (written only when ARGV[9] > 0)
 
   ARGV[1] base
   ARGV[2] job member
@@ -17,6 +18,9 @@
   ARGV[6] error message
   ARGV[7] max attempts
   ARGV[8] retry delay in ms
+  ARGV[9] outbox cap: 0 when events are off, else the approximate MAXLEN of the outbox
+
+  With events on, a job dead-lettered here appends a `dead` event to the outbox.
 
   Returns
     1  retry scheduled
@@ -34,7 +38,7 @@ local attempts = tonumber(ARGV[4])
 redis.call('SREM', KEYS[5], member)
 -- a0: where the attempts of a replayed job start again (replay-3.lua).
 if attempts - (tonumber(job[3]) or 0) >= tonumber(ARGV[7]) then
-  deadLetter(base, member, KEYS[2], err, attempts, now)
+  deadLetter(base, member, KEYS[2], err, attempts, now, KEYS[6], tonumber(ARGV[9]))
   return 2
 end
 
