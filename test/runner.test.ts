@@ -1,6 +1,7 @@
 import { pino } from 'pino'
 import t from 'tap'
 import { Runner } from '../src/expiry/runner.js'
+import { createWorkerMetrics } from '../src/metrics/worker-metrics.js'
 import { closeRedis } from '../src/redis/connection.js'
 import type { ExpiryJob } from '../src/store/expiry-jobs.js'
 import { testConfig } from './helpers/app.js'
@@ -31,6 +32,7 @@ t.test('one run per claim: a resent claim is skipped, the next attempt of the sa
     handlerTimeoutMs: 10_000,
     concurrency: 10,
     log: pino({ level: 'silent' }),
+    metrics: createWorkerMetrics(),
     onIdle: () => {}
   })
   const job = (attempt: number): ExpiryJob => ({ shard: 0, member: '1:same-order', id: 'same-order', generation: 1, deadline: 0, expiredAt: 0, attempt })

@@ -1,6 +1,7 @@
 import { pino } from 'pino'
 import t from 'tap'
 import { Sweeper } from '../src/expiry/sweeper.js'
+import { createWorkerMetrics } from '../src/metrics/worker-metrics.js'
 import { closeRedis } from '../src/redis/connection.js'
 import { createHold } from '../src/store/checkout-store.js'
 import { claimDue, type ExpiryJob } from '../src/store/expiry-jobs.js'
@@ -29,7 +30,8 @@ t.test('jobs claimed while stopping are given back unstarted', async (t) => {
     capacity: () => 10,
     run: (job) => started.push(job),
     renewed: () => {},
-    log: pino({ level: 'silent' })
+    log: pino({ level: 'silent' }),
+    metrics: createWorkerMetrics()
   })
   await createHold(store, { id: 'late-claim', ttlMs: 1000 })
   await new Promise((resolve) => setTimeout(resolve, 1100))

@@ -1,6 +1,7 @@
 import { loadHandlers } from '../src/expiry/handlers.js'
 import { startExpiryWorker } from '../src/expiry/worker.js'
 import { createLogger, redactUrl } from '../src/logger.js'
+import { createWorkerMetrics } from '../src/metrics/worker-metrics.js'
 import { exitIfMisconfigured, loadConfigOrExit, onShutdown } from '../src/process.js'
 import { createRedis } from '../src/redis/connection.js'
 
@@ -20,8 +21,11 @@ try {
 
 const redis = createRedis({ url: config.REDIS_URL, role: 'worker', log, name: 'checkout-expiry:worker' })
 const subscriber = createRedis({ url: config.REDIS_URL, role: 'subscriber', log, name: 'checkout-expiry:subscriber' })
-const worker = await startExpiryWorker({ config, redis, subscriber, handlers, log }).catch(exitIfMisconfigured)
-log.info({ redis: redactUrl(config.REDIS_URL), handlers: handlers.map((h) => h.name) }, 'expiry worker ready')
+const metrics = createWorkerMetrics()
+// A port that is taken stops the worker with one line, like any other bad setting.
+const http = config.WORKER_HTTP_PORT === -1 ? undefined : { port: config.WORKER_HTTP_PORT, host: config.WORKER_HTTP_HOST }
+const worker = await startExpiryWorker({ config, redis, subscriber, handlers, log, metrics, http }).catch(exitIfMisconfigured)
+log.info({ redis: redactUrl(config.REDIS_URL), handlers: handlers.map((h) => h.name), httpPort: worker.httpPort }, 'expiry worker ready')
 
 // Leave close-with-grace a little time after the handlers' deadline to close connections.
 onShutdown(log, config.SHUTDOWN_TIMEOUT_MS + 1000, async () => {

@@ -1,4 +1,6 @@
+import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
+import type { JobSource, RunOutcome, WorkerMetrics } from '../metrics/worker-metrics.js'
 import type { StoreContext } from '../store/context.js'
 import { ackJob, failJob, releaseJobs, type ExpiryJob } from '../store/expiry-jobs.js'
 import { settledOrGivenUp } from './abortable.js'
@@ -20,6 +22,7 @@ export interface RunnerOptions {
   handlerTimeoutMs: number
   concurrency: number
   log: Logger
+  metrics: WorkerMetrics
   /** Called whenever a job finishes and a slot frees up. */
   onIdle: () => void
 }
@@ -48,6 +51,8 @@ interface Run {
   /** Given up because the worker stops: the attempt is given back with the claim. */
   interrupted?: boolean
   promise?: Promise<void>
+  /** The handler running now; names the one that failed. */
+  handler?: string
 }
 
 export class Runner {
@@ -64,7 +69,7 @@ export class Runner {
     return this.opts.concurrency - this.running.size
   }
 
-  start (job: ExpiryJob, foundBy: string): void {
+  start (job: ExpiryJob, foundBy: JobSource): void {
     // Keyed by claim (member and attempt): the same claim handed back by a
     // resent request runs once, while the next attempt of an order whose last
     // run has recorded its outcome but not yet left this map still runs.
@@ -106,7 +111,7 @@ export class Runner {
       'expiry handler aborted; another worker will run it')
   }
 
-  private async execute (run: Run, foundBy: string): Promise<void> {
+  private async execute (run: Run, foundBy: JobSource): Promise<void> {
     const { job } = run
     const jobLog = this.opts.log.child({ orderId: job.id, generation: job.generation, attempt: job.attempt })
     const event: ExpiryEvent = {
@@ -118,64 +123,80 @@ export class Runner {
       generation: job.generation,
       idempotencyKey: `${job.id}:${job.generation}`
     }
-    jobLog.debug({ lateMs: Date.now() - job.deadline, foundBy }, 'running expiry handlers')
+    const lateMs = Date.now() - job.deadline
+    // Lateness is the delay of the first run; retries are late by design (backoff).
+    if (foundBy !== 'retry') this.opts.metrics.late(foundBy, Math.max(0, lateMs) / 1000)
+    jobLog.debug({ lateMs, foundBy }, 'running expiry handlers')
     const timeoutMs = this.opts.handlerTimeoutMs
     const timeout = setTimeout(() => run.abort.abort(new Error(`handler timed out after ${timeoutMs} ms`)), timeoutMs)
     let error: unknown
+    const startedAt = performance.now()
     try {
-      await this.runHandlers(event, jobLog, run.abort.signal)
+      await this.runHandlers(run, event, jobLog)
     } catch (err) {
       error = err
     } finally {
       clearTimeout(timeout)
+      this.opts.metrics.handlerDuration((performance.now() - startedAt) / 1000)
     }
     try {
-      if (run.abandoned !== undefined) await this.giveBack(run)
-      else await this.record(job, error, jobLog)
+      if (run.abandoned !== undefined) {
+        // Abandoned whether or not Redis takes the release: either way another worker runs it.
+        this.count('abandoned', foundBy)
+        await this.giveBack(run)
+        return
+      }
+      if (error !== undefined) this.opts.metrics.handlerFailed(run.handler ?? 'unknown')
+      this.count(await this.record(job, error, jobLog), foundBy)
     } catch (err) {
       // Redis refused the outcome: the claim is taken over when the heartbeat lapses, and the job runs again.
       jobLog.error({ err }, 'could not record the handler outcome; the order will be handled again')
     }
   }
 
-  private async runHandlers (event: ExpiryEvent, log: Logger, signal: AbortSignal): Promise<void> {
+  private async runHandlers (run: Run, event: ExpiryEvent, log: Logger): Promise<void> {
+    const { signal } = run.abort
     for (const h of this.opts.handlers) {
       signal.throwIfAborted()
+      run.handler = h.name
       const result = h.handle(event, { log: log.child({ handler: h.name }), signal })
       // Synchronous handlers return nothing to wait for.
       if (result) await settledOrGivenUp(Promise.resolve(result), signal, log)
     }
   }
 
+  /** The outcome in both the log counters and the metrics. */
+  private count (outcome: RunOutcome, foundBy: JobSource): void {
+    this.stats[outcome === 'claim_lost' ? 'claimLost' : outcome]++
+    this.opts.metrics.outcome(outcome, foundBy)
+  }
+
   private async giveBack (run: Run): Promise<void> {
-    this.stats.abandoned++
     await releaseJobs(this.opts.store, run.job.shard, this.opts.token, [{ job: run.job, how: run.interrupted ? 'interrupted' : 'abandoned' }])
   }
 
-  private async record (job: ExpiryJob, error: unknown, log: Logger): Promise<void> {
+  private async record (job: ExpiryJob, error: unknown, log: Logger): Promise<RunOutcome> {
     const { store, token, maxAttempts, backoffMs } = this.opts
     if (error === undefined) {
       if (await ackJob(store, job, token)) {
-        this.stats.handled++
         log.debug('expiry handled')
-      } else {
-        this.stats.claimLost++
-        log.warn('handler finished after its claim was taken over; the other run owns the outcome')
+        return 'handled'
       }
-      return
+      log.warn('handler finished after its claim was taken over; the other run owns the outcome')
+      return 'claim_lost'
     }
     const message = error instanceof Error ? error.message : String(error)
     const delay = backoffDelay(backoffMs, job.attempt)
     const outcome = await failJob(store, job, token, message, maxAttempts, delay)
     if (outcome === 'dead') {
-      this.stats.dead++
       log.error({ err: error }, 'expiry handler failed for the last time: order moved to the dead-letter set')
-    } else if (outcome === 'retry') {
-      this.stats.retried++
-      log.warn({ err: error, retryInMs: delay }, 'expiry handler failed; will retry')
-    } else {
-      this.stats.claimLost++
-      log.warn({ err: error }, 'handler failed after its claim was taken over')
+      return 'dead'
     }
+    if (outcome === 'retry') {
+      log.warn({ err: error, retryInMs: delay }, 'expiry handler failed; will retry')
+      return 'retried'
+    }
+    log.warn({ err: error }, 'handler failed after its claim was taken over')
+    return 'claim_lost'
   }
 }

@@ -20,6 +20,8 @@ export interface ExpiredEventsOptions {
 export interface ExpiredEvents {
   /** Resolves when `key` expires, or false after timeoutMs: tells whether events arrive at all. */
   waitForKey: (key: string, timeoutMs: number) => Promise<boolean>
+  /** Subscribed and the connection is up: events published now reach this worker. */
+  connected: () => boolean
   close: () => Promise<void>
 }
 
@@ -43,6 +45,7 @@ export async function subscribeExpiredEvents (opts: ExpiredEventsOptions): Promi
     opts.onSubscribed()
   })
   await opts.redis.psubscribe(pattern)
+  let subscribed = true
   first = false
   opts.log.info({ pattern }, 'subscribed to expired events')
   opts.onSubscribed()
@@ -55,7 +58,10 @@ export async function subscribeExpiredEvents (opts: ExpiredEventsOptions): Promi
         waiting.set(key, () => { clearTimeout(timer); waiting.delete(key); resolve(true) })
       })
     },
+    // After a reconnect ioredis sends the subscription again as its first command once 'ready': subscribed within a round trip.
+    connected: () => subscribed && opts.redis.status === 'ready',
     async close () {
+      subscribed = false
       if (opts.redis.status === 'ready') await opts.redis.punsubscribe(pattern).catch(() => {})
     }
   }

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks'
+import type { WorkerMetrics } from '../metrics/worker-metrics.js'
 import type { StoreContext } from '../store/context.js'
 import { claimDue, nextDue, releaseJobs, type Claimant, type ExpiryJob } from '../store/expiry-jobs.js'
 import type { Log } from '../redis/connection.js'
@@ -22,6 +23,7 @@ export interface SweeperOptions {
   /** A claim sent at sentAt (performance.now()) renewed the worker's heartbeat in the shard. */
   renewed: (shard: number, sentAt: number, registered: boolean) => void
   log: Log
+  metrics: Pick<WorkerMetrics, 'found'>
 }
 
 interface ShardState {
@@ -175,6 +177,7 @@ export class Sweeper {
           state.seq++
           this.opts.renewed(shard, sentAt, result.registered)
           this.found[foundBy] += result.expired
+          if (result.expired > 0) this.opts.metrics.found(foundBy, result.expired)
           // Answered after stop(), or so late that the heartbeat it renewed has lapsed already:
           // nobody will run these jobs here, so other workers get them at once.
           if (this.stopped || performance.now() >= sentAt + this.opts.claimant.heartbeatTtlMs) {

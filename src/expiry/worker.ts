@@ -3,13 +3,15 @@ import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { parseRedisUrl, type Config } from '../config.js'
 import { createKeyspace } from '../keys.js'
+import { createWorkerMetrics, type WorkerMetrics } from '../metrics/worker-metrics.js'
 import { closeRedis } from '../redis/connection.js'
-import { createStoreContext } from '../store/context.js'
+import { createStoreContext, type StoreContext } from '../store/context.js'
 import { countDeadLetters } from '../store/dead-letters.js'
 import { leaveAllShards, type Claimant } from '../store/expiry-jobs.js'
 import { checkLayout } from '../store/layout.js'
 import type { NamedHandler } from './handlers.js'
 import { Heartbeat } from './heartbeat.js'
+import { startWorkerHttp, type Readiness, type WorkerHttp } from './http.js'
 import { ensureExpiredEvents, warnEventsNotConfigurable } from './notifications.js'
 import { ABORT_GRACE_MS } from './abortable.js'
 import { Runner } from './runner.js'
@@ -30,6 +32,10 @@ export interface ExpiryWorkerOptions {
   subscriber: Redis
   handlers: NamedHandler[]
   log: Logger
+  /** The worker's metrics; by default a registry of its own. */
+  metrics?: WorkerMetrics | undefined
+  /** Serves /metrics, /healthz and /readyz here (port 0: a free one); none without. */
+  http?: { port: number, host: string } | undefined
 }
 
 export interface ExpiryWorker {
@@ -37,6 +43,11 @@ export interface ExpiryWorker {
   readonly runner: Runner
   /** Unique per worker process; names its entries in Redis. */
   readonly token: string
+  readonly metrics: WorkerMetrics
+  /** The port of the HTTP server, when it runs one. */
+  readonly httpPort: number | undefined
+  /** Ready once subscribed with both connections up; not while Redis is away or the worker stops. */
+  readiness: () => Readiness
   /**
    * Stops finding work, gives back claims it has not started, lets running
    * handlers finish within timeoutMs, gives back what still runs, leaves the
@@ -48,11 +59,23 @@ export interface ExpiryWorker {
 export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<ExpiryWorker> {
   const { config, log } = opts
   const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
+  const metrics = opts.metrics ?? createWorkerMetrics()
+  let state: 'starting' | 'running' | 'closing' = 'starting'
+  const readiness = (): Readiness => {
+    if (state !== 'running') return { ready: false, reason: state === 'starting' ? 'starting' : 'shutting down' }
+    if (opts.redis.status !== 'ready') return { ready: false, reason: 'the Redis command connection is down' }
+    // Running means subscribed: `subscription` (below) exists by then.
+    if (!subscription.connected()) return { ready: false, reason: 'not subscribed to expired events' }
+    return { ready: true }
+  }
+  let http: WorkerHttp | undefined
   try {
+    // Up first, so probes get an answer (503) while the worker waits for Redis.
+    if (opts.http) http = await startWorkerHttp({ ...opts.http, registry: metrics.registry, readiness, log })
     await checkLayout(opts.redis, keys, log)
   } catch (err) {
     // The worker owns its connections from here on, also when it refuses to start.
-    await Promise.all([closeRedis(opts.subscriber), closeRedis(opts.redis)])
+    await Promise.all([closeRedis(opts.subscriber), closeRedis(opts.redis), http?.close()])
     throw err
   }
   const store = createStoreContext(opts.redis, keys, config.CHECKOUT_RESULT_RETENTION_MS)
@@ -73,6 +96,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     handlerTimeoutMs: config.EXPIRY_HANDLER_TIMEOUT_MS,
     concurrency: config.EXPIRY_CONCURRENCY,
     log,
+    metrics,
     // Only called once jobs run, which is after the sweeper below exists.
     onIdle: () => sweeper.onCapacity()
   })
@@ -92,11 +116,12 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     capacity: () => runner.capacity(),
     run: (job, foundBy) => runner.start(job, foundBy),
     renewed: (shard, sentAt, registered) => heartbeat.renewed(shard, sentAt, registered),
-    log
+    log,
+    metrics
   })
 
   let started = false
-  const events: ExpiredEvents = await subscribeExpiredEvents({
+  const subscription: ExpiredEvents = await subscribeExpiredEvents({
     redis: opts.subscriber,
     db: parseRedisUrl(config.REDIS_URL).db,
     keys,
@@ -114,11 +139,23 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   if (!setup.configured) {
     warnEventsNotConfigurable(log, setup.reason)
     // Tells, without holding up the start, whether the server publishes the events anyway.
-    void probeEvents(opts.redis, events, config.KEY_PREFIX, log)
+    void probeEvents(opts.redis, subscription, config.KEY_PREFIX, log)
   }
   heartbeat.start()
   sweeper.start()
   started = true
+  state = 'running'
+  // Scrape-time reads skip Redis while it is away: they would only wait in the offline queue.
+  const whileUp = async (read: () => Promise<number>) => {
+    if (opts.redis.status !== 'ready') throw new Error('redis is not connected')
+    return await read()
+  }
+  metrics.observe({
+    running: () => runner.size,
+    subscriberConnected: () => subscription.connected(),
+    pendingHolds: async () => await whileUp(async () => await countPendingHolds(store)),
+    deadLetters: async () => await whileUp(async () => await countDeadLetters(store))
+  })
 
   const report = setInterval(() => {
     countDeadLetters(store).then((deadLetters) => {
@@ -132,21 +169,38 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     sweeper,
     runner,
     token: claimant.token,
+    metrics,
+    httpPort: http?.port,
+    readiness,
     async close (timeoutMs = config.SHUTDOWN_TIMEOUT_MS) {
       closing ??= (async () => {
+        state = 'closing'
         clearInterval(report)
         await sweeper.stop(timeoutMs)
-        await events.close()
+        await subscription.close()
         const drained = await runner.drain(timeoutMs)
         heartbeat.stop()
         const released = await leaveAllShards(store, claimant.token)
         if (!drained) log.warn({ released }, 'handlers still running at the shutdown deadline were given back for another worker to run')
         log.info({ found: sweeper.found, ...runner.stats }, 'expiry worker stopped')
         await Promise.all([closeRedis(opts.subscriber), closeRedis(opts.redis)])
+        // Last, so /readyz says "shutting down" for as long as the worker stops.
+        await http?.close()
       })()
       return await closing
     }
   }
+}
+
+/**
+ * Pending holds over all shards: one ZCARD per shard's deadline index, sent
+ * in one tick so the connection's auto-pipelining makes them one round trip
+ * (per node on a cluster, where one explicit pipeline could not span slots).
+ */
+async function countPendingHolds (store: StoreContext): Promise<number> {
+  const counts = await Promise.all(Array.from({ length: store.keys.shards }, async (_v, shard) =>
+    await store.redis.zcard(store.keys.shard(shard).deadlines)))
+  return counts.reduce((a, b) => a + b, 0)
 }
 
 /** Where CONFIG is blocked, tells the operator whether expired events arrive anyway. */
