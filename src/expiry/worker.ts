@@ -151,6 +151,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     return await read()
   }
   metrics.observe({
+    ready: () => readiness().ready,
     running: () => runner.size,
     subscriberConnected: () => subscription.connected(),
     pendingHolds: async () => await whileUp(async () => await countPendingHolds(store)),

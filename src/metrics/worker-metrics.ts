@@ -13,6 +13,8 @@ export type RunOutcome = 'handled' | 'retried' | 'dead' | 'abandoned' | 'claim_l
 
 /** What the gauges read at scrape time; the worker supplies them once it runs. */
 export interface WorkerGaugeSources {
+  /** What /readyz answers, so Prometheus can alert on it without probing. */
+  ready: () => boolean
   running: () => number
   subscriberConnected: () => boolean
   /** Reads Redis; a read that fails or takes longer than SCRAPE_READ_TIMEOUT_MS leaves the last value. */
@@ -79,6 +81,12 @@ export function createWorkerMetrics (): WorkerMetrics {
     help: 'Handler runs that threw or timed out, by the handler that failed',
     labelNames: ['handler'] as const,
     registers
+  })
+  new Gauge({
+    name: 'checkout_expiry_ready',
+    help: '1 while the worker is ready (/readyz answers 200: subscribed, Redis up, not stopping), else 0',
+    registers,
+    collect () { this.set(sources?.ready() === true ? 1 : 0) }
   })
   new Gauge({
     name: 'checkout_expiry_running_handlers',
