@@ -232,3 +232,34 @@ t.test('an outbox entry of an unknown kind is logged and dropped, and the rest g
   t.same(relay.stats, { relayed: 2, dropped: 1 })
   t.same((await consume(store.redis, store.keys.events, 'unknown-group')).map((e) => e.type), ['created', 'cancelled'])
 })
+
+t.test('an idle relay sends one XLEN per shard per interval and nothing else', async (t) => {
+  const config = testConfig(redis.url, { KEY_SHARDS: '4' })
+  const store = eventStore(t, config)
+  const stats = redis.client()
+  const calls = async () => {
+    const info = await stats.info('commandstats')
+    const count = (cmd: string) => Number(new RegExp(`cmdstat_${cmd}:calls=(\\d+)`).exec(info)?.[1] ?? 0)
+    return { xlen: count('xlen'), scripts: count('evalsha') + count('eval'), xadd: count('xadd') }
+  }
+  await stats.config('RESETSTAT')
+  const relay = startEventRelay({ store, log: silent, maxLen: MAXLEN, intervalMs: 100 })
+  await sleep(1000)
+  await relay.stop()
+  const { xlen, scripts, xadd } = await calls()
+  t.ok(xlen >= 4 * 5 && xlen <= 4 * 11 && xlen % 4 === 0, `${xlen} XLEN in 1 s over 4 shards`)
+  t.equal(scripts + xadd, 0, 'no script, no XADD')
+})
+
+t.test('a shard locked by a relay that died is relayed once its lock lapses', async (t) => {
+  const config = testConfig(redis.url, { KEY_SHARDS: '1' })
+  const store = eventStore(t, config)
+  await createHold(store, { id: 'orphan', ttlMs: 60_000 })
+  await store.redis.set(store.keys.shard(0).relayLock, 'a-relay-that-died', 'PX', 400)
+  const relay = startEventRelay({ store, log: silent, maxLen: MAXLEN, intervalMs: 20 })
+  t.teardown(relay.stop)
+  await sleep(250)
+  t.equal(await outboxTotal(store), 1, 'not while the lock holds')
+  t.ok(await until(async () => await outboxTotal(store) === 0, 2000), 'relayed after it lapsed')
+  t.equal(await store.redis.exists(store.keys.shard(0).relayLock), 0, 'the lock is given back when done')
+})
