@@ -1,0 +1,81 @@
+import type { Redis } from 'ioredis'
+import { ConfigError, loadConfig, type Config } from '../config.js'
+import { createKeyspace } from '../keys.js'
+import { redactUrl } from '../logger.js'
+import { closeRedis, createRedis } from '../redis/connection.js'
+import { createStoreContext, type StoreContext } from '../store/context.js'
+import { checkLayout, LayoutMismatchError } from '../store/layout.js'
+import { CliErrors } from './errors.js'
+
+/**
+ * One command's connection to the data: the same configuration, connection
+ * factory and store context as the API and the worker. A command that writes
+ * checks the key layout first with checkLayout, exactly as they do at start
+ * (recording it when there is none yet); a read-only command checks it when
+ * there is one and otherwise only warns, so a mistyped KEY_PREFIX leaves no
+ * trace in Redis.
+ */
+export interface Session {
+  config: Config
+  store: StoreContext
+  close: () => Promise<void>
+}
+
+/** Long enough for a Redis that is loading its data; a refused connection fails at once. */
+const CONNECT_TIMEOUT_MS = 5000
+
+/** Resolves when the connection is ready; rejects with the first connection error or after the timeout. */
+async function connected (redis: Redis, timeoutMs: number): Promise<void> {
+  if (redis.status === 'ready') return
+  await new Promise<void>((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer)
+      redis.off('ready', onReady)
+      redis.off('error', onError)
+      if (err) reject(err)
+      else resolve()
+    }
+    const onReady = () => done()
+    const onError = (err: Error) => done(err)
+    const timer = setTimeout(() => done(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs)
+    redis.on('ready', onReady)
+    redis.on('error', onError)
+  })
+}
+
+export async function openSession (
+  env: NodeJS.ProcessEnv, opts: { writes: boolean, warn: (message: string) => void }
+): Promise<Session> {
+  let config: Config
+  try {
+    config = loadConfig(env)
+  } catch (err) {
+    if (err instanceof ConfigError) throw CliErrors.config(err.message)
+    throw err
+  }
+  const url = redactUrl(config.REDIS_URL)
+  const redis = createRedis({
+    url: config.REDIS_URL, role: 'api', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, name: 'checkout-expiry:cli'
+  })
+  try {
+    await connected(redis, CONNECT_TIMEOUT_MS)
+  } catch (err) {
+    await closeRedis(redis)
+    throw CliErrors.redisUnavailable(url, err instanceof Error ? err.message : String(err))
+  }
+  const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
+  const store = createStoreContext(redis, keys, config.CHECKOUT_RESULT_RETENTION_MS)
+  const session = { config, store, close: async () => await closeRedis(redis) }
+  try {
+    if (opts.writes || await redis.exists(`${keys.prefix}layout`) === 1) {
+      await checkLayout(redis, keys, { warn: (message: string) => opts.warn(message) })
+    } else {
+      opts.warn(`nothing is stored under KEY_PREFIX=${keys.prefix} on ${url} (no layout record); check KEY_PREFIX and REDIS_URL`)
+    }
+  } catch (err) {
+    await session.close()
+    if (err instanceof LayoutMismatchError) throw CliErrors.layoutMismatch(err.message)
+    throw err
+  }
+  return session
+}
