@@ -1,4 +1,5 @@
 import { loadHandlers } from '../src/expiry/handlers.js'
+import { createKeyspace } from '../src/keys.js'
 import { startExpiryWorker } from '../src/expiry/worker.js'
 import { createLogger, redactUrl } from '../src/logger.js'
 import { createWorkerMetrics } from '../src/metrics/worker-metrics.js'
@@ -9,18 +10,25 @@ import { createRedis } from '../src/redis/connection.js'
 const config = loadConfigOrExit()
 const log = createLogger(config.LOG_LEVEL, 'expiry-worker')
 
+const redis = createRedis({ url: config.REDIS_URL, role: 'worker', log, name: 'checkout-expiry:worker' })
+const subscriber = createRedis({ url: config.REDIS_URL, role: 'subscriber', log, name: 'checkout-expiry:subscriber' })
+
 let handlers
 try {
   handlers = await loadHandlers(config.EXPIRY_HANDLERS, {
-    webhook: { url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, timeoutMs: config.WEBHOOK_TIMEOUT_MS }
+    webhook: { url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, timeoutMs: config.WEBHOOK_TIMEOUT_MS },
+    // The stream handler writes on the worker's command connection, which the worker closes after its last run.
+    stream: config.EVENT_STREAM
+      ? { redis, key: createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS).events, maxLen: config.EVENT_STREAM_MAXLEN }
+      : undefined
   })
 } catch (err) {
   process.stderr.write(`checkout-expiry: ${err instanceof Error ? err.message : String(err)}\n`)
+  redis.disconnect()
+  subscriber.disconnect()
   process.exit(1)
 }
 
-const redis = createRedis({ url: config.REDIS_URL, role: 'worker', log, name: 'checkout-expiry:worker' })
-const subscriber = createRedis({ url: config.REDIS_URL, role: 'subscriber', log, name: 'checkout-expiry:subscriber' })
 const metrics = createWorkerMetrics()
 // A port that is taken stops the worker with one line, like any other bad setting.
 const http = config.WORKER_HTTP_PORT === -1 ? undefined : { port: config.WORKER_HTTP_PORT, host: config.WORKER_HTTP_HOST }

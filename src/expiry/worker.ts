@@ -5,6 +5,7 @@ import { parseRedisUrl, type Config } from '../config.js'
 import { createKeyspace } from '../keys.js'
 import { createWorkerMetrics, type WorkerMetrics } from '../metrics/worker-metrics.js'
 import { closeRedis } from '../redis/connection.js'
+import { startEventRelay } from '../events/relay.js'
 import { createStoreContext, type StoreContext } from '../store/context.js'
 import { countDeadLetters } from '../store/dead-letters.js'
 import { leaveAllShards, type Claimant } from '../store/expiry-jobs.js'
@@ -78,7 +79,8 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     await Promise.all([closeRedis(opts.subscriber), closeRedis(opts.redis), http?.close()])
     throw err
   }
-  const store = createStoreContext(opts.redis, keys, config.CHECKOUT_RESULT_RETENTION_MS)
+  const eventSettings = config.EVENT_STREAM ? { maxLen: config.EVENT_STREAM_MAXLEN } : undefined
+  const store = createStoreContext(opts.redis, keys, config.CHECKOUT_RESULT_RETENTION_MS, { events: eventSettings })
   const claimant: Claimant = {
     token: randomUUID(),
     heartbeatTtlMs: config.EXPIRY_LEASE_MS,
@@ -143,6 +145,8 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   }
   heartbeat.start()
   sweeper.start()
+  // Publishes the events the scripts put in the shards' outboxes (docs/events.md).
+  const relay = eventSettings ? startEventRelay({ store, log, maxLen: eventSettings.maxLen }) : undefined
   started = true
   state = 'running'
   // Scrape-time reads skip Redis while it is away: they would only wait in the offline queue.
@@ -182,6 +186,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
         const drained = await runner.drain(timeoutMs)
         heartbeat.stop()
         const released = await leaveAllShards(store, claimant.token)
+        await relay?.stop()
         if (!drained) log.warn({ released }, 'handlers still running at the shutdown deadline were given back for another worker to run')
         log.info({ found: sweeper.found, ...runner.stats }, 'expiry worker stopped')
         await Promise.all([closeRedis(opts.subscriber), closeRedis(opts.redis)])

@@ -29,7 +29,9 @@ export const MAX_PAYLOAD_BYTES = 16 * 1024
  */
 export default fp<{ config: Config }>(async (app, { config }) => {
   const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
-  const store = createStoreContext(app.redis, keys, config.CHECKOUT_RESULT_RETENTION_MS)
+  const store = createStoreContext(app.redis, keys, config.CHECKOUT_RESULT_RETENTION_MS, {
+    events: config.EVENT_STREAM ? { maxLen: config.EVENT_STREAM_MAXLEN } : undefined
+  })
   app.decorate('store', store)
   app.decorate('limits', {
     defaultTtlMs: config.CHECKOUT_DEFAULT_TTL_MS,
