@@ -146,7 +146,7 @@ t.test('purge --dead --older-than removes only old dead letters; without an age 
   await deadLetters(store, ['young-1'])
   const purge = await ctl(['purge', '--dead', '--older-than', '3s', '--json'])
   t.equal(purge.code, 0, purge.stderr)
-  t.match(JSON.parse(purge.stdout), { purged: 2, olderThanMs: 3000, diedBefore: String })
+  t.match(JSON.parse(purge.stdout), { purged: 2, olderThanMs: 3000, cutoff: String })
   t.same((await findDeadLetters(store, 'old-1')).members, [])
   t.equal((await findDeadLetters(store, 'young-1')).members.length, 1, 'the young one stays')
 

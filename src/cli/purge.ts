@@ -9,7 +9,7 @@ import { fields, iso, type Result } from './output.js'
 export async function purgeCommand (store: StoreContext, olderThanMs: number | undefined): Promise<Result> {
   const { purged, cutoff } = await purgeDeadLettersOlderThan(store, olderThanMs ?? 0, { batch: 100 })
   return {
-    json: { purged, olderThanMs: olderThanMs ?? 0, diedBefore: iso(cutoff) },
+    json: { purged, olderThanMs: olderThanMs ?? 0, cutoff: iso(cutoff) },
     text: fields([['purged', purged], ['died at or before', iso(cutoff)]])
   }
 }
