@@ -50,6 +50,8 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
   try {
     await app.register(errorHandler, { bodyLimit: BODY_LIMIT_BYTES })
     await app.register(requestIdPlugin)
+    // Before any route, so the document sees every one of them.
+    await app.register(openapi)
     // Before auth and the rate limit, so their 401 and 429 answers are counted too.
     await app.register(metricsPlugin)
     await app.register(auth, { tokens, protectMetrics: config.METRICS_REQUIRE_AUTH, protectDocs: config.DOCS_REQUIRE_AUTH })
@@ -57,7 +59,6 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
     await app.register(rateLimit, { max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS, keyPrefix: config.KEY_PREFIX })
     await app.register(storePlugin, { config })
     await app.register(idempotency)
-    await app.register(openapi)
     await app.register(healthRoutes)
     await app.register(checkoutRoutes)
   } catch (err) {

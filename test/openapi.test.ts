@@ -27,6 +27,7 @@ t.test('GET /docs/json is a valid OpenAPI 3 document with every route and its st
     ['delete', '/checkout/{id}', ['401', '429', '200', '400', '404', '409', '422', '500', '503']],
     ['post', '/checkout/{id}/complete', ['401', '429', '200', '400', '404', '409', '422', '500', '503']],
     ['get', '/healthz', ['200']],
+    ['get', '/metrics', ['200']],
     ['get', '/readyz', ['200', '500', '503']]
   ] as const
   for (const [method, path, statuses] of expected) {

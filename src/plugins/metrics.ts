@@ -6,6 +6,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     metrics: ApiMetrics
   }
+  interface FastifyRequest {
+    /** Set by a route whose answer changed no hold (a retry of an ended hold): not counted as a hold change. */
+    holdUnchanged: boolean
+  }
 }
 
 export interface MetricsPluginOptions {
@@ -35,22 +39,26 @@ const HOLD_EVENTS: Record<string, HoldEvent> = {
 export default fp<MetricsPluginOptions>(async (app, opts) => {
   const metrics = opts.metrics ?? createApiMetrics()
   app.decorate('metrics', metrics)
+  app.decorateRequest('holdUnchanged', false)
 
   app.addHook('onResponse', async (request, reply) => {
     // The pattern, not request.url: raw URLs carry order ids, and unbounded label values are a defect.
     const route = request.routeOptions.url ?? 'unmatched'
     metrics.request(request.method, route, reply.statusCode, reply.elapsedTime / 1000)
     const event = HOLD_EVENTS[`${request.method} ${route} ${reply.statusCode}`]
-    if (event !== undefined && reply.getHeader('idempotent-replayed') === undefined) metrics.hold(event)
+    if (event !== undefined && !request.holdUnchanged && reply.getHeader('idempotent-replayed') === undefined) metrics.hold(event)
   })
 
   app.get('/metrics', {
     schema: {
       summary: 'Prometheus metrics in the text exposition format',
       tags: ['health'],
-      // The document describes the JSON API; this answer is text for Prometheus.
-      hide: true,
-      response: { 200: Type.String({ description: 'Prometheus text exposition format 0.0.4' }) }
+      response: {
+        200: {
+          description: 'Prometheus text exposition format 0.0.4',
+          content: { 'text/plain': { schema: Type.String({ example: 'checkout_holds_created_total 1520' }) } }
+        }
+      }
     }
   }, async (_request, reply) => {
     const text = await metrics.registry.metrics()

@@ -104,7 +104,9 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const { id } = request.params as IdParams
     const ended = await endHold(app.store, id, status, request.idempotency)
     markReplayed(reply, ended)
-    if (!ended.replayed) request.log.info({ orderId: ended.id }, `checkout ${status}`)
+    // A retry of an ended hold changed nothing: neither a log line nor a count.
+    if (ended.replayed || ended.repeated) request.holdUnchanged = true
+    else request.log.info({ orderId: ended.id }, `checkout ${status}`)
     return { id: ended.id, status: ended.status, [endedField[status]]: iso(ended.endedAt) }
   }
 

@@ -144,6 +144,8 @@ export interface EndedHold {
   status: 'completed' | 'cancelled'
   endedAt: number
   generation: number
+  /** The hold had already ended this way (a retry): nothing changed. */
+  repeated: boolean
 }
 
 /** Completes or cancels a pending hold; its expiry handler will never run. */
@@ -153,7 +155,7 @@ export async function endHold (
   const { k, keys } = orderKeys(ctx, id)
   const { reply, replayed } = await runWrite(ctx, 'end', id, keys, [k.base, id, status, ctx.retentionMs], idem)
   if (reply[0] !== 1) notPending(id, reply, replayed)
-  return { id, status, endedAt: Number(reply[1]), generation: Number(reply[2]), replayed }
+  return { id, status, endedAt: Number(reply[1]), generation: Number(reply[2]), repeated: Number(reply[3]) === 1, replayed }
 }
 
 /** Moves a pending hold's deadline to now + ttlMs. The view it returns leaves out the payload. */

@@ -23,7 +23,8 @@
   request appends nothing.
 
   Returns
-   { 1, endedAt, generation }  ended with ARGV[3], now or by an earlier call (a retry is not a conflict)
+   { 1, endedAt, generation }     ended with ARGV[3] now
+   { 1, endedAt, generation, 1 }  ended with ARGV[3] by an earlier call: a retry, not a conflict; nothing changed
    { -2 }                      CHECKOUT_NOT_FOUND
    { -3, status }              CHECKOUT_NOT_PENDING (status: expired, or the other of completed/cancelled)
    { 'replay', json }          the same Idempotency-Key and request again: the first reply, as JSON
@@ -37,7 +38,7 @@ local function act()
   local base, id = ARGV[1], ARGV[2]
   local now = nowMs()
   local ended = redis.call('HMGET', KEYS[1], 's', 't', 'g')
-  if ended[1] == ARGV[3] then return { 1, tonumber(ended[2]), tonumber(ended[3]) } end
+  if ended[1] == ARGV[3] then return { 1, tonumber(ended[2]), tonumber(ended[3]), 1 } end
   local cur, refusal = pendingHold(KEYS[1], base, id, now, ARGV[4])
   if not cur then return refusal end
 
