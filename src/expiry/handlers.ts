@@ -48,10 +48,9 @@ type BuiltIn = (settings: BuiltInSettings) => ExpiryHandler
 
 const logHandler: ExpiryHandler = (event, ctx) => {
   // ctx.log already carries orderId, generation and attempt. Payloads can hold
-  // personal data: at info only their size, their contents at debug.
+  // personal data: only their size is logged, at any level.
   const payloadBytes = event.payload === undefined ? 0 : Buffer.byteLength(JSON.stringify(event.payload))
   ctx.log.info({ deadline: event.deadline, expiredAt: event.expiredAt, payloadBytes }, 'order expired')
-  if (event.payload !== undefined) ctx.log.debug({ payload: event.payload }, 'payload of the expired order')
 }
 
 const builtIns: Record<string, BuiltIn> = {
