@@ -72,7 +72,7 @@ t.test(`${HOLDS.toLocaleString('en')} holds through every outcome leave only the
 
   // Past the retention, every ended order's hash has expired.
   await new Promise((resolve) => setTimeout(resolve, 1500))
-  const base = new Set([`${config.KEY_PREFIX}layout`, ...shards.map((k) => k.holds)])
+  const base = new Set([`${config.KEY_PREFIX}layout`, `${config.KEY_PREFIX}stats`, ...shards.map((k) => k.holds)])
   const deadKeys = new Set(shards.map((k) => k.dead))
   const left = await keysUnderPrefix()
   const unexpected = left.filter((key) => !base.has(key) && !deadKeys.has(key) && !/:job:\d+:dead-\d+$/.test(key))

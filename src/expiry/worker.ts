@@ -6,12 +6,14 @@ import { createKeyspace } from '../keys.js'
 import { createWorkerMetrics, type WorkerMetrics } from '../metrics/worker-metrics.js'
 import { closeRedis } from '../redis/connection.js'
 import { startEventRelay } from '../events/relay.js'
-import { createStoreContext, type StoreContext } from '../store/context.js'
+import { createStoreContext } from '../store/context.js'
 import { countDeadLetters } from '../store/dead-letters.js'
+import { countPendingHolds } from '../store/stats.js'
 import { leaveAllShards, type Claimant } from '../store/expiry-jobs.js'
 import { checkLayout } from '../store/layout.js'
 import type { NamedHandler } from './handlers.js'
 import { Heartbeat } from './heartbeat.js'
+import { startHousekeeping } from './housekeeping.js'
 import { startWorkerHttp, type Readiness, type WorkerHttp } from './http.js'
 import { ensureExpiredEvents, warnEventsNotConfigurable } from './notifications.js'
 import { ABORT_GRACE_MS } from './abortable.js'
@@ -162,12 +164,13 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     deadLetters: async () => await whileUp(async () => await countDeadLetters(store))
   })
 
-  const report = setInterval(() => {
-    countDeadLetters(store).then((deadLetters) => {
-      log.info({ found: sweeper.found, ...runner.stats, running: runner.size, deadLetters }, 'expiry pipeline counters')
-    }, (err: unknown) => log.debug({ err }, 'could not count dead letters'))
-  }, 60_000)
-  report.unref()
+  const housekeeping = startHousekeeping({
+    store,
+    log,
+    found: () => sweeper.found,
+    stats: () => ({ ...runner.stats, running: runner.size }),
+    deadLetterRetentionMs: config.DEAD_LETTER_RETENTION_MS
+  })
 
   let closing: Promise<void> | undefined
   return {
@@ -180,13 +183,13 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     async close (timeoutMs = config.SHUTDOWN_TIMEOUT_MS) {
       closing ??= (async () => {
         state = 'closing'
-        clearInterval(report)
         await sweeper.stop(timeoutMs)
         await subscription.close()
         const drained = await runner.drain(timeoutMs)
         heartbeat.stop()
         const released = await leaveAllShards(store, claimant.token)
         await relay?.stop()
+        await housekeeping.stop()
         if (!drained) log.warn({ released }, 'handlers still running at the shutdown deadline were given back for another worker to run')
         log.info({ found: sweeper.found, ...runner.stats }, 'expiry worker stopped')
         await Promise.all([closeRedis(opts.subscriber), closeRedis(opts.redis)])
@@ -196,17 +199,6 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
       return await closing
     }
   }
-}
-
-/**
- * Pending holds over all shards: one ZCARD per shard's deadline index, sent
- * in one tick so the connection's auto-pipelining makes them one round trip
- * (per node on a cluster, where one explicit pipeline could not span slots).
- */
-async function countPendingHolds (store: StoreContext): Promise<number> {
-  const counts = await Promise.all(Array.from({ length: store.keys.shards }, async (_v, shard) =>
-    await store.redis.zcard(store.keys.shard(shard).deadlines)))
-  return counts.reduce((a, b) => a + b, 0)
 }
 
 /** Where CONFIG is blocked, tells the operator whether expired events arrive anyway. */

@@ -74,3 +74,14 @@ export async function readQueueStats (ctx: StoreContext): Promise<QueueStats> {
     jobs: { total: sum((s) => s.jobs.total), due: sum((s) => s.jobs.due), running: sum((s) => s.jobs.running) }
   }
 }
+
+/**
+ * Pending holds over all shards: one ZCARD per shard's deadline index, sent
+ * in one tick so the connection's auto-pipelining makes them one round trip
+ * (per node on a cluster, where one explicit pipeline could not span slots).
+ */
+export async function countPendingHolds (ctx: StoreContext): Promise<number> {
+  const counts = await direct(ctx, async () => await Promise.all(Array.from({ length: ctx.keys.shards }, async (_v, shard) =>
+    await ctx.redis.zcard(ctx.keys.shard(shard).deadlines))))
+  return counts.reduce((a, b) => a + b, 0)
+}
