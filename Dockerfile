@@ -1,6 +1,7 @@
 # One image for both processes:
 #   API (default):  node dist/src/server.js
 #   expiry worker:  node dist/workers/expiry-worker.js
+#   operator CLI:   node dist/bin/checkoutctl.js <command>
 # Configuration comes from the environment only (see src/config.ts).
 
 # Build: every dependency, then TypeScript to dist/ plus the Lua scripts.
@@ -12,6 +13,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/copy-lua.mjs scripts/
 COPY src src
 COPY workers workers
+COPY bin bin
 RUN npm run build
 
 # Production dependencies only, installed apart so no dev tooling reaches the runtime image.
