@@ -50,7 +50,10 @@ const under = (path: string, prefix: string) => path === prefix || path.startsWi
 
 export default fp<AuthSettings>(async (app, { tokens, protectMetrics, protectDocs }) => {
   if (tokens.length === 0) {
-    app.log.warn('API_TOKENS is not set: the /checkout routes are open to anyone who can reach this port')
+    // Once the app is ready: an API that refuses to start says only why.
+    app.addHook('onReady', async () => {
+      app.log.warn('API_TOKENS is not set: the /checkout routes are open to anyone who can reach this port')
+    })
     return
   }
   const known = tokens.map(digest)
