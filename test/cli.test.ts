@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
+import { main } from '../src/cli/args.js'
 import { closeRedis } from '../src/redis/connection.js'
 import { toResponse } from '../src/routes/checkout.js'
 import { createHold, getCheckout } from '../src/store/checkout-store.js'
@@ -14,7 +15,7 @@ import { childEnv } from './helpers/processes.js'
 import { freePort, startRedis } from './helpers/redis.js'
 import { testStore } from './helpers/worker.js'
 
-/** checkoutctl end to end: the real entry, spawned as an operator runs it, against a real Redis. */
+/** checkoutctl end to end against a real Redis: command lines through main(), a few as the spawned bin. */
 const root = fileURLToPath(new URL('../', import.meta.url))
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -26,7 +27,17 @@ const env = { REDIS_URL: redis.url, KEY_PREFIX: config.KEY_PREFIX, KEY_SHARDS: '
 
 interface Run { code: number | null, stdout: string, stderr: string }
 
-async function ctl (args: string[], extraEnv: Record<string, string> = {}): Promise<Run> {
+/**
+ * Runs a command line: in-process through the same main() the bin calls, or
+ * (spawn: true, for a few) as the real process an operator starts.
+ */
+async function ctl (args: string[], extraEnv: Record<string, string> = {}, spawned = false): Promise<Run> {
+  if (!spawned) {
+    let stdout = ''
+    let stderr = ''
+    const code = await main(args, { ...env, ...extraEnv }, { out: (s) => { stdout += s }, err: (s) => { stderr += s } })
+    return { code, stdout, stderr }
+  }
   const proc = spawn(process.execPath, ['--import', 'tsx', 'bin/checkoutctl.ts', ...args], {
     cwd: root, env: childEnv({ ...env, ...extraEnv }), stdio: ['ignore', 'pipe', 'pipe']
   })
@@ -55,7 +66,7 @@ async function deadLetters (s: StoreContext, ids: string[]): Promise<void> {
 
 t.test('get prints the hold as the API shows it, as JSON and as a table; an unknown id exits 1', async (t) => {
   await createHold(store, { id: 'get-1', ttlMs: 600_000, payload: { sku: 'A' } })
-  const json = await ctl(['get', 'get-1', '--json'])
+  const json = await ctl(['get', 'get-1', '--json'], {}, true)
   t.equal(json.code, 0, json.stderr)
   const shown = JSON.parse(json.stdout) as Record<string, unknown>
   const api = toResponse(await getCheckout(store, 'get-1'))
@@ -124,7 +135,7 @@ t.test('replay <id> and replay --all-dead send dead letters back as due jobs; th
   t.equal(again.code, 1, 'nothing left to replay for rp-1')
   t.match(again.stderr, 'No dead letter for order rp-1')
 
-  const all = await ctl(['replay', '--all-dead', '--json'])
+  const all = await ctl(['replay', '--all-dead', '--json'], {}, true)
   t.equal(all.code, 0, all.stderr)
   t.same(JSON.parse(all.stdout), { replayed: before - 1, skipped: 0 })
   t.equal(await countDeadLetters(store), 0, 'every dead set is empty')
@@ -177,7 +188,7 @@ t.test('stats prints pending holds, dead letters and the event/sweep share', asy
 t.test('usage errors exit 2 with the usage text', async (t) => {
   for (const args of [[], ['list', '--status', 'gone'], ['list', '--status', 'dead', '--limit', '0'], ['frob'],
     ['get', 'a', '--status', 'dead'], ['purge', '--dead', '--older-than', '7 days']]) {
-    const run = await ctl(args)
+    const run = await ctl(args, {}, args.length === 0)
     t.equal(run.code, 2, `checkoutctl ${args.join(' ')}`)
     t.match(run.stderr, /Usage: checkoutctl <command>/)
     t.equal(run.stdout, '')
@@ -192,7 +203,7 @@ t.test('usage errors exit 2 with the usage text', async (t) => {
 
 t.test('Redis down or a layout mismatch exits 1 and says so', async (t) => {
   const port = await freePort()
-  const down = await ctl(['stats', '--json'], { REDIS_URL: `redis://127.0.0.1:${port}/0` })
+  const down = await ctl(['stats', '--json'], { REDIS_URL: `redis://127.0.0.1:${port}/0` }, true)
   t.equal(down.code, 1)
   t.match(down.stderr, `Redis at redis://127.0.0.1:${port}/0 is unavailable: connect ECONNREFUSED`)
   t.match(JSON.parse(down.stdout), { error: { code: 'REDIS_UNAVAILABLE' } })
