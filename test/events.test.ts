@@ -1,6 +1,6 @@
 import { Value } from '@sinclair/typebox/value'
 import calculateSlot from 'cluster-key-slot'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../src/redis/connection.js'
 import { pino } from 'pino'
 import t, { type Test } from 'tap'
 import type { Config } from '../src/config.js'
@@ -48,7 +48,7 @@ async function relayAll (t: Test, stores: StoreContext[], opts: Partial<EventRel
 type Entry = [id: string, fields: string[]]
 
 /** Reads the whole stream as a consumer group does: XGROUP CREATE … MKSTREAM, XREADGROUP, XACK. */
-async function consume (conn: Redis, key: string, group: string): Promise<LifecycleEvent[]> {
+async function consume (conn: RedisClient, key: string, group: string): Promise<LifecycleEvent[]> {
   await conn.xgroup('CREATE', key, group, '0', 'MKSTREAM')
   const events: LifecycleEvent[] = []
   for (let round = 0; round < 1000; round++) {

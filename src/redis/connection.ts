@@ -1,5 +1,12 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import { Redis, type Cluster, type RedisOptions } from 'ioredis'
 import type { Logger } from 'pino'
+
+/**
+ * A connection the store can run on: one node (standalone, or the primary
+ * behind Sentinel) or a Redis Cluster. Store functions only use commands
+ * both offer; every script and command touches keys of one slot.
+ */
+export type RedisClient = Redis | Cluster
 
 /** Any pino-compatible logger (fastify's request logger included). */
 export type Log = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>
@@ -67,7 +74,7 @@ export function createRedis (opts: RedisConnectionOptions): Redis {
 }
 
 /** Closes a connection we own: QUIT when it is up, disconnect when it is not. */
-export async function closeRedis (redis: Redis): Promise<void> {
+export async function closeRedis (redis: RedisClient): Promise<void> {
   if (redis.status === 'end') return
   if (redis.status !== 'ready') {
     redis.disconnect()
@@ -81,7 +88,7 @@ export async function closeRedis (redis: Redis): Promise<void> {
 }
 
 /** Resolves true once the connection is ready, false after timeoutMs. */
-export async function waitUntilReady (redis: Redis, timeoutMs: number): Promise<boolean> {
+export async function waitUntilReady (redis: RedisClient, timeoutMs: number): Promise<boolean> {
   if (redis.status === 'ready') return true
   return await new Promise<boolean>((resolve) => {
     const done = (ok: boolean) => {

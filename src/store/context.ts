@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis'
 import { Errors } from '../errors.js'
 import type { Keyspace } from '../keys.js'
+import type { RedisClient } from '../redis/connection.js'
 import { isRedisUnavailable } from '../redis/errors.js'
 import { defineScripts, runScript, type ScriptName } from './scripts.js'
 
@@ -10,7 +10,7 @@ import { defineScripts, runScript, type ScriptName } from './scripts.js'
  * each build one and pass it in.
  */
 export interface StoreContext {
-  redis: Redis
+  redis: RedisClient
   keys: Keyspace
   retentionMs: number
   /** Present when lifecycle events are on (EVENT_STREAM): the scripts then append them to their shard's outbox. */
@@ -29,7 +29,7 @@ export interface StoreOptions {
   events?: EventSettings | undefined
 }
 
-export function createStoreContext (redis: Redis, keys: Keyspace, retentionMs: number, opts: StoreOptions = {}): StoreContext {
+export function createStoreContext (redis: RedisClient, keys: Keyspace, retentionMs: number, opts: StoreOptions = {}): StoreContext {
   defineScripts(redis)
   return { redis, keys, retentionMs, ...(opts.events ? { events: { maxLen: opts.events.maxLen } } : {}) }
 }

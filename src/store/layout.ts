@@ -1,6 +1,5 @@
-import type { Redis } from 'ioredis'
 import type { Keyspace } from '../keys.js'
-import type { Log } from '../redis/connection.js'
+import type { Log, RedisClient } from '../redis/connection.js'
 
 /**
  * The key layout is fixed for the life of the data: an API and a worker that
@@ -34,7 +33,7 @@ export interface LayoutCheck {
 }
 
 /** Records the layout on first start, or checks ours against the recorded one. */
-export async function ensureLayout (redis: Redis, keys: Keyspace): Promise<LayoutCheck> {
+export async function ensureLayout (redis: RedisClient, keys: Keyspace): Promise<LayoutCheck> {
   const mine: Layout = { version: KEY_FORMAT_VERSION, prefix: keys.prefix, shards: keys.shards, since: new Date().toISOString() }
   const key = `${keys.prefix}layout`
   const created = await redis.set(key, JSON.stringify(mine), 'NX') === 'OK'
@@ -60,7 +59,7 @@ export async function ensureLayout (redis: Redis, keys: Keyspace): Promise<Layou
 }
 
 /** What the API and the worker do at start: record or check the layout, and warn about a new prefix beside others. */
-export async function checkLayout (redis: Redis, keys: Keyspace, log: Pick<Log, 'warn'>): Promise<void> {
+export async function checkLayout (redis: RedisClient, keys: Keyspace, log: Pick<Log, 'warn'>): Promise<void> {
   const warning = newPrefixWarning(await ensureLayout(redis, keys))
   if (warning) log.warn(warning)
 }

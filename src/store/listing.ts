@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/connection.js'
 import type { StoreContext } from './context.js'
 import { readDeadLetters, type DeadLetter } from './dead-letters.js'
 import { direct, serverTime } from './direct.js'
@@ -57,7 +57,7 @@ const MAX_WIDENINGS = 10
 
 /** One shard's next entries after a position; `more` when the shard may hold further ones. */
 async function pageShard (
-  redis: Redis, key: string, after: Position['after'], limit: number, maxScore: number | undefined
+  redis: RedisClient, key: string, after: Position['after'], limit: number, maxScore: number | undefined
 ): Promise<{ entries: Array<{ member: string, score: number }>, more: boolean }> {
   const max = maxScore === undefined ? '+inf' : String(maxScore)
   // Entries at the cursor's score that were already listed come first in the window: make room for them.

@@ -1,5 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../redis/connection.js'
 
 /**
  * Loads the Lua scripts in ./scripts (named `<command>-<numberOfKeys>.lua`),
@@ -47,7 +47,7 @@ const commandName = (name: ScriptName) => `ce${SCRIPTS_VERSION}_${name.replace(/
 type ScriptCommand = (...keysAndArgs: Array<string | number>) => Promise<unknown>
 
 /** Registers every script on a connection; idempotent. */
-export function defineScripts (redis: Redis): void {
+export function defineScripts (redis: RedisClient): void {
   const commands = redis as unknown as Record<string, ScriptCommand | undefined>
   for (const script of scriptSources()) {
     const name = commandName(script.name)
@@ -58,7 +58,7 @@ export function defineScripts (redis: Redis): void {
 
 /** Runs a script (EVALSHA, falling back to EVAL when Redis does not have it yet). */
 export async function runScript (
-  redis: Redis, name: ScriptName, keys: string[], args: Array<string | number>
+  redis: RedisClient, name: ScriptName, keys: string[], args: Array<string | number>
 ): Promise<unknown[]> {
   const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[commandName(name)]
   if (!command) throw new Error(`script ${name} is not defined on this connection; call defineScripts first`)
