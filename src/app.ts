@@ -1,8 +1,8 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
+import type { RedisClient } from './redis/connection.js'
 import auth, { readApiTokens } from './plugins/auth.js'
 import idempotency from './plugins/idempotency.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -19,7 +19,7 @@ export interface AppOptions {
   config: Config
   logger?: Logger | undefined
   /** A Redis connection owned by the caller; by default the app opens its own. */
-  redis?: Redis | undefined
+  redis?: RedisClient | undefined
 }
 
 /** Large enough for a 16 KiB payload and its envelope, small enough to refuse junk early. */
