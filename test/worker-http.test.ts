@@ -70,6 +70,8 @@ t.test('metrics show handled expiries by trigger, lateness, pending holds and th
   await Promise.all(ids.map(async (id) => await createHold(store, { id, ttlMs: 1000 })))
   await createHold(store, { id: 'still-pending', ttlMs: 600_000 })
   t.ok(await until(() => rec.calls.length >= ids.length, 10_000), 'all expired and handled')
+  // The handler returns before the runner records the outcome: wait for the acknowledgements too.
+  t.ok(await until(() => worker?.runner.size === 0 && worker.runner.stats.handled >= ids.length, 5000), 'all acknowledged')
 
   const res = await get(port, '/metrics')
   t.equal(res.status, 200)
