@@ -1,0 +1,152 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+import { freePort } from '../test/helpers/redis.js'
+import { killAll, root, track } from './children.js'
+import { codeVersion, describeMachine } from './machine.js'
+import { startRedisServer } from './redis-server.js'
+
+/**
+ * `npm run bench:api`: the API built for production (`npm run build`, LOG_LEVEL
+ * info to a file, a bearer token, metrics on) against a bare Fastify + ioredis
+ * handler (bench/api-bare.ts) on the same Redis, POST /checkout and
+ * GET /checkout/:id, with autocannon in alternating runs. Reports req/s, p50,
+ * p99 and the ratio, and writes the table into docs/benchmarks.md.
+ */
+const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 5)
+const ROUNDS = Number(process.env.BENCH_API_ROUNDS ?? 3)
+const CONNECTIONS = Number(process.env.BENCH_API_CONNECTIONS ?? 50)
+const TOKEN = 'bench-token'
+const PRELOADED = 1000
+const resultsDir = join(root, 'bench', 'results')
+mkdirSync(resultsDir, { recursive: true })
+
+interface Api { name: 'checkout-expiry' | 'bare handler', base: string, proc: ChildProcess }
+interface Run { reqPerSec: number, p50: number, p99: number, errors: number, unexpected: number }
+
+async function startApi (name: Api['name'], redisUrl: string): Promise<Api> {
+  const port = await freePort()
+  const ours = name === 'checkout-expiry'
+  const args = ours ? [join(root, 'dist/src/server.js')] : ['--import', 'tsx', join(root, 'bench/api-bare.ts')]
+  const env = ours
+    ? { REDIS_URL: redisUrl, PORT: String(port), LOG_LEVEL: 'info', API_TOKENS: TOKEN, KEY_PREFIX: 'bench:' }
+    : { REDIS_URL: redisUrl, PORT: String(port) }
+  const proc = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  track(proc)
+  const log = createWriteStream(join(resultsDir, `api-${ours ? 'ours' : 'bare'}.log`))
+  let out = ''
+  proc.stdout?.on('data', (d: Buffer) => { log.write(d); if (out.length < 10_000) out += d.toString() })
+  proc.stderr?.on('data', (d: Buffer) => { log.write(d); out += d.toString() })
+  const deadline = Date.now() + 20_000
+  while (!/checkout API ready|bare api ready/.test(out)) {
+    if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`${name} did not start:\n${out}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return { name, base: `http://127.0.0.1:${port}`, proc }
+}
+
+const headers = { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }
+let seq = 0
+
+async function load (api: Api, kind: 'POST' | 'GET'): Promise<Run> {
+  const expected = kind === 'POST' ? 201 : 200
+  let unexpected = 0
+  const result = await autocannon({
+    url: api.base,
+    connections: CONNECTIONS,
+    duration: SECONDS,
+    requests: [kind === 'POST'
+      ? {
+          method: 'POST',
+          path: '/checkout',
+          headers,
+          setupRequest: (req) => ({ ...req, body: JSON.stringify({ id: `b-${process.pid}-${seq++}`, ttlMs: 600_000 }) }),
+          onResponse: (status) => { if (status !== expected) unexpected++ }
+        }
+      : {
+          method: 'GET',
+          headers,
+          setupRequest: (req) => ({ ...req, path: `/checkout/get-${seq++ % PRELOADED}` }),
+          onResponse: (status) => { if (status !== expected) unexpected++ }
+        }]
+  })
+  return { reqPerSec: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors, unexpected }
+}
+
+async function preload (api: Api): Promise<void> {
+  for (let i = 0; i < PRELOADED; i += 50) {
+    await Promise.all(Array.from({ length: 50 }, async (_v, j) => {
+      const res = await fetch(`${api.base}/checkout`, { method: 'POST', headers, body: JSON.stringify({ id: `get-${i + j}`, ttlMs: 3_600_000 }) })
+      if (res.status !== 201 && res.status !== 409) throw new Error(`${api.name}: preload answered ${res.status}`)
+    }))
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
+
+async function main (): Promise<void> {
+  if (!existsSync(join(root, 'dist/src/server.js'))) throw new Error('run `npm run build` first (npm run bench:api does)')
+  const redis = await startRedisServer()
+  const apis = [await startApi('checkout-expiry', redis.url), await startApi('bare handler', redis.url)]
+  for (const api of apis) await preload(api)
+  const runs = new Map<string, Run[]>()
+  for (let round = 0; round < ROUNDS; round++) {
+    // Alternate who goes first, so drift on a noisy machine hits both alike.
+    const order = round % 2 === 0 ? apis : [...apis].reverse()
+    for (const kind of ['POST', 'GET'] as const) {
+      for (const api of order) {
+        const run = await load(api, kind)
+        const key = `${api.name} ${kind}`
+        runs.set(key, [...(runs.get(key) ?? []), run])
+        process.stdout.write(`round ${round + 1} ${key}: ${Math.round(run.reqPerSec)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms` +
+          `${run.errors + run.unexpected > 0 ? `, ${run.errors} errors, ${run.unexpected} unexpected statuses` : ''}\n`)
+      }
+    }
+  }
+  for (const api of apis) api.proc.kill('SIGTERM')
+  await redis.destroy()
+
+  const rows: string[] = []
+  for (const kind of ['POST', 'GET'] as const) {
+    const ours = runs.get(`checkout-expiry ${kind}`) ?? []
+    const bare = runs.get(`bare handler ${kind}`) ?? []
+    const pick = (rs: Run[]) => ({ rps: median(rs.map((r) => r.reqPerSec)), p50: median(rs.map((r) => r.p50)), p99: median(rs.map((r) => r.p99)), bad: rs.reduce((a, r) => a + r.errors + r.unexpected, 0) })
+    const o = pick(ours)
+    const b = pick(bare)
+    rows.push(`| ${kind} /checkout${kind === 'GET' ? '/:id' : ''} | ${Math.round(o.rps)} | ${o.p50} | ${o.p99} | ${Math.round(b.rps)} | ${b.p50} | ${b.p99} | **${(o.rps / b.rps).toFixed(2)}×** | ${o.bad} / ${b.bad} |`)
+  }
+  const machine = describeMachine()
+  const section = [
+    `Command: \`npm run bench:api\` (${ROUNDS} alternating rounds of ${SECONDS} s per system and route, ${CONNECTIONS} connections, medians).`,
+    `Run on ${new Date().toISOString().slice(0, 10)}, ${codeVersion()}; ${machine.text}.`,
+    '',
+    'checkout-expiry runs from `npm run build` with a bearer token, metrics, validation and `LOG_LEVEL=info` to a file; the bare handler is one `SET NX PX` (POST) or a pipelined `GET` + `PTTL` (GET) on Fastify + ioredis, without validation, logging, auth or metrics.',
+    '',
+    '| route | checkout-expiry req/s | p50 ms | p99 ms | bare req/s | p50 ms | p99 ms | ratio | errors (ours / bare) |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows
+  ].join('\n')
+  process.stdout.write(`\n${section}\n`)
+  // BENCH_WRITE_DOC=0 prints the table without touching the docs (trial runs).
+  if (process.env.BENCH_WRITE_DOC !== '0') writeSection(join(root, 'docs', 'benchmarks.md'), section)
+}
+
+const START = '<!-- bench:api:start -->'
+const END = '<!-- bench:api:end -->'
+
+/** Replaces the API section of the doc, adding it at the end the first time. */
+function writeSection (path: string, section: string): void {
+  let doc = readFileSync(path, 'utf8')
+  if (!doc.includes(START)) doc += `\n## The API against a bare handler\n\n${START}\n${END}\n`
+  const from = doc.indexOf(START)
+  const to = doc.indexOf(END)
+  writeFileSync(path, doc.slice(0, from + START.length) + '\n' + section + '\n' + doc.slice(to))
+}
+
+process.once('SIGINT', () => { killAll(); process.exit(130) })
+try {
+  await main()
+} finally {
+  killAll()
+}
