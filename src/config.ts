@@ -9,6 +9,8 @@ import { Value } from '@sinclair/typebox/value'
 const Int = (min: number, max: number, dflt: number, description: string) =>
   Type.Integer({ minimum: min, maximum: max, default: dflt, description })
 const Bool = (dflt: boolean, description: string) => Type.Boolean({ default: dflt, description })
+/** An optional string; `expected` is what the error message says it must look like. */
+const Str = (pattern: string, description: string, expected: string) => Type.String({ pattern, default: '', description, expected })
 
 export const ConfigSchema = Type.Object({
   PORT: Int(0, 65535, 3000, 'API listen port'),
@@ -25,6 +27,24 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_MAX: Int(0, 1_000_000, 0, 'requests per client per RATE_LIMIT_WINDOW_MS on /checkout, counted in Redis; 0 turns the limit off'),
   RATE_LIMIT_WINDOW_MS: Int(1000, 3_600_000, 60_000, 'the rate-limit window'),
   REDIS_COMMAND_TIMEOUT_MS: Int(50, 60_000, 2000, 'API requests fail with 503 when Redis has not answered within this time'),
+  REDIS_CONNECT_TIMEOUT_MS: Int(100, 60_000, 5000, 'a connection attempt (TCP, TLS, AUTH) that takes longer is dropped and retried'),
+  REDIS_RETRY_MAX_DELAY_MS: Int(50, 60_000, 2000, 'reconnect delays double from 50 ms up to this cap'),
+  REDIS_CLUSTER_NODES: Str('^$|^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$', 'Redis Cluster startup nodes host:port,host:port; REDIS_URL then gives only TLS and credentials', 'host:port,host:port'),
+  REDIS_NAT_MAP: Str('^$|^[^,=\\s]+:\\d+=[^,=\\s]+:\\d+(,[^,=\\s]+:\\d+=[^,=\\s]+:\\d+)*$', 'announced:port=reachable:port pairs, for nodes whose announced address differs', 'host:port=host:port,host:port=host:port'),
+  REDIS_SENTINELS: Str('^$|^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$', 'Sentinel addresses host:port,host:port; REDIS_URL then gives only TLS, credentials and db', 'host:port,host:port'),
+  REDIS_SENTINEL_MASTER: Str('^$|^\\S+$', 'the master group name the sentinels monitor', 'a name without spaces'),
+  REDIS_SENTINEL_PASSWORD: Type.String({ default: '', description: 'password of the sentinels themselves, when they require one' }),
+  REDIS_SENTINEL_TLS: Bool(false, 'connect to the sentinels over TLS too (with the REDIS_TLS_* files)'),
+  REDIS_TLS_CA_FILE: Type.String({ default: '', description: 'PEM file of the CA that signed the Redis server certificates (rediss:// only)' }),
+  REDIS_TLS_CERT_FILE: Type.String({ default: '', description: 'PEM client certificate, for servers that require one (with REDIS_TLS_KEY_FILE)' }),
+  REDIS_TLS_KEY_FILE: Type.String({ default: '', description: 'PEM private key of REDIS_TLS_CERT_FILE' }),
+  REDIS_TLS_SERVERNAME: Type.String({ default: '', description: 'the name the server certificate must carry, when it is not the host connected to' }),
+  REDIS_READ_FROM: Type.Union([Type.Literal('primary'), Type.Literal('replica')], {
+    default: 'primary', description: 'where GET /checkout/:id reads: the primary, or a replica (may be stale by the replication lag)'
+  }),
+  REDIS_REPLICA_URL: Str('^$|^rediss?://', 'standalone only: the replica (reader endpoint) GET /checkout/:id reads from with REDIS_READ_FROM=replica', 'a redis:// or rediss:// URL'),
+  REDIS_WAIT_REPLICAS: Int(0, 16, 0, 'after each API write, WAIT for this many replicas to have it; fewer answers 503. 0 turns it off'),
+  REDIS_WAIT_TIMEOUT_MS: Int(1, 60_000, 200, 'how long an API write waits for REDIS_WAIT_REPLICAS'),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info', description: 'pino log level' }
@@ -71,6 +91,7 @@ function describeAllowed (schema: TSchema): string {
   if (schema.anyOf) return `one of ${schema.anyOf.map((s: TSchema) => s.const).join(', ')}`
   if (schema.type === 'boolean') return 'true or false'
   if (schema.type === 'integer') return `an integer from ${schema.minimum} to ${schema.maximum}`
+  if (typeof schema.expected === 'string') return schema.expected
   if (schema.pattern) return `a string matching ${schema.pattern}`
   return 'a non-empty string'
 }
@@ -110,8 +131,66 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       `Invalid EXPIRY_HEARTBEAT_MS=${config.EXPIRY_HEARTBEAT_MS}: expected at most a third of EXPIRY_LEASE_MS (${config.EXPIRY_LEASE_MS})`
     )
   }
-  parseRedisUrl(config.REDIS_URL)
+  checkRedisSettings(config)
   return config
+}
+
+/** The Redis settings that only make sense together. */
+function checkRedisSettings (config: Config): void {
+  const target = parseRedisUrl(config.REDIS_URL)
+  const invalid = (name: keyof Config, why: string) =>
+    new ConfigError(`Invalid ${name}=${JSON.stringify(String(config[name]))}: ${why}`)
+  if (config.REDIS_CLUSTER_NODES && config.REDIS_SENTINELS) {
+    throw invalid('REDIS_SENTINELS', 'set either REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both')
+  }
+  if (config.REDIS_CLUSTER_NODES && target.db !== 0) {
+    throw new ConfigError(`Invalid REDIS_URL: a Redis Cluster has only database 0, the URL names ${target.db}`)
+  }
+  if (config.REDIS_SENTINELS && !config.REDIS_SENTINEL_MASTER) {
+    throw invalid('REDIS_SENTINEL_MASTER', 'expected the master group name the sentinels monitor (REDIS_SENTINELS is set)')
+  }
+  if (config.REDIS_NAT_MAP && !config.REDIS_CLUSTER_NODES && !config.REDIS_SENTINELS) {
+    throw invalid('REDIS_NAT_MAP', 'only used with REDIS_CLUSTER_NODES or REDIS_SENTINELS')
+  }
+  for (const name of ['REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE', 'REDIS_TLS_SERVERNAME'] as const) {
+    if (config[name] && !target.tls) throw invalid(name, 'TLS settings need a rediss:// REDIS_URL')
+  }
+  if (Boolean(config.REDIS_TLS_CERT_FILE) !== Boolean(config.REDIS_TLS_KEY_FILE)) {
+    throw invalid(config.REDIS_TLS_CERT_FILE ? 'REDIS_TLS_KEY_FILE' : 'REDIS_TLS_CERT_FILE', 'a client certificate needs both REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE')
+  }
+  if (config.REDIS_REPLICA_URL && (config.REDIS_CLUSTER_NODES || config.REDIS_SENTINELS)) {
+    throw invalid('REDIS_REPLICA_URL', 'only for a standalone primary: Sentinel and Cluster find their replicas themselves')
+  }
+  if (config.REDIS_READ_FROM === 'replica' && !config.REDIS_CLUSTER_NODES && !config.REDIS_SENTINELS && !config.REDIS_REPLICA_URL) {
+    throw invalid('REDIS_READ_FROM', 'replica reads on a standalone primary need REDIS_REPLICA_URL (the reader endpoint)')
+  }
+  if (config.REDIS_WAIT_REPLICAS > 0 && config.REDIS_WAIT_TIMEOUT_MS >= config.REDIS_COMMAND_TIMEOUT_MS) {
+    throw invalid('REDIS_WAIT_TIMEOUT_MS', `expected less than REDIS_COMMAND_TIMEOUT_MS (${config.REDIS_COMMAND_TIMEOUT_MS})`)
+  }
+}
+
+export interface HostPort {
+  host: string
+  port: number
+}
+
+/** `host:port,host:port` (REDIS_CLUSTER_NODES, REDIS_SENTINELS; already checked by the schema). */
+export function parseHostPorts (value: string): HostPort[] {
+  return value.split(',').filter(Boolean).map((pair) => {
+    const at = pair.lastIndexOf(':')
+    return { host: pair.slice(0, at), port: Number(pair.slice(at + 1)) }
+  })
+}
+
+/** `announced:port=reachable:port,...` (REDIS_NAT_MAP) as ioredis' natMap. */
+export function parseNatMap (value: string): Record<string, HostPort> {
+  const map: Record<string, HostPort> = {}
+  for (const pair of value.split(',').filter(Boolean)) {
+    const [from = '', to = ''] = pair.split('=')
+    const [target] = parseHostPorts(to)
+    if (target) map[from] = target
+  }
+  return map
 }
 
 export interface RedisTarget {

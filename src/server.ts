@@ -1,21 +1,38 @@
 import { buildApp } from './app.js'
-import { createLogger, redactUrl } from './logger.js'
+import { createLogger } from './logger.js'
 import { exitIfMisconfigured, loadConfigOrExit, onShutdown } from './process.js'
+import { closeRedis } from './redis/connection.js'
+import { redisDeployment } from './redis/deployment.js'
+import { createRedisClient } from './redis/factory.js'
 
-/** The API process: config, logger, listen, graceful shutdown. */
+/** The API process: config, logger, Redis (any topology), listen, graceful shutdown. */
 const config = loadConfigOrExit()
 const log = createLogger(config.LOG_LEVEL, 'checkout-api')
-const app = await buildApp({ config, logger: log }).catch(exitIfMisconfigured)
+let deployment
+try {
+  deployment = redisDeployment(config)
+} catch (err) {
+  exitIfMisconfigured(err)
+}
+// Built here from the whole configuration (Sentinel, Cluster, TLS files) and
+// handed to the app, which leaves closing it to us.
+const redis = createRedisClient(deployment, 'api', { log })
+const app = await buildApp({ config, logger: log, redis }).catch(async (err: unknown) => {
+  await closeRedis(redis)
+  return exitIfMisconfigured(err)
+})
 
 try {
   await app.listen({ port: config.PORT, host: config.HOST })
 } catch (err) {
   log.fatal({ err }, 'could not start the API')
   await app.close().catch(() => {})
+  await closeRedis(redis)
   process.exit(1)
 }
 
 onShutdown(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
   await app.close()
+  await closeRedis(redis)
 })
-log.info({ redis: redactUrl(config.REDIS_URL) }, 'checkout API ready')
+log.info({ redis: deployment.describe }, 'checkout API ready')

@@ -1,17 +1,40 @@
 import { loadHandlers } from '../src/expiry/handlers.js'
 import { createKeyspace } from '../src/keys.js'
 import { startExpiryWorker } from '../src/expiry/worker.js'
-import { createLogger, redactUrl } from '../src/logger.js'
+import { createLogger } from '../src/logger.js'
 import { createWorkerMetrics } from '../src/metrics/worker-metrics.js'
 import { exitIfMisconfigured, loadConfigOrExit, onShutdown } from '../src/process.js'
-import { createRedis } from '../src/redis/connection.js'
+import type { Redis } from 'ioredis'
+import { redisDeployment } from '../src/redis/deployment.js'
+import { createNodeRedis, createRedisClient, createSubscriber } from '../src/redis/factory.js'
+import { connectOrRefuse } from '../src/redis/startup.js'
 
 /** The expiry worker process: turns expired holds into handler calls. */
 const config = loadConfigOrExit()
 const log = createLogger(config.LOG_LEVEL, 'expiry-worker')
 
-const redis = createRedis({ url: config.REDIS_URL, role: 'worker', log, name: 'checkout-expiry:worker' })
-const subscriber = createRedis({ url: config.REDIS_URL, role: 'subscriber', log, name: 'checkout-expiry:subscriber' })
+let deployment
+try {
+  deployment = redisDeployment(config)
+} catch (err) {
+  exitIfMisconfigured(err)
+}
+const target = deployment
+const subscriber = createSubscriber(target, { log, name: 'checkout-expiry:subscriber' })
+// READONLY on the command connection means the endpoint now leads to a
+// replica (a managed failover moved the DNS name): the subscriber, which never
+// writes and so never hears it, reconnects too, or it would listen to a node
+// that publishes no expired events.
+const redis = createRedisClient(target, 'worker', { log, name: 'checkout-expiry:worker', onReadOnly: () => subscriber?.disconnect(true) })
+// On a cluster: one subscriber per master, with the same TLS and credentials.
+const connectNode = (node: { host: string, port: number }) =>
+  createNodeRedis(target, node, 'subscriber', { log, name: 'checkout-expiry:subscriber' })
+// A certificate or password Redis refuses does not pass by waiting: stop with one line.
+connectOrRefuse(redis, target.describe).catch((err: unknown) => {
+  redis.disconnect()
+  subscriber?.disconnect()
+  exitIfMisconfigured(err)
+})
 
 let handlers
 try {
@@ -19,21 +42,23 @@ try {
     webhook: { url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, timeoutMs: config.WEBHOOK_TIMEOUT_MS },
     // The stream handler writes on the worker's command connection, which the worker closes after its last run.
     stream: config.EVENT_STREAM
-      ? { redis, key: createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS).events, maxLen: config.EVENT_STREAM_MAXLEN }
+      // The handler only sends XADD, which a Cluster routes like one node does; its type
+      // still says Redis (src/expiry/handlers/stream.ts).
+      ? { redis: redis as Redis, key: createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS).events, maxLen: config.EVENT_STREAM_MAXLEN }
       : undefined
   })
 } catch (err) {
   process.stderr.write(`checkout-expiry: ${err instanceof Error ? err.message : String(err)}\n`)
   redis.disconnect()
-  subscriber.disconnect()
+  subscriber?.disconnect()
   process.exit(1)
 }
 
 const metrics = createWorkerMetrics()
 // A port that is taken stops the worker with one line, like any other bad setting.
 const http = config.WORKER_HTTP_PORT === -1 ? undefined : { port: config.WORKER_HTTP_PORT, host: config.WORKER_HTTP_HOST }
-const worker = await startExpiryWorker({ config, redis, subscriber, handlers, log, metrics, http }).catch(exitIfMisconfigured)
-log.info({ redis: redactUrl(config.REDIS_URL), handlers: handlers.map((h) => h.name), httpPort: worker.httpPort }, 'expiry worker ready')
+const worker = await startExpiryWorker({ config, redis, subscriber, connectNode, handlers, log, metrics, http }).catch(exitIfMisconfigured)
+log.info({ redis: target.describe, handlers: handlers.map((h) => h.name), httpPort: worker.httpPort }, 'expiry worker ready')
 
 // Leave close-with-grace a little time after the handlers' deadline to close connections.
 onShutdown(log, config.SHUTDOWN_TIMEOUT_MS + 1000, async () => {

@@ -1,8 +1,8 @@
-import type { Redis } from 'ioredis'
 import { ConfigError, loadConfig, type Config } from '../config.js'
 import { createKeyspace } from '../keys.js'
-import { redactUrl } from '../logger.js'
-import { closeRedis, createRedis } from '../redis/connection.js'
+import { closeRedis, type RedisClient } from '../redis/connection.js'
+import { redisDeployment, type RedisDeployment } from '../redis/deployment.js'
+import { createRedisClient } from '../redis/factory.js'
 import { createStoreContext, type StoreContext } from '../store/context.js'
 import { checkLayout, LayoutMismatchError } from '../store/layout.js'
 import { CliErrors } from './errors.js'
@@ -25,7 +25,7 @@ export interface Session {
 const CONNECT_TIMEOUT_MS = 5000
 
 /** Resolves when the connection is ready; rejects with the first connection error or after the timeout. */
-async function connected (redis: Redis, timeoutMs: number): Promise<void> {
+async function connected (redis: RedisClient, timeoutMs: number): Promise<void> {
   if (redis.status === 'ready') return
   await new Promise<void>((resolve, reject) => {
     const done = (err?: Error) => {
@@ -47,16 +47,16 @@ export async function openSession (
   env: NodeJS.ProcessEnv, opts: { writes: boolean, warn: (message: string) => void }
 ): Promise<Session> {
   let config: Config
+  let deployment: RedisDeployment
   try {
     config = loadConfig(env)
+    deployment = redisDeployment(config)
   } catch (err) {
     if (err instanceof ConfigError) throw CliErrors.config(err.message)
     throw err
   }
-  const url = redactUrl(config.REDIS_URL)
-  const redis = createRedis({
-    url: config.REDIS_URL, role: 'api', commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, name: 'checkout-expiry:cli'
-  })
+  const url = deployment.describe
+  const redis = createRedisClient(deployment, 'api', { name: 'checkout-expiry:cli' })
   try {
     await connected(redis, CONNECT_TIMEOUT_MS)
   } catch (err) {

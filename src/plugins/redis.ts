@@ -1,5 +1,9 @@
 import fp from 'fastify-plugin'
-import { closeRedis, createRedis, waitUntilReady, type RedisClient } from '../redis/connection.js'
+import type { Config } from '../config.js'
+import { closeRedis, createRedis, type RedisClient } from '../redis/connection.js'
+import { redisDeployment } from '../redis/deployment.js'
+import { createRedisClient } from '../redis/factory.js'
+import { connectOrRefuse } from '../redis/startup.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -10,20 +14,34 @@ declare module 'fastify' {
 export interface RedisPluginOptions {
   url: string
   commandTimeoutMs: number
-  /** A connection made by the caller (tests, a Lambda handler); it is not closed here. */
+  /** With the whole configuration the connection follows it: Sentinel, Cluster, TLS files, timeouts. */
+  config?: Config | undefined
+  /** A connection made by the caller (the API process, tests, a Lambda handler); it is not closed here. */
   client?: RedisClient | undefined
 }
+
+/** How long the API waits for Redis at start before serving 503s until it answers. */
+const STARTUP_WAIT_MS = 5000
 
 /** The API's Redis connection. Closes only a connection it created. */
 export default fp<RedisPluginOptions>(async (app, opts) => {
   const owned = opts.client === undefined
-  const redis = opts.client ?? createRedis({
-    url: opts.url, role: 'api', log: app.log, commandTimeoutMs: opts.commandTimeoutMs
-  })
+  const deployment = opts.config ? redisDeployment(opts.config) : undefined
+  const redis = opts.client ?? (deployment
+    ? createRedisClient(deployment, 'api', { log: app.log })
+    : createRedis({ url: opts.url, role: 'api', log: app.log, commandTimeoutMs: opts.commandTimeoutMs }))
+  // Serve once Redis answers; if it does not within the wait, start anyway:
+  // requests get 503 until the connection comes back by itself. A certificate
+  // or password Redis refuses does not pass by itself: buildApp rejects.
+  let ready: boolean
+  try {
+    ready = await connectOrRefuse(redis, deployment?.describe ?? 'REDIS_URL', STARTUP_WAIT_MS)
+  } catch (err) {
+    if (owned) await closeRedis(redis)
+    throw err
+  }
+  if (!ready) app.log.warn('redis is not reachable yet; answering 503 until it is')
   app.decorate<RedisClient>('redis', redis)
-  // Serve once Redis answers; if it does not within the connect timeout, start
-  // anyway: requests get 503 until the connection comes back by itself.
-  if (!(await waitUntilReady(redis, 5000))) app.log.warn('redis is not reachable yet; answering 503 until it is')
   app.addHook('onClose', async () => {
     if (owned) await closeRedis(redis)
   })

@@ -1,6 +1,9 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
 import { createKeyspace } from '../keys.js'
+import { closeRedis } from '../redis/connection.js'
+import { redisDeployment } from '../redis/deployment.js'
+import { createReplicaReader } from '../redis/factory.js'
 import { createStoreContext, type StoreContext } from '../store/context.js'
 import { checkLayout, LayoutMismatchError } from '../store/layout.js'
 
@@ -29,8 +32,15 @@ export const MAX_PAYLOAD_BYTES = 16 * 1024
  */
 export default fp<{ config: Config }>(async (app, { config }) => {
   const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
+  // GET /checkout/:id reads from a replica with REDIS_READ_FROM=replica, on a connection of its own.
+  const reader = config.REDIS_READ_FROM === 'replica'
+    ? createReplicaReader(redisDeployment(config), { log: app.log, name: 'checkout-expiry:api-reader' })
+    : undefined
+  if (reader) app.addHook('onClose', async () => await closeRedis(reader))
   const store = createStoreContext(app.redis, keys, config.CHECKOUT_RESULT_RETENTION_MS, {
-    events: config.EVENT_STREAM ? { maxLen: config.EVENT_STREAM_MAXLEN } : undefined
+    events: config.EVENT_STREAM ? { maxLen: config.EVENT_STREAM_MAXLEN } : undefined,
+    reader,
+    waitReplicas: { replicas: config.REDIS_WAIT_REPLICAS, timeoutMs: config.REDIS_WAIT_TIMEOUT_MS }
   })
   app.decorate('store', store)
   app.decorate('limits', {

@@ -1,5 +1,7 @@
-import { Redis, type Cluster, type RedisOptions } from 'ioredis'
+import { Redis, type Cluster } from 'ioredis'
 import type { Logger } from 'pino'
+import { watch } from './factory.js'
+import { DEFAULT_TIMEOUTS, roleOptions, type RedisRole } from './options.js'
 
 /**
  * A connection the store can run on: one node (standalone, or the primary
@@ -11,18 +13,7 @@ export type RedisClient = Redis | Cluster
 /** Any pino-compatible logger (fastify's request logger included). */
 export type Log = Pick<Logger, 'info' | 'warn' | 'error' | 'debug'>
 
-/**
- * The one place that builds Redis connections. Each role gets the options
- * its job needs:
- * - `api`: fails fast (no offline queue, a command timeout), so a request
- *   answers 503 quickly while Redis is away; reconnects in the background.
- * - `worker`: waits for Redis to come back instead of failing, so an
- *   acknowledgement is never dropped because of a short outage.
- * - `subscriber`: a dedicated pub/sub connection; ioredis resubscribes it
- *   after every reconnect.
- * `redis://` and `rediss://` URLs with user, password and db are accepted.
- */
-export type RedisRole = 'api' | 'worker' | 'subscriber'
+export type { RedisRole } from './options.js'
 
 export interface RedisConnectionOptions {
   url: string
@@ -33,44 +24,16 @@ export interface RedisConnectionOptions {
   name?: string | undefined
 }
 
-const reconnectDelay = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2000)
-
+/**
+ * One connection to a standalone Redis from a `redis://` or `rediss://` URL
+ * (user, password and db included), with the options of its role. The
+ * processes build theirs from the whole configuration with the factory
+ * (src/redis/factory.ts), which also covers Sentinel, Cluster and TLS files.
+ */
 export function createRedis (opts: RedisConnectionOptions): Redis {
-  const common: RedisOptions = {
-    connectionName: opts.name ?? `checkout-expiry:${opts.role}`,
-    retryStrategy: reconnectDelay,
-    connectTimeout: 5000,
-    // RESP2 keeps script and pub/sub replies in the same shapes on every Redis
-    // version and managed service we run on.
-    protocol: 2
-  }
-  const byRole: Record<RedisRole, RedisOptions> = {
-    api: {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: opts.commandTimeoutMs ?? 2000,
-      enableAutoPipelining: true
-    },
-    worker: { maxRetriesPerRequest: null, enableAutoPipelining: true },
-    subscriber: { maxRetriesPerRequest: null, autoResubscribe: true }
-  }
-  const redis = new Redis(opts.url, { ...common, ...byRole[opts.role] })
-  const log = opts.log
-  if (log) {
-    // Without an 'error' listener ioredis prints every reconnect failure to stderr.
-    let down = false
-    redis.on('error', (err: Error) => {
-      if (!down) log.warn({ err: { message: err.message }, role: opts.role }, 'redis connection error')
-      down = true
-    })
-    redis.on('ready', () => {
-      if (down) log.info({ role: opts.role }, 'redis connection restored')
-      down = false
-    })
-  } else {
-    redis.on('error', () => {})
-  }
-  return redis
+  const options = roleOptions(opts.role, { ...DEFAULT_TIMEOUTS, commandTimeoutMs: opts.commandTimeoutMs ?? DEFAULT_TIMEOUTS.commandTimeoutMs })
+  const redis = new Redis(opts.url, { ...options, connectionName: opts.name ?? `checkout-expiry:${opts.role}` })
+  return watch(redis, opts.role, opts.log)
 }
 
 /** Closes a connection we own: QUIT when it is up, disconnect when it is not. */

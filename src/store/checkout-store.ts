@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto'
 import { Errors, withDetails } from '../errors.js'
+import { isRedisUnavailable } from '../redis/errors.js'
+import { waitForReplicas } from '../redis/wait.js'
 import { outboxCap, run, type StoreContext } from './context.js'
 import type { ScriptName } from './scripts.js'
 
@@ -67,9 +69,34 @@ async function runWrite (
   const { base, outbox } = ctx.keys.order(id)
   const record = idem ? `${base}idem:${id}:${createHash('sha256').update(idem.key).digest('hex').slice(0, 32)}` : `${base}idem:`
   const reply = await run(ctx, name, [...keys, outbox, record], [...args, outboxCap(ctx), idem?.fingerprint ?? '', IDEMPOTENCY_TTL_MS])
+  await replicated(ctx, ctx.keys.order(id).order)
   if (reply[0] === 'conflict') throw new Errors.IDEMPOTENCY_KEY_REUSED()
   if (reply[0] === 'replay') return { reply: JSON.parse(String(reply[1])) as unknown[], replayed: true }
   return { reply, replayed: false }
+}
+
+/**
+ * With REDIS_WAIT_REPLICAS, a write is acknowledged only once that many
+ * replicas have it: the primary can fail over to any of them without losing
+ * the hold. Fewer in time answers 503 although the write happened on the
+ * primary: a hold we cannot promise to keep is not reported as held, and the
+ * client's retry (with its Idempotency-Key) gets the first reply once the
+ * replicas catch up. docs/deploy.md explains the choice.
+ */
+async function replicated (ctx: StoreContext, key: string): Promise<void> {
+  if (!ctx.waitReplicas) return
+  const { replicas, timeoutMs } = ctx.waitReplicas
+  let acknowledged: number
+  try {
+    acknowledged = await waitForReplicas(ctx.redis, key, replicas, timeoutMs)
+  } catch (err) {
+    throw new Errors.REDIS_UNAVAILABLE({ cause: err })
+  }
+  if (acknowledged < replicas) {
+    throw new Errors.REDIS_UNAVAILABLE({
+      cause: new Error(`WAIT: ${acknowledged} of ${replicas} replicas acknowledged the write within ${timeoutMs} ms (REDIS_WAIT_REPLICAS)`)
+    })
+  }
 }
 
 /** Marks an error thrown for a replayed request, so the response says so. */
@@ -101,12 +128,26 @@ export async function createHold (ctx: StoreContext, hold: NewHold, idem?: Idemp
 
 export async function getCheckout (ctx: StoreContext, id: string): Promise<CheckoutView> {
   const k = ctx.keys.order(id)
-  const reply = await run(ctx, 'get', [k.order], [])
+  const reply = await read(ctx, 'get', [k.order])
   const now = Number(reply[0])
   if (reply.length < 3) throw new Errors.CHECKOUT_NOT_FOUND(id)
   const f: Record<string, string> = {}
   for (let i = 1; i + 1 < reply.length; i += 2) f[String(reply[i])] = String(reply[i + 1])
   return toView(id, f, now)
+}
+
+/**
+ * A read that may be served by a replica (REDIS_READ_FROM=replica); while
+ * the replica is away it goes to the primary instead.
+ */
+async function read (ctx: StoreContext, name: 'get', keys: string[]): Promise<unknown[]> {
+  if (!ctx.reader) return await run(ctx, name, keys, [])
+  try {
+    return await run(ctx, name, keys, [], ctx.reader)
+  } catch (err) {
+    if (!isRedisUnavailable((err as Error).cause)) throw err
+    return await run(ctx, name, keys, [])
+  }
 }
 
 /** Turns the order hash (fields documented in docs/keys.md) into the public view. */

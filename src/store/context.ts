@@ -11,6 +11,10 @@ import { defineScripts, runScript, type ScriptName } from './scripts.js'
  */
 export interface StoreContext {
   redis: RedisClient
+  /** Where reads that may be stale go (GET /checkout/:id with REDIS_READ_FROM=replica); else `redis`. */
+  reader?: RedisClient
+  /** After each API write, WAIT for this many replicas (REDIS_WAIT_REPLICAS); absent: no WAIT. */
+  waitReplicas?: WaitReplicas
   keys: Keyspace
   retentionMs: number
   /** Present when lifecycle events are on (EVENT_STREAM): the scripts then append them to their shard's outbox. */
@@ -24,14 +28,29 @@ export interface EventSettings {
   maxLen: number
 }
 
+export interface WaitReplicas {
+  replicas: number
+  timeoutMs: number
+}
+
 export interface StoreOptions {
   /** Lifecycle events on; without it no script writes an event. */
   events?: EventSettings | undefined
+  reader?: RedisClient | undefined
+  waitReplicas?: WaitReplicas | undefined
 }
 
 export function createStoreContext (redis: RedisClient, keys: Keyspace, retentionMs: number, opts: StoreOptions = {}): StoreContext {
   defineScripts(redis)
-  return { redis, keys, retentionMs, ...(opts.events ? { events: { maxLen: opts.events.maxLen } } : {}) }
+  if (opts.reader) defineScripts(opts.reader)
+  return {
+    redis,
+    keys,
+    retentionMs,
+    ...(opts.events ? { events: { maxLen: opts.events.maxLen } } : {}),
+    ...(opts.reader ? { reader: opts.reader } : {}),
+    ...(opts.waitReplicas && opts.waitReplicas.replicas > 0 ? { waitReplicas: { ...opts.waitReplicas } } : {})
+  }
 }
 
 /**
@@ -46,11 +65,11 @@ export function outboxCap (ctx: StoreContext): number {
 
 /** Runs a script; a Redis outage becomes REDIS_UNAVAILABLE, anything else stays a defect. */
 export async function run (
-  ctx: StoreContext, name: ScriptName, keys: string[], args: Array<string | number>
+  ctx: StoreContext, name: ScriptName, keys: string[], args: Array<string | number>, on: RedisClient = ctx.redis
 ): Promise<unknown[]> {
   if (ctx.refusal) throw ctx.refusal
   try {
-    return await runScript(ctx.redis, name, keys, args)
+    return await runScript(on, name, keys, args)
   } catch (err) {
     if (isRedisUnavailable(err)) throw new Errors.REDIS_UNAVAILABLE({ cause: err })
     throw err

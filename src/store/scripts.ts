@@ -19,6 +19,12 @@ interface ScriptSource {
   name: ScriptName
   numberOfKeys: number
   lua: string
+  /**
+   * Declared `#!lua flags=no-writes` on its first line: Redis runs it on a
+   * replica (a cluster replica would otherwise redirect it to its master),
+   * and ioredis sends it to replicas of a cluster read with scaleReads.
+   */
+  readOnly: boolean
 }
 
 const scriptsDir = new URL('./scripts/', import.meta.url)
@@ -38,7 +44,10 @@ export function scriptSources (): ScriptSource[] {
   cache ??= readdirSync(scriptsDir)
     .map((file) => /^([a-z-]+)-(\d+)\.lua$/.exec(file))
     .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ name: m[1] as ScriptName, numberOfKeys: Number(m[2]), lua: inline(m[0], new Set()) }))
+    .map((m) => {
+      const lua = inline(m[0], new Set())
+      return { name: m[1] as ScriptName, numberOfKeys: Number(m[2]), lua, readOnly: /^#!lua flags=no-writes\b/.test(lua) }
+    })
   return cache
 }
 
@@ -52,11 +61,15 @@ export function defineScripts (redis: RedisClient): void {
   for (const script of scriptSources()) {
     const name = commandName(script.name)
     if (commands[name]) continue
-    redis.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: script.lua })
+    redis.defineCommand(name, { numberOfKeys: script.numberOfKeys, lua: script.lua, readOnly: script.readOnly })
   }
 }
 
-/** Runs a script (EVALSHA, falling back to EVAL when Redis does not have it yet). */
+/**
+ * Runs a script: EVAL the first time on each connection, EVALSHA after, and
+ * EVAL again on NOSCRIPT (ioredis does it), so a SCRIPT FLUSH or a promoted
+ * replica with an empty script cache costs one round trip, never an error.
+ */
 export async function runScript (
   redis: RedisClient, name: ScriptName, keys: string[], args: Array<string | number>
 ): Promise<unknown[]> {

@@ -1,6 +1,8 @@
+#!lua flags=no-writes
 --[[
-  Reads an order and the server time in one round trip. Writes nothing, so it
-  can later run on replicas.
+  Reads an order and the server time in one round trip. Declared no-writes
+  (the first line), so Redis runs it on replicas: GET /checkout/:id with
+  REDIS_READ_FROM=replica, and a cluster replica does not redirect it.
 
   KEYS[1] order hash
 

@@ -1,0 +1,122 @@
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
+import type { HostPort } from '../config.js'
+import type { Log, RedisClient } from './connection.js'
+import type { ClusterDeployment, RedisDeployment, SentinelDeployment } from './deployment.js'
+import { retryDelay, roleOptions, type RedisRole } from './options.js'
+
+/**
+ * Builds every Redis connection of the service from the deployment: the
+ * API's, the worker's command and pub/sub connections, a replica reader, and
+ * a dedicated connection to one node. Standalone and Sentinel give a `Redis`,
+ * a cluster a `Cluster`; the callers only see a RedisClient.
+ */
+export interface ClientOptions {
+  log?: Log | undefined
+  /** Shown in CLIENT LIST, which helps an operator tell our connections apart. */
+  name?: string | undefined
+  /** Called when a command met READONLY (the endpoint now points at a replica) and the connection reconnects. */
+  onReadOnly?: (() => void) | undefined
+}
+
+function nodeOptions (dep: RedisDeployment, role: RedisRole, opts: ClientOptions): RedisOptions {
+  return {
+    ...roleOptions(role, dep.timeouts, opts.onReadOnly),
+    connectionName: opts.name ?? `checkout-expiry:${role}`,
+    ...(dep.tls ? { tls: dep.tls } : {}),
+    ...(dep.username ? { username: dep.username } : {}),
+    ...(dep.password ? { password: dep.password } : {}),
+    db: dep.db
+  }
+}
+
+function sentinelOptions (dep: SentinelDeployment, role: 'master' | 'slave'): RedisOptions {
+  return {
+    sentinels: dep.sentinels,
+    name: dep.master,
+    role,
+    ...(dep.sentinelPassword ? { sentinelPassword: dep.sentinelPassword } : {}),
+    ...(dep.sentinelTls ? { enableTLSForSentinelMode: true, sentinelTLS: dep.tls ?? {} } : {}),
+    ...(dep.natMap ? { natMap: dep.natMap } : {}),
+    sentinelRetryStrategy: retryDelay(dep.timeouts.retryMaxDelayMs),
+    // Subscribes to +switch-master, so a failover is followed at once rather than at the next reconnect.
+    failoverDetector: true
+  }
+}
+
+function clusterOptions (dep: ClusterDeployment, role: RedisRole, opts: ClientOptions, scaleReads: 'master' | 'slave'): ClusterOptions {
+  const { retryStrategy: _perNode, enableOfflineQueue, ...redisOptions } = nodeOptions(dep, role, opts)
+  return {
+    redisOptions,
+    enableOfflineQueue: enableOfflineQueue ?? true,
+    enableAutoPipelining: redisOptions.enableAutoPipelining ?? false,
+    scaleReads,
+    clusterRetryStrategy: retryDelay(dep.timeouts.retryMaxDelayMs),
+    slotsRefreshTimeout: Math.min(dep.timeouts.connectTimeoutMs, 5000),
+    ...(dep.natMap ? { natMap: dep.natMap } : {}),
+    // With TLS, connect to startup nodes by their names, not the addresses they
+    // resolve to: managed clusters (ElastiCache) issue certificates for the names.
+    ...(dep.tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {})
+  }
+}
+
+/** The connection of one role: the primary (standalone or via Sentinel), or the whole cluster. */
+export function createRedisClient (dep: RedisDeployment, role: RedisRole, opts: ClientOptions = {}): RedisClient {
+  const client = dep.mode === 'cluster'
+    ? new Cluster(dep.nodes, clusterOptions(dep, role, opts, 'master'))
+    : new Redis({
+      ...nodeOptions(dep, role, opts),
+      ...(dep.mode === 'sentinel' ? sentinelOptions(dep, 'master') : dep.node)
+    })
+  return watch(client, role, opts.log)
+}
+
+/**
+ * The pub/sub connection for keyspace events on one node deployments
+ * (standalone, Sentinel); undefined on a cluster, where the worker opens one
+ * per master with createNodeRedis.
+ */
+export function createSubscriber (dep: RedisDeployment, opts: ClientOptions = {}): Redis | undefined {
+  if (dep.mode === 'cluster') return undefined
+  return createRedisClient(dep, 'subscriber', opts) as Redis
+}
+
+/** A dedicated connection to one node of the deployment, with its TLS and credentials (a cluster master's subscriber). */
+export function createNodeRedis (dep: RedisDeployment, node: HostPort, role: RedisRole, opts: ClientOptions = {}): Redis {
+  const options = nodeOptions(dep, role, opts)
+  // Cluster nodes only have db 0.
+  return watch(new Redis({ ...options, ...node, db: dep.mode === 'cluster' ? 0 : options.db }), role, opts.log)
+}
+
+/**
+ * Where GET /checkout/:id reads with REDIS_READ_FROM=replica: a replica found
+ * by Sentinel, the cluster's replicas (scripts marked read-only go there), or
+ * the standalone REDIS_REPLICA_URL. Undefined when reads go to the primary.
+ */
+export function createReplicaReader (dep: RedisDeployment, opts: ClientOptions = {}): RedisClient | undefined {
+  if (dep.readFrom !== 'replica') return undefined
+  const name = opts.name ?? 'checkout-expiry:api-reader'
+  if (dep.mode === 'cluster') return watch(new Cluster(dep.nodes, clusterOptions(dep, 'api', { ...opts, name }, 'slave')), 'api', opts.log)
+  if (dep.mode === 'sentinel') {
+    return watch(new Redis({ ...nodeOptions(dep, 'api', { ...opts, name }), ...sentinelOptions(dep, 'slave') }), 'api', opts.log)
+  }
+  if (!dep.replica) return undefined
+  return createNodeRedis(dep, dep.replica, 'api', { ...opts, name })
+}
+
+/** Logs the first error of an outage and the recovery, once each; without a listener ioredis prints every failure. */
+export function watch<C extends RedisClient> (client: C, role: RedisRole, log: Log | undefined): C {
+  if (!log) {
+    client.on('error', () => {})
+    return client
+  }
+  let down = false
+  client.on('error', (err: Error) => {
+    if (!down) log.warn({ err: { message: err.message }, role }, 'redis connection error')
+    down = true
+  })
+  client.on('ready', () => {
+    if (down) log.info({ role }, 'redis connection restored')
+    down = false
+  })
+  return client
+}

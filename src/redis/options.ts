@@ -1,0 +1,60 @@
+import type { RedisOptions } from 'ioredis'
+
+/**
+ * What each connection role needs from ioredis:
+ * - `api`: fails fast (no offline queue, a command timeout), so a request
+ *   answers 503 quickly while Redis is away; reconnects in the background.
+ * - `worker`: waits for Redis to come back instead of failing, so an
+ *   acknowledgement is never dropped because of a short outage.
+ * - `subscriber`: a dedicated pub/sub connection; ioredis resubscribes it
+ *   after every reconnect.
+ */
+export type RedisRole = 'api' | 'worker' | 'subscriber'
+
+export interface ConnectionTimeouts {
+  connectTimeoutMs: number
+  commandTimeoutMs: number
+  /** Reconnect delays double from 50 ms up to this. */
+  retryMaxDelayMs: number
+}
+
+export const DEFAULT_TIMEOUTS: ConnectionTimeouts = { connectTimeoutMs: 5000, commandTimeoutMs: 2000, retryMaxDelayMs: 2000 }
+
+/** Capped exponential backoff: 100, 200, 400 ... up to maxMs; never gives up. */
+export const retryDelay = (maxMs: number) => (times: number) => Math.min(50 * 2 ** Math.min(times, 16), maxMs)
+
+/**
+ * A managed Redis that fails over by moving its DNS name leaves our
+ * connections on the old primary, now a replica: every write answers
+ * READONLY and will until we reconnect and resolve the name again.
+ */
+export const isReadOnlyError = (err: Error): boolean => err.message.startsWith('READONLY')
+
+export function roleOptions (role: RedisRole, timeouts: ConnectionTimeouts, onReadOnly?: () => void): RedisOptions {
+  // 1: reconnect and fail the command (the API answers 503, the client retries);
+  // 2: reconnect and send it again (a write script that hit READONLY changed nothing).
+  const reconnectOnError = (reply: 1 | 2) => (err: Error) => {
+    if (!isReadOnlyError(err)) return false
+    onReadOnly?.()
+    return reply
+  }
+  const byRole: Record<RedisRole, RedisOptions> = {
+    api: {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: timeouts.commandTimeoutMs,
+      enableAutoPipelining: true,
+      reconnectOnError: reconnectOnError(1)
+    },
+    worker: { maxRetriesPerRequest: null, enableAutoPipelining: true, reconnectOnError: reconnectOnError(2) },
+    subscriber: { maxRetriesPerRequest: null, autoResubscribe: true, reconnectOnError: reconnectOnError(1) }
+  }
+  return {
+    retryStrategy: retryDelay(timeouts.retryMaxDelayMs),
+    connectTimeout: timeouts.connectTimeoutMs,
+    // RESP2 keeps script and pub/sub replies in the same shapes on every Redis
+    // version and managed service we run on.
+    protocol: 2,
+    ...byRole[role]
+  }
+}
