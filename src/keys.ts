@@ -1,15 +1,29 @@
+import { balancedTag } from './shard-tags.js'
+
 /**
  * Key naming. Every key of one order lives under the hash tag of its shard,
- * `<prefix>{<shard>}:`, together with that shard's deadline index and job queue,
+ * `<prefix>{<tag>}:`, together with that shard's deadline index and job queue,
  * so each script touches a single Redis Cluster slot. See docs/keys.md.
+ *
+ * Key formats (recorded per prefix in `<prefix>layout`, src/store/layout.ts):
+ * - 1: the tag is the shard number, `{0}`..`{S-1}`;
+ * - 2: the tag is `{<n>.<k>}`, chosen so the shards spread evenly over the
+ *   masters of a cluster (src/shard-tags.ts).
  */
+export type KeyFormat = 1 | 2
+export const KEY_FORMATS: readonly KeyFormat[] = [1, 2]
+
 export const ORDER_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$'
 
 export interface Keyspace {
   readonly prefix: string
   readonly shards: number
+  /** How shard tags are written; fixed for the life of the data under the prefix. */
+  readonly format: KeyFormat
+  /** The hash tag of each shard, without braces. */
+  readonly tags: readonly string[]
   shardOf: (id: string) => number
-  /** `<prefix>{<shard>}:`: the base every key of the shard starts with. */
+  /** `<prefix>{<tag>}:`: the base every key of the shard starts with. */
   base: (shard: number) => string
   order: (id: string) => OrderKeys
   shard: (shard: number) => ShardKeys
@@ -62,8 +76,15 @@ function fnv1a (text: string): number {
   return hash >>> 0
 }
 
-export function createKeyspace (prefix: string, shards: number): Keyspace {
-  const base = (shard: number) => `${prefix}{${shard}}:`
+/**
+ * The key names of one prefix. Format 1 is the default for callers that do
+ * not read the recorded layout; processes that do open their keyspace with
+ * openKeyspace (src/store/layout.ts), which follows the record.
+ */
+export function createKeyspace (prefix: string, shards: number, format: KeyFormat = 1): Keyspace {
+  const tags = Array.from({ length: shards }, (_v, shard) => format === 2 ? balancedTag(shard, shards) : String(shard))
+  const shardOfTag = new Map(tags.map((tag, shard) => [tag, shard]))
+  const base = (shard: number) => `${prefix}{${tags[shard] ?? String(shard)}}:`
   const shardKeys = (shard: number): ShardKeys => {
     const b = base(shard)
     return {
@@ -81,10 +102,12 @@ export function createKeyspace (prefix: string, shards: number): Keyspace {
     }
   }
   const shardOf = (id: string) => fnv1a(id) % shards
-  const timerKey = new RegExp(`^${prefix.replace(/[.]/g, '\\.')}\\{(\\d+)\\}:timer:(.+)$`)
+  const timerKey = new RegExp(`^${prefix.replace(/[.]/g, '\\.')}\\{([0-9.]+)\\}:timer:(.+)$`)
   return {
     prefix,
     shards,
+    format,
+    tags,
     shardOf,
     base,
     shard: shardKeys,
@@ -97,9 +120,9 @@ export function createKeyspace (prefix: string, shards: number): Keyspace {
     parseTimerKey (key) {
       const match = timerKey.exec(key)
       if (!match) return undefined
-      const shard = Number(match[1])
+      const shard = shardOfTag.get(match[1] as string)
       const id = match[2] as string
-      if (shard >= shards || shardOf(id) !== shard) return undefined
+      if (shard === undefined || shardOf(id) !== shard) return undefined
       return { id, shard }
     }
   }

@@ -1,16 +1,16 @@
 import { randomUUID } from 'node:crypto'
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { parseRedisUrl, type Config } from '../config.js'
-import { createKeyspace } from '../keys.js'
+import type { KeyFormat, Keyspace } from '../keys.js'
 import { createWorkerMetrics, type WorkerMetrics } from '../metrics/worker-metrics.js'
-import { closeRedis } from '../redis/connection.js'
+import { closeRedis, type RedisClient } from '../redis/connection.js'
 import { startEventRelay } from '../events/relay.js'
 import { createStoreContext } from '../store/context.js'
 import { countDeadLetters } from '../store/dead-letters.js'
 import { countPendingHolds } from '../store/stats.js'
 import { leaveAllShards, type Claimant } from '../store/expiry-jobs.js'
-import { checkLayout } from '../store/layout.js'
+import { openKeyspace } from '../store/layout.js'
 import type { NamedHandler } from './handlers.js'
 import { Heartbeat } from './heartbeat.js'
 import { startHousekeeping } from './housekeeping.js'
@@ -18,6 +18,7 @@ import { startWorkerHttp, type Readiness, type WorkerHttp } from './http.js'
 import { ensureExpiredEvents, warnEventsNotConfigurable } from './notifications.js'
 import { ABORT_GRACE_MS } from './abortable.js'
 import { Runner } from './runner.js'
+import { subscribeClusterExpiredEvents } from './cluster-subscriber.js'
 import { subscribeExpiredEvents, type ExpiredEvents } from './subscriber.js'
 import { Sweeper } from './sweeper.js'
 
@@ -29,10 +30,22 @@ import { Sweeper } from './sweeper.js'
  */
 export interface ExpiryWorkerOptions {
   config: Config
-  /** Command connection (role `worker`). */
-  redis: Redis
-  /** Dedicated pub/sub connection (role `subscriber`). */
-  subscriber: Redis
+  /** Command connection (role `worker`): one node (standalone, Sentinel) or a Redis Cluster. */
+  redis: RedisClient
+  /** Dedicated pub/sub connection (role `subscriber`) on one node; required unless `redis` is a Cluster. */
+  subscriber?: Redis | undefined
+  /**
+   * On a Cluster: opens a dedicated connection to one node, for the
+   * expired-events subscription on each master (role `subscriber`, with the
+   * same TLS and credentials as the cluster). Required with a Cluster.
+   */
+  connectNode?: ((node: { host: string, port: number }) => Redis) | undefined
+  /**
+   * The key format recorded for a new KEY_PREFIX (src/keys.ts); data already
+   * recorded keeps its format. 1 (the default) until every process that
+   * writes keys opens its keyspace from the record.
+   */
+  keyFormat?: KeyFormat | undefined
   handlers: NamedHandler[]
   log: Logger
   /** The worker's metrics; by default a registry of its own. */
@@ -61,7 +74,14 @@ export interface ExpiryWorker {
 
 export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<ExpiryWorker> {
   const { config, log } = opts
-  const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
+  const cluster = isCluster(opts.redis) ? opts.redis : undefined
+  const closeConnections = async () => await Promise.all([opts.subscriber && closeRedis(opts.subscriber), closeRedis(opts.redis)])
+  if (cluster ? !opts.connectNode : !opts.subscriber) {
+    await closeConnections()
+    throw new Error(cluster
+      ? 'the expiry worker on a Redis Cluster needs connectNode: expired events are subscribed on every master'
+      : 'the expiry worker needs a subscriber connection for expired events')
+  }
   const metrics = opts.metrics ?? createWorkerMetrics()
   let state: 'starting' | 'running' | 'closing' = 'starting'
   const readiness = (): Readiness => {
@@ -72,13 +92,14 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     return { ready: true }
   }
   let http: WorkerHttp | undefined
+  let keys: Keyspace
   try {
     // Up first, so probes get an answer (503) while the worker waits for Redis.
     if (opts.http) http = await startWorkerHttp({ ...opts.http, registry: metrics.registry, readiness, log })
-    await checkLayout(opts.redis, keys, log)
+    keys = await openKeyspace(opts.redis, config.KEY_PREFIX, config.KEY_SHARDS, log, opts.keyFormat ?? 1)
   } catch (err) {
     // The worker owns its connections from here on, also when it refuses to start.
-    await Promise.all([closeRedis(opts.subscriber), closeRedis(opts.redis), http?.close()])
+    await Promise.all([closeConnections(), http?.close()])
     throw err
   }
   const eventSettings = config.EVENT_STREAM ? { maxLen: config.EVENT_STREAM_MAXLEN } : undefined
@@ -125,26 +146,52 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   })
 
   let started = false
-  const subscription: ExpiredEvents = await subscribeExpiredEvents({
-    redis: opts.subscriber,
-    db: parseRedisUrl(config.REDIS_URL).db,
-    keys,
-    log,
-    onExpired: (shard) => sweeper.onEvent(shard),
-    onSubscribed: () => {
-      // A restarted Redis may have lost the setting, and events published while
-      // we were away are gone: make sure of the flags, then sweep everything.
-      if (!started) return
-      void ensureExpiredEvents(opts.redis, log)
-      sweeper.sweepAll()
-    }
-  })
-  const setup = await ensureExpiredEvents(opts.redis, log)
-  if (!setup.configured) {
-    warnEventsNotConfigurable(log, setup.reason)
-    // Tells, without holding up the start, whether the server publishes the events anyway.
-    void probeEvents(opts.redis, subscription, config.KEY_PREFIX, log)
+  const onSubscribed = () => {
+    // Events published while we were not subscribed are gone: sweep everything.
+    if (started) sweeper.sweepAll()
   }
+  let subscription: ExpiredEvents
+  let eventsConfigurable: boolean
+  if (cluster && opts.connectNode) {
+    let warned = false
+    let refusedReason: string | undefined
+    subscription = await subscribeClusterExpiredEvents({
+      cluster,
+      connectNode: opts.connectNode,
+      keys,
+      log,
+      onExpired: (shard) => sweeper.onEvent(shard),
+      onSubscribed,
+      onNotConfigurable: (node, reason) => {
+        refusedReason ??= reason
+        if (warned) log.debug({ node, reason }, 'cannot set notify-keyspace-events on this node either')
+        else warnEventsNotConfigurable(log, reason)
+        warned = true
+      }
+    })
+    eventsConfigurable = refusedReason === undefined
+  } else {
+    // One node: CONFIG goes over the command connection (a subscribed connection cannot send it).
+    const node = opts.redis as Redis
+    const subscriber = opts.subscriber as Redis
+    subscription = await subscribeExpiredEvents({
+      redis: subscriber,
+      db: parseRedisUrl(config.REDIS_URL).db,
+      keys,
+      log,
+      onExpired: (shard) => sweeper.onEvent(shard),
+      onSubscribed: () => {
+        // A restarted Redis may have lost the setting: make sure of the flags before the sweep.
+        if (started) void ensureExpiredEvents(node, log)
+        onSubscribed()
+      }
+    })
+    const setup = await ensureExpiredEvents(node, log)
+    if (!setup.configured) warnEventsNotConfigurable(log, setup.reason)
+    eventsConfigurable = setup.configured
+  }
+  // Tells, without holding up the start, whether the server publishes the events anyway.
+  if (!eventsConfigurable) void probeEvents(opts.redis, subscription, keys.prefix, log)
   heartbeat.start()
   sweeper.start()
   // Publishes the events the scripts put in the shards' outboxes (docs/events.md).
@@ -192,7 +239,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
         await housekeeping.stop()
         if (!drained) log.warn({ released }, 'handlers still running at the shutdown deadline were given back for another worker to run')
         log.info({ found: sweeper.found, ...runner.stats }, 'expiry worker stopped')
-        await Promise.all([closeRedis(opts.subscriber), closeRedis(opts.redis)])
+        await closeConnections()
         // Last, so /readyz says "shutting down" for as long as the worker stops.
         await http?.close()
       })()
@@ -201,8 +248,12 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   }
 }
 
+function isCluster (redis: RedisClient): redis is Cluster {
+  return redis.isCluster
+}
+
 /** Where CONFIG is blocked, tells the operator whether expired events arrive anyway. */
-async function probeEvents (redis: Redis, events: ExpiredEvents, prefix: string, log: Logger): Promise<void> {
+async function probeEvents (redis: RedisClient, events: ExpiredEvents, prefix: string, log: Logger): Promise<void> {
   const key = `${prefix}probe:${randomUUID()}`
   const arrived = events.waitForKey(key, 2000)
   try {

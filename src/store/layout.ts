@@ -1,4 +1,4 @@
-import type { Keyspace } from '../keys.js'
+import { createKeyspace, KEY_FORMATS, type KeyFormat, type Keyspace } from '../keys.js'
 import type { Log, RedisClient } from '../redis/connection.js'
 
 /**
@@ -6,8 +6,14 @@ import type { Log, RedisClient } from '../redis/connection.js'
  * disagree on KEY_SHARDS write and read different keys, and every expiry is
  * lost without a word. The first process to start records the layout in
  * Redis; every later one compares and refuses to start on a mismatch.
+ *
+ * The record also names the key format (src/keys.ts). A new format applies
+ * to new prefixes only: data recorded with format 1 keeps its tags for its
+ * whole life, and a process whose keys use another format than the record
+ * refuses to start rather than read and write keys nobody else uses.
  */
-export const KEY_FORMAT_VERSION = 1
+/** The newest key format: what openKeyspace records for a new prefix unless told otherwise. */
+export const KEY_FORMAT_VERSION: KeyFormat = 2
 
 /** Every prefix in use on this Redis, so a process with a new prefix can say which others exist. */
 export const PREFIX_REGISTRY_KEY = 'checkout-expiry:prefixes'
@@ -34,15 +40,21 @@ export interface LayoutCheck {
 
 /** Records the layout on first start, or checks ours against the recorded one. */
 export async function ensureLayout (redis: RedisClient, keys: Keyspace): Promise<LayoutCheck> {
-  const mine: Layout = { version: KEY_FORMAT_VERSION, prefix: keys.prefix, shards: keys.shards, since: new Date().toISOString() }
+  const mine: Layout = { version: keys.format, prefix: keys.prefix, shards: keys.shards, since: new Date().toISOString() }
   const key = `${keys.prefix}layout`
   const created = await redis.set(key, JSON.stringify(mine), 'NX') === 'OK'
   const recorded = created ? mine : JSON.parse(await redis.get(key) ?? 'null') as Layout | null
   if (!recorded) throw new LayoutMismatchError(`the key layout record ${key} vanished while it was being read; start again`)
-  if (recorded.version !== KEY_FORMAT_VERSION) {
+  if (!(KEY_FORMATS as readonly number[]).includes(recorded.version)) {
     throw new LayoutMismatchError(
-      `the data under KEY_PREFIX=${keys.prefix} uses key format ${recorded.version}; this release reads format ${KEY_FORMAT_VERSION}. ` +
+      `the data under KEY_PREFIX=${keys.prefix} uses key format ${recorded.version}; this release reads formats ${KEY_FORMATS.join(' and ')}. ` +
       'Run the release that wrote it, or migrate the data first.')
+  }
+  if (recorded.version !== keys.format) {
+    throw new LayoutMismatchError(
+      `the data under KEY_PREFIX=${keys.prefix} uses key format ${recorded.version} (since ${recorded.since}), but this process ` +
+      `names its keys with format ${keys.format}: it would read and write keys no other process uses. ` +
+      'Every process must open its keyspace from the recorded layout (openKeyspace).')
   }
   if (recorded.shards !== keys.shards) {
     throw new LayoutMismatchError(
@@ -56,6 +68,25 @@ export async function ensureLayout (redis: RedisClient, keys: Keyspace): Promise
     otherPrefixes = (await redis.smembers(PREFIX_REGISTRY_KEY)).filter((p) => p !== keys.prefix).sort()
   }
   return { layout: recorded, created, otherPrefixes }
+}
+
+/**
+ * Reads the recorded layout, or records one with `newFormat` for a new
+ * prefix, and returns the keyspace in the recorded format after the same
+ * checks as checkLayout. Data written with format 1 keeps format 1.
+ */
+export async function openKeyspace (
+  redis: RedisClient, prefix: string, shards: number, log: Pick<Log, 'warn'>, newFormat: KeyFormat = KEY_FORMAT_VERSION
+): Promise<Keyspace> {
+  const raw = await redis.get(`${prefix}layout`)
+  const recorded = raw === null ? undefined : JSON.parse(raw) as Partial<Layout>
+  const format = recorded === undefined
+    ? newFormat
+    // An unknown version is refused by ensureLayout below, with the message that says so.
+    : (KEY_FORMATS as readonly number[]).includes(recorded.version ?? 0) ? recorded.version as KeyFormat : newFormat
+  const keys = createKeyspace(prefix, shards, format)
+  await checkLayout(redis, keys, log)
+  return keys
 }
 
 /** What the API and the worker do at start: record or check the layout, and warn about a new prefix beside others. */

@@ -2,7 +2,8 @@ import { pino, type Logger } from 'pino'
 import type { Config } from '../../src/config.js'
 import type { ExpiryEvent, NamedHandler } from '../../src/expiry/handlers.js'
 import { startExpiryWorker, type ExpiryWorker } from '../../src/expiry/worker.js'
-import { createKeyspace } from '../../src/keys.js'
+import { createKeyspace, type KeyFormat } from '../../src/keys.js'
+import type { TestCluster } from './cluster.js'
 import { createRedis } from '../../src/redis/connection.js'
 import { createStoreContext, type StoreContext } from '../../src/store/context.js'
 
@@ -50,4 +51,19 @@ export function capturingLogger (): { log: Logger, lines: Array<Record<string, u
   const lines: Array<Record<string, unknown>> = []
   const log = pino({ level: 'debug' }, { write: (line: string) => { lines.push(JSON.parse(line) as Record<string, unknown>) } })
   return { log, lines }
+}
+
+/** An in-process worker on a Redis Cluster: a Cluster command connection and one subscriber connection per master. */
+export async function clusterWorker (
+  config: Config, cluster: TestCluster, handlers: NamedHandler[],
+  opts: { log?: Logger, keyFormat?: KeyFormat } = {}
+): Promise<ExpiryWorker> {
+  return await startExpiryWorker({
+    config,
+    redis: cluster.client(),
+    connectNode: (node) => cluster.connectNode(node),
+    handlers,
+    log: opts.log ?? pino({ level: 'silent' }),
+    keyFormat: opts.keyFormat
+  })
 }

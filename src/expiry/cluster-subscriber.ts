@@ -1,0 +1,216 @@
+import type { Cluster, Redis } from 'ioredis'
+import type { Keyspace } from '../keys.js'
+import type { Log } from '../redis/connection.js'
+import { ensureExpiredEvents } from './notifications.js'
+import type { ExpiredEvents } from './subscriber.js'
+
+/**
+ * Expired events on a Redis Cluster. Keyspace events stay on the node where
+ * the key expired (sharded pub/sub does not carry them), so this listens on
+ * every master, each on a dedicated connection, and follows the topology:
+ * a master that appears (failover, a new node) is subscribed, one that
+ * leaves is dropped. Every new subscription is followed by onSubscribed, so
+ * the worker sweeps every shard before trusting events from that node.
+ */
+export interface ClusterExpiredEventsOptions {
+  cluster: Cluster
+  /** Opens a dedicated connection to one node (TLS and ACL applied by the caller). */
+  connectNode: (node: { host: string, port: number }) => Redis
+  keys: Keyspace
+  log: Log
+  onExpired: (shard: number, id: string) => void
+  /** A master was (re)subscribed: events published before that may be gone. */
+  onSubscribed: () => void
+  /** A node refused CONFIG (managed Redis): reported once per node. */
+  onNotConfigurable: (node: string, reason: string) => void
+  /** How often the cluster's topology is read again, besides the client's own refreshes (ms). */
+  refreshMs?: number
+}
+
+export interface ClusterExpiredEvents extends ExpiredEvents {
+  /** The masters subscribed to now, `host:port`. */
+  masters: () => string[]
+  /** Resolves once the topology known now is subscribed. */
+  synced: () => Promise<void>
+}
+
+// A cluster has database 0 only.
+const PATTERN = '__keyevent@0__:expired'
+
+interface NodeSubscription {
+  conn: Redis
+  subscribed: boolean
+}
+
+/** A node that does not answer within this is left for the next topology read. */
+const NODE_TIMEOUT_MS = 3000
+
+async function within<T> (ms: number, work: Promise<T>): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), ms) })
+  try {
+    return await Promise.race([work, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+const nodeKey = (n: Redis) => `${n.options.host ?? '127.0.0.1'}:${n.options.port ?? 6379}`
+
+export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsOptions): Promise<ClusterExpiredEvents> {
+  const { cluster, log } = opts
+  const subs = new Map<string, NodeSubscription>()
+  const configured = new Set<string>()
+  const refused = new Set<string>()
+  const waiting = new Map<string, () => void>()
+  let closed = false
+
+  const onMessage = (_pattern: string, _channel: string, key: string) => {
+    const parsed = opts.keys.parseTimerKey(key)
+    if (parsed) opts.onExpired(parsed.shard, parsed.id)
+    else waiting.get(key)?.()
+  }
+
+  /**
+   * CONFIG on a short-lived connection of its own: a subscribed connection
+   * cannot send it, and the client's pool may not know the replicas yet.
+   */
+  const configure = async (key: string): Promise<void> => {
+    const [host = '127.0.0.1', port = '6379'] = key.split(/:(?=\d+$)/)
+    const conn = opts.connectNode({ host, port: Number(port) })
+    try {
+      const setup = await within(NODE_TIMEOUT_MS, ensureExpiredEvents(conn, log))
+      // A node that is away is not refusing: it is configured once it is back.
+      if (setup === 'timeout' || (!setup.configured && conn.status !== 'ready')) return
+      if (setup.configured) {
+        configured.add(key)
+        refused.delete(key)
+      } else if (!refused.has(key)) {
+        refused.add(key)
+        opts.onNotConfigurable(key, setup.reason)
+      }
+    } finally {
+      conn.disconnect()
+    }
+  }
+
+  /** The replicas a master serves now, as it says itself (gossip may not have told the client yet). */
+  const replicasOf = async (master: Redis): Promise<string[]> => {
+    const info = String(await within(NODE_TIMEOUT_MS, master.info('replication')).catch(() => ''))
+    return [...info.matchAll(/^slave\d+:ip=([^,]+),port=(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`)
+  }
+
+  const subscribe = async (key: string, master: Redis): Promise<void> => {
+    const { host, port } = master.options
+    const conn = opts.connectNode({ host: host ?? '127.0.0.1', port: port ?? 6379 })
+    const sub: NodeSubscription = { conn, subscribed: false }
+    subs.set(key, sub)
+    conn.on('pmessage', onMessage)
+    let first = true
+    // ioredis resubscribes by itself after a reconnect and then emits 'ready'. A restarted
+    // node may have lost the setting and the events published meanwhile are gone.
+    conn.on('ready', () => {
+      if (first || closed || subs.get(key) !== sub) return
+      log.info({ node: key, pattern: PATTERN }, 'resubscribed to expired events on a cluster master')
+      void configure(key).finally(() => opts.onSubscribed())
+    })
+    await configure(key)
+    const done = await within(NODE_TIMEOUT_MS, conn.psubscribe(PATTERN)).catch((err: unknown) => err)
+    if (done === 'timeout' || done instanceof Error) {
+      // The node is away: the next topology read subscribes again, or drops it once it is no master.
+      log.debug({ err: done, node: key }, 'could not subscribe to a cluster master yet')
+      if (subs.get(key) === sub) subs.delete(key)
+      conn.disconnect()
+      return
+    }
+    first = false
+    sub.subscribed = true
+    log.info({ node: key, pattern: PATTERN }, 'subscribed to expired events on a cluster master')
+  }
+
+  const drop = (key: string, sub: NodeSubscription) => {
+    subs.delete(key)
+    sub.conn.disconnect()
+    log.info({ node: key }, 'no longer a cluster master: its expired-events subscription is closed')
+  }
+
+  /** Brings the subscriptions in line with the masters the client knows now. */
+  const syncOnce = async (): Promise<void> => {
+    const masters = new Map(cluster.nodes('master').map((n) => [nodeKey(n), n]))
+    // Until the client knows its masters (connecting, or every node away) nothing changes.
+    if (masters.size === 0) return
+    for (const [key, sub] of subs) if (!masters.has(key)) drop(key, sub)
+    const added = [...masters].filter(([key]) => !subs.has(key))
+    await Promise.all(added.map(async ([key, node]) => await subscribe(key, node)))
+    // Replicas too, where allowed, so one promoted later publishes from its first second.
+    const replicas = (await Promise.all([...masters.values()].map(replicasOf))).flat()
+    await Promise.all([...new Set([...replicas, ...cluster.nodes('all').map(nodeKey)])]
+      .filter((key) => !configured.has(key) && !refused.has(key))
+      .map(async (key) => await configure(key)))
+    if (added.some(([key]) => subs.get(key)?.subscribed === true) && !closed) opts.onSubscribed()
+  }
+
+  // One sync at a time; a change seen during one runs another right after.
+  let running: Promise<void> | undefined
+  let again = false
+  const sync = async (): Promise<void> => {
+    if (closed) return
+    if (running) {
+      again = true
+      return await running
+    }
+    running = (async () => {
+      do {
+        again = false
+        await syncOnce().catch((err: unknown) => log.warn({ err }, 'could not follow the cluster topology; retrying'))
+      } while (again && !closed)
+    })().finally(() => { running = undefined })
+    return await running
+  }
+
+  const onTopology = () => { void sync() }
+  cluster.on('refresh', onTopology)
+  cluster.on('+node', onTopology)
+  cluster.on('-node', onTopology)
+  // The client refreshes its slot map on redirections and lost nodes only; a
+  // failover with no traffic to the slots moved would go unseen without this.
+  const refresher = setInterval(() => {
+    if (cluster.status === 'ready') cluster.refreshSlotsCache()
+    void sync()
+  }, opts.refreshMs ?? 1000)
+  refresher.unref()
+
+  await sync()
+
+  return {
+    async waitForKey (key, timeoutMs) {
+      return await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => { waiting.delete(key); resolve(false) }, timeoutMs)
+        timer.unref()
+        waiting.set(key, () => { clearTimeout(timer); waiting.delete(key); resolve(true) })
+      })
+    },
+    connected () {
+      const masters = cluster.nodes('master').map(nodeKey)
+      return masters.length > 0 && masters.every((key) => {
+        const sub = subs.get(key)
+        return sub !== undefined && sub.subscribed && sub.conn.status === 'ready'
+      })
+    },
+    masters: () => [...subs].filter(([, sub]) => sub.subscribed).map(([key]) => key).sort(),
+    synced: sync,
+    async close () {
+      closed = true
+      clearInterval(refresher)
+      cluster.off('refresh', onTopology)
+      cluster.off('+node', onTopology)
+      cluster.off('-node', onTopology)
+      await running
+      await Promise.all([...subs.values()].map(async ({ conn }) => {
+        if (conn.status === 'ready') await conn.quit().catch(() => conn.disconnect())
+        else conn.disconnect()
+      }))
+      subs.clear()
+    }
+  }
+}
