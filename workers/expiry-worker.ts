@@ -6,7 +6,7 @@ import { createWorkerMetrics } from '../src/metrics/worker-metrics.js'
 import { exitIfMisconfigured, loadConfigOrExit, onShutdown } from '../src/process.js'
 import type { Redis } from 'ioredis'
 import { redisDeployment } from '../src/redis/deployment.js'
-import { createNodeRedis, createRedisClient, createSubscriber } from '../src/redis/factory.js'
+import { createWorkerConnections } from '../src/redis/factory.js'
 import { connectOrRefuse } from '../src/redis/startup.js'
 
 /** The expiry worker process: turns expired holds into handler calls. */
@@ -20,15 +20,7 @@ try {
   exitIfMisconfigured(err)
 }
 const target = deployment
-const subscriber = createSubscriber(target, { log, name: 'checkout-expiry:subscriber' })
-// READONLY on the command connection means the endpoint now leads to a
-// replica (a managed failover moved the DNS name): the subscriber, which never
-// writes and so never hears it, reconnects too, or it would listen to a node
-// that publishes no expired events.
-const redis = createRedisClient(target, 'worker', { log, name: 'checkout-expiry:worker', onReadOnly: () => subscriber?.disconnect(true) })
-// On a cluster: one subscriber per master, with the same TLS and credentials.
-const connectNode = (node: { host: string, port: number }) =>
-  createNodeRedis(target, node, 'subscriber', { log, name: 'checkout-expiry:subscriber' })
+const { redis, subscriber, connectNode } = createWorkerConnections(target, { log })
 // A certificate or password Redis refuses does not pass by waiting: stop with one line.
 connectOrRefuse(redis, target.describe).catch((err: unknown) => {
   redis.disconnect()

@@ -80,6 +80,30 @@ export function createSubscriber (dep: RedisDeployment, opts: ClientOptions = {}
   return createRedisClient(dep, 'subscriber', opts) as Redis
 }
 
+export interface WorkerConnections {
+  /** The command connection (role `worker`). */
+  redis: RedisClient
+  /** The keyspace-event connection on one node deployments; undefined on a cluster. */
+  subscriber: Redis | undefined
+  /** On a cluster: a subscriber connection to one master, with the same TLS and credentials. */
+  connectNode: (node: HostPort) => Redis
+}
+
+/**
+ * The worker's connections. READONLY on the command connection means the
+ * endpoint now leads to a replica (a managed failover moved the DNS name):
+ * the subscriber, which never writes and so never hears it, reconnects too,
+ * or it would listen to a node that publishes no expired events.
+ */
+export function createWorkerConnections (dep: RedisDeployment, opts: { log?: Log | undefined } = {}): WorkerConnections {
+  const subscriber = createSubscriber(dep, { log: opts.log, name: 'checkout-expiry:subscriber' })
+  const redis = createRedisClient(dep, 'worker', {
+    log: opts.log, name: 'checkout-expiry:worker', onReadOnly: () => subscriber?.disconnect(true)
+  })
+  const connectNode = (node: HostPort) => createNodeRedis(dep, node, 'subscriber', { log: opts.log, name: 'checkout-expiry:subscriber' })
+  return { redis, subscriber, connectNode }
+}
+
 /** A dedicated connection to one node of the deployment, with its TLS and credentials (a cluster master's subscriber). */
 export function createNodeRedis (dep: RedisDeployment, node: HostPort, role: RedisRole, opts: ClientOptions = {}): Redis {
   const options = nodeOptions(dep, role, opts)

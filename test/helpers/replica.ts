@@ -1,7 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { connect, createServer, type Server, type Socket } from 'node:net'
+import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
+import { pino } from 'pino'
 import type { Test } from 'tap'
+import { buildApp } from '../../src/app.js'
+import type { Config } from '../../src/config.js'
+import type { NamedHandler } from '../../src/expiry/handlers.js'
+import { startExpiryWorker, type ExpiryWorker } from '../../src/expiry/worker.js'
+import { closeRedis } from '../../src/redis/connection.js'
+import { redisDeployment } from '../../src/redis/deployment.js'
+import { createRedisClient, createWorkerConnections } from '../../src/redis/factory.js'
 import { freePort, waitForRedis } from './redis.js'
 import { tempDir } from './temp.js'
 
@@ -95,4 +104,22 @@ export async function startEndpoint (t: Test, targetPort: number): Promise<Endpo
     await new Promise((resolve) => server.close(resolve))
   })
   return { port, pointAt: (p) => { target = p } }
+}
+
+/** An in-process worker on the connections the worker process builds from its config (any topology). */
+export async function factoryWorker (config: Config, handlers: NamedHandler[]): Promise<ExpiryWorker> {
+  const { redis, subscriber, connectNode } = createWorkerConnections(redisDeployment(config))
+  return await startExpiryWorker({ config, redis, subscriber, connectNode, handlers, log: pino({ level: 'silent' }) })
+}
+
+/** An in-process API on the connection the API process builds from its config; closing the app closes it too. */
+export async function factoryApp (config: Config): Promise<FastifyInstance> {
+  const redis = createRedisClient(redisDeployment(config), 'api')
+  const app = await buildApp({ config, redis }).catch(async (err: unknown) => {
+    await closeRedis(redis)
+    throw err
+  })
+  app.addHook('onClose', async () => await closeRedis(redis))
+  await app.ready()
+  return app
 }
