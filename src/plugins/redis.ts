@@ -35,7 +35,7 @@ export default fp<RedisPluginOptions>(async (app, opts) => {
   // or password Redis refuses does not pass by itself: buildApp rejects.
   let ready: boolean
   try {
-    ready = await connectOrRefuse(redis, deployment?.describe ?? 'REDIS_URL', STARTUP_WAIT_MS)
+    ready = await connectOrRefuse(redis, deployment?.describe, STARTUP_WAIT_MS)
   } catch (err) {
     if (owned) await closeRedis(redis)
     throw err

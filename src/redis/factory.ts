@@ -3,6 +3,7 @@ import type { HostPort } from '../config.js'
 import type { Log, RedisClient } from './connection.js'
 import type { ClusterDeployment, RedisDeployment, SentinelDeployment } from './deployment.js'
 import { retryDelay, roleOptions, type RedisRole } from './options.js'
+import { describeFatalConnectionError } from './tls.js'
 
 /**
  * Builds every Redis connection of the service from the deployment: the
@@ -134,13 +135,18 @@ export function watch<C extends RedisClient> (client: C, role: RedisRole, log: L
     return client
   }
   let down = false
+  let connected = false
   client.on('error', (err: Error) => {
+    // Before the first connection an untrusted certificate or a refused password
+    // stops the process with one line (connectOrRefuse): not a warning as well.
+    if (!connected && describeFatalConnectionError(err)) return
     if (!down) log.warn({ err: { message: err.message }, role }, 'redis connection error')
     down = true
   })
   client.on('ready', () => {
     if (down) log.info({ role }, 'redis connection restored')
     down = false
+    connected = true
   })
   return client
 }

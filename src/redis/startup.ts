@@ -1,3 +1,4 @@
+import { Cluster } from 'ioredis'
 import { ConfigError } from '../config.js'
 import type { RedisClient } from './connection.js'
 import { describeFatalConnectionError } from './tls.js'
@@ -9,7 +10,7 @@ import { describeFatalConnectionError } from './tls.js'
  * process stops with, on an error retrying cannot fix: an untrusted
  * certificate, a wrong password. Without timeoutMs it waits as long as it takes.
  */
-export async function connectOrRefuse (redis: RedisClient, where: string, timeoutMs?: number): Promise<boolean> {
+export async function connectOrRefuse (redis: RedisClient, where: string = describeClient(redis), timeoutMs?: number): Promise<boolean> {
   if (redis.status === 'ready') return true
   return await new Promise<boolean>((resolve, reject) => {
     const done = (result: boolean | ConfigError) => {
@@ -32,4 +33,12 @@ export async function connectOrRefuse (redis: RedisClient, where: string, timeou
     redis.on('error', onError)
     redis.on('node error', onError)
   })
+}
+
+/** Where a connection goes, for the line the process stops with: no credentials. */
+export function describeClient (redis: RedisClient): string {
+  if (redis instanceof Cluster) return 'cluster'
+  const o = redis.options
+  if (o.sentinels) return `sentinel ${o.name ?? ''}`
+  return `${o.tls ? 'rediss' : 'redis'}://${o.host ?? ''}:${o.port ?? ''}/${o.db ?? 0}`
 }
