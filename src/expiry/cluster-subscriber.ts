@@ -44,6 +44,8 @@ interface NodeSubscription {
 
 /** A node that does not answer within this is left for the next topology read. */
 const NODE_TIMEOUT_MS = 3000
+const UNREACHABLE_RETRY_MS = 30_000
+const RESUBSCRIBE_MS = 1000
 
 async function within<T> (ms: number, work: Promise<T>): Promise<T | 'timeout'> {
   let timer: NodeJS.Timeout | undefined
@@ -81,7 +83,11 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
     try {
       const setup = await within(NODE_TIMEOUT_MS, ensureExpiredEvents(conn, log))
       // A node that is away is not refusing: it is configured once it is back.
-      if (setup === 'timeout' || (!setup.configured && conn.status !== 'ready')) return
+      if (setup === 'timeout' || (!setup.configured && conn.status !== 'ready')) {
+        unreachable.set(key, Date.now() + UNREACHABLE_RETRY_MS)
+        return
+      }
+      unreachable.delete(key)
       if (setup.configured) {
         configured.add(key)
         refused.delete(key)
@@ -94,60 +100,97 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
     }
   }
 
-  /** The replicas a master serves now, as it says itself (gossip may not have told the client yet). */
+  /**
+   * The replicas a master serves now, as it says itself (gossip may not have
+   * told the client yet), at the addresses the client's NAT map gives them.
+   */
   const replicasOf = async (master: Redis): Promise<string[]> => {
     const info = String(await within(NODE_TIMEOUT_MS, master.info('replication')).catch(() => ''))
-    return [...info.matchAll(/^slave\d+:ip=([^,]+),port=(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`)
+    return [...info.matchAll(/^slave\d+:ip=([^,]+),port=(\d+)/gm)].map((m) => mapped(`${m[1]}:${m[2]}`))
   }
+  const mapped = (key: string): string => {
+    const natMap = cluster.options.natMap
+    const to = typeof natMap === 'function' ? natMap(key) : natMap?.[key]
+    return to ? `${to.host}:${to.port}` : key
+  }
+  /** Nodes that did not answer CONFIG: tried again after a pause, not at every topology read. */
+  const unreachable = new Map<string, number>()
 
-  const subscribe = async (key: string, master: Redis): Promise<void> => {
+  /** Subscribes on one master; true once subscribed. Never holds up the other masters. */
+  const subscribe = async (key: string, master: Redis): Promise<boolean> => {
     const { host, port } = master.options
     const conn = opts.connectNode({ host: host ?? '127.0.0.1', port: port ?? 6379 })
     const sub: NodeSubscription = { conn, subscribed: false }
     subs.set(key, sub)
     conn.on('pmessage', onMessage)
-    let first = true
     // ioredis resubscribes by itself after a reconnect and then emits 'ready'. A restarted
     // node may have lost the setting and the events published meanwhile are gone.
     conn.on('ready', () => {
-      if (first || closed || subs.get(key) !== sub) return
+      if (!sub.subscribed || closed || subs.get(key) !== sub) return
       log.info({ node: key, pattern: PATTERN }, 'resubscribed to expired events on a cluster master')
       void configure(key).finally(() => opts.onSubscribed())
     })
-    await configure(key)
-    const done = await within(NODE_TIMEOUT_MS, conn.psubscribe(PATTERN)).catch((err: unknown) => err)
-    if (done === 'timeout' || done instanceof Error) {
-      // The node is away: the next topology read subscribes again, or drops it once it is no master.
+    const [done] = await Promise.all([
+      within(NODE_TIMEOUT_MS, conn.psubscribe(PATTERN)).catch((err: unknown) => err),
+      configure(key)
+    ])
+    if (done === 'timeout' || done instanceof Error || subs.get(key) !== sub) {
+      // The node is away (a dead master the client still lists): the next topology read
+      // subscribes again, or drops it once it is no master.
       log.debug({ err: done, node: key }, 'could not subscribe to a cluster master yet')
       if (subs.get(key) === sub) subs.delete(key)
       conn.disconnect()
-      return
+      return false
     }
-    first = false
     sub.subscribed = true
     log.info({ node: key, pattern: PATTERN }, 'subscribed to expired events on a cluster master')
+    return true
   }
+  /** Subscriptions under way, so the first start can wait for them. */
+  const pending = new Set<Promise<boolean>>()
 
   const drop = (key: string, sub: NodeSubscription) => {
     subs.delete(key)
     sub.conn.disconnect()
-    log.info({ node: key }, 'no longer a cluster master: its expired-events subscription is closed')
+    if (sub.subscribed) log.info({ node: key }, 'no longer a cluster master: its expired-events subscription is closed')
   }
+  /**
+   * When a subscription last failed, per node. A dead master keeps coming
+   * back into the client's list (redirections still name it until its
+   * replica is promoted): it is tried again once a second, not at every change.
+   */
+  const failedAt = new Map<string, number>()
 
+  let configuringReplicas: Promise<void> | undefined
   /** Brings the subscriptions in line with the masters the client knows now. */
   const syncOnce = async (): Promise<void> => {
     const masters = new Map(cluster.nodes('master').map((n) => [nodeKey(n), n]))
     // Until the client knows its masters (connecting, or every node away) nothing changes.
     if (masters.size === 0) return
     for (const [key, sub] of subs) if (!masters.has(key)) drop(key, sub)
-    const added = [...masters].filter(([key]) => !subs.has(key))
-    await Promise.all(added.map(async ([key, node]) => await subscribe(key, node)))
-    // Replicas too, where allowed, so one promoted later publishes from its first second.
-    const replicas = (await Promise.all([...masters.values()].map(replicasOf))).flat()
+    for (const [key, node] of masters) {
+      if (subs.has(key) || Date.now() - (failedAt.get(key) ?? 0) < RESUBSCRIBE_MS) continue
+      const p = subscribe(key, node)
+      pending.add(p)
+      void p.then((ok) => {
+        pending.delete(p)
+        if (ok) failedAt.delete(key)
+        else failedAt.set(key, Date.now())
+        // Events published on this node before now were never seen: sweep every shard.
+        if (ok && !closed) opts.onSubscribed()
+      })
+    }
+    // Replicas too, where allowed, so one promoted later publishes from its first second. In the
+    // background: a node that is away must not hold up the subscription of a new master.
+    configuringReplicas ??= configureReplicas([...masters.values()]).finally(() => { configuringReplicas = undefined })
+  }
+
+  const configureReplicas = async (masters: Redis[]): Promise<void> => {
+    // 'wait': the client connects to a node at its first command; asking connects it.
+    const replicas = (await Promise.all(masters.filter((m) => m.status === 'ready' || m.status === 'wait').map(replicasOf))).flat()
     await Promise.all([...new Set([...replicas, ...cluster.nodes('all').map(nodeKey)])]
-      .filter((key) => !configured.has(key) && !refused.has(key))
+      .filter((key) => !configured.has(key) && !refused.has(key) && (unreachable.get(key) ?? 0) <= Date.now())
       .map(async (key) => await configure(key)))
-    if (added.some(([key]) => subs.get(key)?.subscribed === true) && !closed) opts.onSubscribed()
   }
 
   // One sync at a time; a change seen during one runs another right after.
@@ -181,6 +224,7 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
   refresher.unref()
 
   await sync()
+  await Promise.all([...pending])
 
   return {
     async waitForKey (key, timeoutMs) {
@@ -198,7 +242,10 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
       })
     },
     masters: () => [...subs].filter(([, sub]) => sub.subscribed).map(([key]) => key).sort(),
-    synced: sync,
+    async synced () {
+      await sync()
+      await Promise.all([...pending])
+    },
     async close () {
       closed = true
       clearInterval(refresher)
@@ -206,6 +253,8 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
       cluster.off('+node', onTopology)
       cluster.off('-node', onTopology)
       await running
+      await Promise.all([...pending])
+      await configuringReplicas
       await Promise.all([...subs.values()].map(async ({ conn }) => {
         if (conn.status === 'ready') await conn.quit().catch(() => conn.disconnect())
         else conn.disconnect()

@@ -64,6 +64,8 @@ export interface ExpiryWorker {
   readonly httpPort: number | undefined
   /** Ready once subscribed with both connections up; not while Redis is away or the worker stops. */
   readiness: () => Readiness
+  /** On a cluster, the masters whose expired events reach this worker now (`host:port`); empty on one node. */
+  subscribedMasters: () => string[]
   /**
    * Stops finding work, gives back claims it has not started, lets running
    * handlers finish within timeoutMs, gives back what still runs, leaves the
@@ -151,11 +153,12 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     if (started) sweeper.sweepAll()
   }
   let subscription: ExpiredEvents
+  let subscribedMasters = (): string[] => []
   let eventsConfigurable: boolean
   if (cluster && opts.connectNode) {
     let warned = false
     let refusedReason: string | undefined
-    subscription = await subscribeClusterExpiredEvents({
+    const clusterEvents = await subscribeClusterExpiredEvents({
       cluster,
       connectNode: opts.connectNode,
       keys,
@@ -169,6 +172,8 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
         warned = true
       }
     })
+    subscription = clusterEvents
+    subscribedMasters = clusterEvents.masters
     eventsConfigurable = refusedReason === undefined
   } else {
     // One node: CONFIG goes over the command connection (a subscribed connection cannot send it).
@@ -227,6 +232,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     metrics,
     httpPort: http?.port,
     readiness,
+    subscribedMasters: () => subscribedMasters(),
     async close (timeoutMs = config.SHUTDOWN_TIMEOUT_MS) {
       closing ??= (async () => {
         state = 'closing'
