@@ -117,11 +117,13 @@ export function generatedSection (info: RunInfo, table: string, cpu: string, res
   ].join('\n')
 }
 
-const START = '<!-- bench:results:start -->'
-const END = '<!-- bench:results:end -->'
-
-/** Replaces the generated section of the doc, creating the doc from a skeleton if it is missing. */
-export function writeDoc (path: string, section: string): void {
+/**
+ * Replaces the generated section `<!-- bench:<name>:start -->` … `end -->`
+ * of the doc, creating the doc from a skeleton if it is missing.
+ */
+export function writeDoc (path: string, section: string, name = 'results'): void {
+  const START = `<!-- bench:${name}:start -->`
+  const END = `<!-- bench:${name}:end -->`
   const current = existsSync(path)
     ? readFileSync(path, 'utf8')
     : `# Benchmarks\n\n${START}\n${END}\n`

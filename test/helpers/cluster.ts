@@ -39,6 +39,8 @@ export interface TestCluster {
 export interface TestClusterOptions {
   masters?: number
   nodeTimeoutMs?: number
+  /** Told of every redis-server started, so a benchmark can kill them all if it is interrupted. */
+  onSpawn?: (proc: ChildProcess) => void
 }
 
 const HOST = '127.0.0.1'
@@ -71,6 +73,7 @@ export async function startCluster (opts: TestClusterOptions = {}): Promise<Test
         '--repl-diskless-sync-delay', '0', '--logfile', join(nodeDir, 'log')
       ], { stdio: 'ignore' })
       procs.set(port, proc)
+      opts.onSpawn?.(proc)
       nodes.push({ host: HOST, port })
     }
     await Promise.all(nodes.map(async (n) => await waitForRedis(n.port)))
