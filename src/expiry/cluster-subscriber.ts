@@ -211,14 +211,31 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
     return await running
   }
 
+  /** Whether a live master's CLUSTER SLOTS names other masters than the client knows (or none answers). */
+  const mastersChanged = async (): Promise<boolean> => {
+    const known = cluster.nodes('master')
+    const asked = known.find((n) => n.status === 'ready')
+    if (!asked) return true
+    const slots = await within(NODE_TIMEOUT_MS, asked.call('CLUSTER', 'SLOTS') as Promise<Array<[number, number, [string, number]]>>)
+      .catch(() => 'timeout' as const)
+    if (slots === 'timeout') return true
+    const named = new Set(slots.map(([, , master]) => mapped(`${master[0]}:${master[1]}`)))
+    const current = new Set(known.map(nodeKey))
+    return named.size !== current.size || [...named].some((key) => !current.has(key))
+  }
+
   const onTopology = () => { void sync() }
   cluster.on('refresh', onTopology)
   cluster.on('+node', onTopology)
   cluster.on('-node', onTopology)
   // The client refreshes its slot map on redirections and lost nodes only; a
   // failover with no traffic to the slots moved would go unseen without this.
+  // Its refresh opens a new connection each time, so it runs only when the
+  // masters one node names (over a connection the client keeps) differ.
   const refresher = setInterval(() => {
-    if (cluster.status === 'ready') cluster.refreshSlotsCache()
+    void mastersChanged().then((changed) => {
+      if (changed && cluster.status === 'ready') cluster.refreshSlotsCache()
+    })
     void sync()
   }, opts.refreshMs ?? 1000)
   refresher.unref()
