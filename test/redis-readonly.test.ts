@@ -71,4 +71,6 @@ t.test('a replica promoted under load, the old primary demoted: writes resume wi
   t.ok(await until(() => held.every((id) => calls.some((c) => c.id === id)), 8000), 'the worker ran every replicated expiry on the new primary')
   t.equal(calls.filter((c) => held.includes(c.id)).length, held.length, 'each once')
   t.ok(await until(() => worker.readiness().ready, 3000), 'the worker is ready on the new primary')
+  // Before the teardown stops the servers: a stopping worker gives its claims back to Redis.
+  await Promise.all([worker.close(2000), app.close()])
 })

@@ -47,7 +47,12 @@ export async function closeRedis (redis: RedisClient): Promise<void> {
     await redis.quit()
   } catch {
     redis.disconnect()
+    return
   }
+  // QUIT closes the connection but not the sentinel connections ioredis keeps to
+  // follow +switch-master; only disconnect() does, and without it they keep the
+  // process alive and retry for ever.
+  if (redis instanceof Redis && redis.options.sentinels) redis.disconnect()
 }
 
 /** Resolves true once the connection is ready, false after timeoutMs. */
