@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import type { Keyspace } from '../keys.js'
 import type { Log } from '../redis/connection.js'
-import { ensureExpiredEvents } from './notifications.js'
+import { clusterNodeSettings, nodeKey, NODE_TIMEOUT_MS, within } from './cluster-nodes.js'
 import type { ExpiredEvents } from './subscriber.js'
 
 /**
@@ -42,28 +42,12 @@ interface NodeSubscription {
   subscribed: boolean
 }
 
-/** A node that does not answer within this is left for the next topology read. */
-const NODE_TIMEOUT_MS = 3000
-const UNREACHABLE_RETRY_MS = 30_000
+/** A master whose subscription failed (it is away) is tried again after this. */
 const RESUBSCRIBE_MS = 1000
-
-async function within<T> (ms: number, work: Promise<T>): Promise<T | 'timeout'> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), ms) })
-  try {
-    return await Promise.race([work, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-const nodeKey = (n: Redis) => `${n.options.host ?? '127.0.0.1'}:${n.options.port ?? 6379}`
 
 export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsOptions): Promise<ClusterExpiredEvents> {
   const { cluster, log } = opts
   const subs = new Map<string, NodeSubscription>()
-  const configured = new Set<string>()
-  const refused = new Set<string>()
   const waiting = new Map<string, () => void>()
   let closed = false
 
@@ -73,48 +57,8 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
     else waiting.get(key)?.()
   }
 
-  /**
-   * CONFIG on a short-lived connection of its own: a subscribed connection
-   * cannot send it, and the client's pool may not know the replicas yet.
-   */
-  const configure = async (key: string): Promise<void> => {
-    const [host = '127.0.0.1', port = '6379'] = key.split(/:(?=\d+$)/)
-    const conn = opts.connectNode({ host, port: Number(port) })
-    try {
-      const setup = await within(NODE_TIMEOUT_MS, ensureExpiredEvents(conn, log))
-      // A node that is away is not refusing: it is configured once it is back.
-      if (setup === 'timeout' || (!setup.configured && conn.status !== 'ready')) {
-        unreachable.set(key, Date.now() + UNREACHABLE_RETRY_MS)
-        return
-      }
-      unreachable.delete(key)
-      if (setup.configured) {
-        configured.add(key)
-        refused.delete(key)
-      } else if (!refused.has(key)) {
-        refused.add(key)
-        opts.onNotConfigurable(key, setup.reason)
-      }
-    } finally {
-      conn.disconnect()
-    }
-  }
-
-  /**
-   * The replicas a master serves now, as it says itself (gossip may not have
-   * told the client yet), at the addresses the client's NAT map gives them.
-   */
-  const replicasOf = async (master: Redis): Promise<string[]> => {
-    const info = String(await within(NODE_TIMEOUT_MS, master.info('replication')).catch(() => ''))
-    return [...info.matchAll(/^slave\d+:ip=([^,]+),port=(\d+)/gm)].map((m) => mapped(`${m[1]}:${m[2]}`))
-  }
-  const mapped = (key: string): string => {
-    const natMap = cluster.options.natMap
-    const to = typeof natMap === 'function' ? natMap(key) : natMap?.[key]
-    return to ? `${to.host}:${to.port}` : key
-  }
-  /** Nodes that did not answer CONFIG: tried again after a pause, not at every topology read. */
-  const unreachable = new Map<string, number>()
+  const nodes = clusterNodeSettings({ cluster, connectNode: opts.connectNode, log, onNotConfigurable: opts.onNotConfigurable })
+  const { configure } = nodes
 
   /** Subscribes on one master; true once subscribed. Never holds up the other masters. */
   const subscribe = async (key: string, master: Redis): Promise<boolean> => {
@@ -161,7 +105,6 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
    */
   const failedAt = new Map<string, number>()
 
-  let configuringReplicas: Promise<void> | undefined
   /** Brings the subscriptions in line with the masters the client knows now. */
   const syncOnce = async (): Promise<void> => {
     const masters = new Map(cluster.nodes('master').map((n) => [nodeKey(n), n]))
@@ -182,15 +125,7 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
     }
     // Replicas too, where allowed, so one promoted later publishes from its first second. In the
     // background: a node that is away must not hold up the subscription of a new master.
-    configuringReplicas ??= configureReplicas([...masters.values()]).finally(() => { configuringReplicas = undefined })
-  }
-
-  const configureReplicas = async (masters: Redis[]): Promise<void> => {
-    // 'wait': the client connects to a node at its first command; asking connects it.
-    const replicas = (await Promise.all(masters.filter((m) => m.status === 'ready' || m.status === 'wait').map(replicasOf))).flat()
-    await Promise.all([...new Set([...replicas, ...cluster.nodes('all').map(nodeKey)])]
-      .filter((key) => !configured.has(key) && !refused.has(key) && (unreachable.get(key) ?? 0) <= Date.now())
-      .map(async (key) => await configure(key)))
+    nodes.configureAll([...masters.values()])
   }
 
   // One sync at a time; a change seen during one runs another right after.
@@ -211,19 +146,6 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
     return await running
   }
 
-  /** Whether a live master's CLUSTER SLOTS names other masters than the client knows (or none answers). */
-  const mastersChanged = async (): Promise<boolean> => {
-    const known = cluster.nodes('master')
-    const asked = known.find((n) => n.status === 'ready')
-    if (!asked) return true
-    const slots = await within(NODE_TIMEOUT_MS, asked.call('CLUSTER', 'SLOTS') as Promise<Array<[number, number, [string, number]]>>)
-      .catch(() => 'timeout' as const)
-    if (slots === 'timeout') return true
-    const named = new Set(slots.map(([, , master]) => mapped(`${master[0]}:${master[1]}`)))
-    const current = new Set(known.map(nodeKey))
-    return named.size !== current.size || [...named].some((key) => !current.has(key))
-  }
-
   const onTopology = () => { void sync() }
   cluster.on('refresh', onTopology)
   cluster.on('+node', onTopology)
@@ -233,7 +155,7 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
   // Its refresh opens a new connection each time, so it runs only when the
   // masters one node names (over a connection the client keeps) differ.
   const refresher = setInterval(() => {
-    void mastersChanged().then((changed) => {
+    void nodes.mastersChanged().then((changed) => {
       if (changed && cluster.status === 'ready') cluster.refreshSlotsCache()
     })
     void sync()
@@ -271,7 +193,7 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
       cluster.off('-node', onTopology)
       await running
       await Promise.all([...pending])
-      await configuringReplicas
+      await nodes.settled()
       await Promise.all([...subs.values()].map(async ({ conn }) => {
         if (conn.status === 'ready') await conn.quit().catch(() => conn.disconnect())
         else conn.disconnect()
