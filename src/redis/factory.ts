@@ -120,7 +120,12 @@ export function createNodeRedis (dep: RedisDeployment, node: HostPort, role: Red
 export function createReplicaReader (dep: RedisDeployment, opts: ClientOptions = {}): RedisClient | undefined {
   if (dep.readFrom !== 'replica') return undefined
   const name = opts.name ?? 'checkout-expiry:api-reader'
-  if (dep.mode === 'cluster') return watch(new Cluster(dep.nodes, clusterOptions(dep, 'api', { ...opts, name }, 'slave')), 'api', opts.log)
+  if (dep.mode === 'cluster') {
+    // Without auto-pipelining: it files a script under the master's pipeline (ioredis
+    // only knows built-in commands as read-only), where its read-only flag is lost.
+    const options = { ...clusterOptions(dep, 'api', { ...opts, name }, 'slave'), enableAutoPipelining: false }
+    return watch(new Cluster(dep.nodes, options), 'api', opts.log)
+  }
   if (dep.mode === 'sentinel') {
     return watch(new Redis({ ...nodeOptions(dep, 'api', { ...opts, name }), ...sentinelOptions(dep, 'slave') }), 'api', opts.log)
   }
