@@ -32,11 +32,13 @@ export const isReadOnlyError = (err: Error): boolean => err.message.startsWith('
 
 export function roleOptions (role: RedisRole, timeouts: ConnectionTimeouts, onReadOnly?: () => void): RedisOptions {
   // 1: reconnect and fail the command (the API answers 503, the client retries);
-  // 2: reconnect and send it again (a write script that hit READONLY changed nothing).
-  const reconnectOnError = (reply: 1 | 2) => (err: Error) => {
+  // 2: reconnect and send it again. Only scripts are sent again: one that met
+  // READONLY changed nothing, whereas a command queued in a MULTI would be
+  // sent again outside its transaction.
+  const reconnectOnError = (resend: boolean) => (err: Error & { command?: { name: string } }) => {
     if (!isReadOnlyError(err)) return false
     onReadOnly?.()
-    return reply
+    return resend && /^eval(sha)?$/.test(err.command?.name ?? '') ? 2 : 1
   }
   const byRole: Record<RedisRole, RedisOptions> = {
     api: {
@@ -44,10 +46,10 @@ export function roleOptions (role: RedisRole, timeouts: ConnectionTimeouts, onRe
       maxRetriesPerRequest: 0,
       commandTimeout: timeouts.commandTimeoutMs,
       enableAutoPipelining: true,
-      reconnectOnError: reconnectOnError(1)
+      reconnectOnError: reconnectOnError(false)
     },
-    worker: { maxRetriesPerRequest: null, enableAutoPipelining: true, reconnectOnError: reconnectOnError(2) },
-    subscriber: { maxRetriesPerRequest: null, autoResubscribe: true, reconnectOnError: reconnectOnError(1) }
+    worker: { maxRetriesPerRequest: null, enableAutoPipelining: true, reconnectOnError: reconnectOnError(true) },
+    subscriber: { maxRetriesPerRequest: null, autoResubscribe: true, reconnectOnError: reconnectOnError(false) }
   }
   return {
     retryStrategy: retryDelay(timeouts.retryMaxDelayMs),
