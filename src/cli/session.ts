@@ -4,7 +4,7 @@ import { closeRedis, type RedisClient } from '../redis/connection.js'
 import { redisDeployment, type RedisDeployment } from '../redis/deployment.js'
 import { createRedisClient } from '../redis/factory.js'
 import { createStoreContext, type StoreContext } from '../store/context.js'
-import { checkLayout, LayoutMismatchError } from '../store/layout.js'
+import { LayoutMismatchError, openKeyspace } from '../store/layout.js'
 import { CliErrors } from './errors.js'
 
 /**
@@ -63,14 +63,14 @@ export async function openSession (
     await closeRedis(redis)
     throw CliErrors.redisUnavailable(url, err instanceof Error ? err.message : String(err))
   }
-  const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
-  const store = createStoreContext(redis, keys, config.CHECKOUT_RESULT_RETENTION_MS)
+  const store = createStoreContext(redis, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS), config.CHECKOUT_RESULT_RETENTION_MS)
   const session = { config, store, close: async () => await closeRedis(redis) }
   try {
-    if (opts.writes || await redis.exists(`${keys.prefix}layout`) === 1) {
-      await checkLayout(redis, keys, { warn: (message: string) => opts.warn(message) })
+    if (opts.writes || await redis.exists(`${config.KEY_PREFIX}layout`) === 1) {
+      // The recorded key format (a new prefix gets format 1, as the API and the worker record it).
+      store.keys = await openKeyspace(redis, config.KEY_PREFIX, config.KEY_SHARDS, { warn: (message: string) => opts.warn(message) }, 1)
     } else {
-      opts.warn(`nothing is stored under KEY_PREFIX=${keys.prefix} on ${url} (no layout record); check KEY_PREFIX and REDIS_URL`)
+      opts.warn(`nothing is stored under KEY_PREFIX=${config.KEY_PREFIX} on ${url} (no layout record); check KEY_PREFIX and REDIS_URL`)
     }
   } catch (err) {
     await session.close()

@@ -1,11 +1,12 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
-import { createKeyspace } from '../keys.js'
+import { Errors } from '../errors.js'
+import { createKeyspace, type KeyFormat } from '../keys.js'
 import { closeRedis } from '../redis/connection.js'
 import { redisDeployment } from '../redis/deployment.js'
 import { createReplicaReader } from '../redis/factory.js'
 import { createStoreContext, type StoreContext } from '../store/context.js'
-import { checkLayout, LayoutMismatchError } from '../store/layout.js'
+import { LayoutMismatchError, openKeyspace } from '../store/layout.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,18 +27,27 @@ export const MAX_PAYLOAD_BYTES = 16 * 1024
 
 /**
  * The checkout store and the limits requests are checked against. The key
- * layout is checked against the one recorded in Redis before the API serves:
- * a mismatch makes buildApp reject. When Redis is away at start, the check
- * runs once it answers, and a mismatch then refuses every store call.
+ * layout (and with it the key format) is read from Redis, or recorded, before
+ * the API serves: a mismatch makes buildApp reject. When Redis is away at
+ * start, store calls answer 503 until it answers and the layout is read; a
+ * mismatch then refuses every store call.
  */
+/**
+ * The key format the API records for a prefix that has none yet; a prefix
+ * already recorded keeps its own (openKeyspace). The same default as the
+ * worker's (src/expiry/worker.ts), so whichever starts first records the same.
+ */
+const NEW_PREFIX_FORMAT: KeyFormat = 1
+
 export default fp<{ config: Config }>(async (app, { config }) => {
-  const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
+  // Replaced by the recorded layout's keyspace once Redis answers; until then every call is refused with 503.
+  const placeholder = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS, NEW_PREFIX_FORMAT)
   // GET /checkout/:id reads from a replica with REDIS_READ_FROM=replica, on a connection of its own.
   const reader = config.REDIS_READ_FROM === 'replica'
     ? createReplicaReader(redisDeployment(config), { log: app.log, name: 'checkout-expiry:api-reader' })
     : undefined
   if (reader) app.addHook('onClose', async () => await closeRedis(reader))
-  const store = createStoreContext(app.redis, keys, config.CHECKOUT_RESULT_RETENTION_MS, {
+  const store = createStoreContext(app.redis, placeholder, config.CHECKOUT_RESULT_RETENTION_MS, {
     events: config.EVENT_STREAM ? { maxLen: config.EVENT_STREAM_MAXLEN } : undefined,
     reader,
     waitReplicas: { replicas: config.REDIS_WAIT_REPLICAS, timeoutMs: config.REDIS_WAIT_TIMEOUT_MS }
@@ -49,13 +59,20 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     minTtlMs: MIN_TTL_MS,
     maxPayloadBytes: MAX_PAYLOAD_BYTES
   })
+  const open = async () => {
+    store.keys = await openKeyspace(app.redis, config.KEY_PREFIX, config.KEY_SHARDS, app.log, NEW_PREFIX_FORMAT)
+  }
   if (app.redis.status === 'ready') {
-    await checkLayout(app.redis, keys, app.log)
+    await open()
     return
   }
+  store.refusal = new Errors.REDIS_UNAVAILABLE()
   const onReady = () => {
-    checkLayout(app.redis, keys, app.log).then(() => app.redis.off('ready', onReady), (err: unknown) => {
-      if (!(err instanceof LayoutMismatchError)) return // checked again on the next reconnect
+    open().then(() => {
+      app.redis.off('ready', onReady)
+      delete store.refusal
+    }, (err: unknown) => {
+      if (!(err instanceof LayoutMismatchError)) return // opened on the next reconnect
       app.redis.off('ready', onReady)
       store.refusal = err
       app.log.fatal({ err }, 'the key layout does not match the data in Redis: refusing every request')

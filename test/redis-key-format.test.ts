@@ -1,0 +1,34 @@
+import { pino } from 'pino'
+import t from 'tap'
+import { startExpiryWorker } from '../src/expiry/worker.js'
+import { createRedis } from '../src/redis/connection.js'
+import { json, testApp, testConfig } from './helpers/app.js'
+import { spawnRedis } from './helpers/replica.js'
+import { recorder, until } from './helpers/worker.js'
+
+/**
+ * The API opens its keyspace from the layout recorded in Redis: a prefix a
+ * worker recorded with key format 2 (cluster-balanced shard tags) is written
+ * in format 2 by the API too, so the worker finds and runs its holds.
+ */
+t.test('a prefix recorded with format 2: the API writes format 2 and the worker runs its expiry', async (t) => {
+  const node = await spawnRedis(t, [])
+  const url = `redis://127.0.0.1:${node.port}/0`
+  const config = testConfig(url)
+  const { calls, handler } = recorder()
+  const worker = await startExpiryWorker({
+    config,
+    redis: createRedis({ url, role: 'worker' }),
+    subscriber: createRedis({ url, role: 'subscriber' }),
+    keyFormat: 2,
+    handlers: [handler],
+    log: pino({ level: 'silent' })
+  })
+  t.teardown(() => worker.close(2000))
+  const { app } = await testApp(url, { KEY_PREFIX: config.KEY_PREFIX })
+  t.teardown(() => app.close())
+
+  t.equal(app.store.keys.format, 2, 'the API follows the recorded format')
+  t.equal((await app.inject({ method: 'POST', url: '/checkout', ...json({ id: 'fmt-2', ttlMs: 1000 }) })).statusCode, 201)
+  t.ok(await until(() => calls.some((c) => c.id === 'fmt-2'), 8000), 'the worker found the hold and ran its expiry')
+})
