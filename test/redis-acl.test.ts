@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { Redis } from 'ioredis'
 import t from 'tap'
 import { json, testApp, testConfig } from './helpers/app.js'
+import { startChild } from './helpers/processes.js'
 import { spawnRedis } from './helpers/replica.js'
 import { recorder, testWorker, until } from './helpers/worker.js'
 
@@ -83,4 +84,13 @@ t.test('what the rules forbid is refused', async (t) => {
   await t.rejects(worker.keys('*'), /^NOPERM/, 'worker: KEYS')
   await t.rejects(worker.call('CONFIG', 'RESETSTAT'), /^NOPERM/, 'worker: CONFIG subcommands other than GET and SET')
   await t.rejects(worker.psubscribe('__keyspace@0__:*'), /^NOPERM/, 'worker: other channels')
+})
+
+t.test('a password Redis refuses stops the API at start with one line', async (t) => {
+  const child = startChild('src/server.ts', { REDIS_URL: url('checkout-api', 'wrong-password'), KEY_PREFIX: prefix, LOG_LEVEL: 'warn' })
+  const exited = await Promise.race([child.exited, new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 15_000))])
+  if (exited === 'hung') child.proc.kill('SIGKILL')
+  t.same(exited, { code: 1, signal: null }, 'exit code 1')
+  t.match(child.output().trim(), /^checkout-expiry: cannot connect to Redis \(redis:\/\/127\.0\.0\.1:\d+\/0\): Redis refused the credentials \(WRONGPASS[^\n]*\): check the user and password in REDIS_URL$/)
+  t.notMatch(child.output(), /wrong-password/, 'the password is not printed')
 })
