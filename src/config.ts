@@ -28,7 +28,7 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_WINDOW_MS: Int(1000, 3_600_000, 60_000, 'the rate-limit window'),
   REDIS_COMMAND_TIMEOUT_MS: Int(50, 60_000, 2000, 'API requests fail with 503 when Redis has not answered within this time'),
   REDIS_CONNECT_TIMEOUT_MS: Int(100, 60_000, 5000, 'a connection attempt (TCP, TLS, AUTH) that takes longer is dropped and retried'),
-  REDIS_RETRY_MAX_DELAY_MS: Int(50, 60_000, 2000, 'reconnect delays double from 50 ms up to this cap'),
+  REDIS_RETRY_MAX_DELAY_MS: Int(50, 60_000, 2000, 'reconnect delays double from 100 ms up to this cap'),
   REDIS_CLUSTER_NODES: Str('^$|^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$', 'Redis Cluster startup nodes host:port,host:port; REDIS_URL then gives only TLS and credentials', 'host:port,host:port'),
   REDIS_NAT_MAP: Str('^$|^[^,=\\s]+:\\d+=[^,=\\s]+:\\d+(,[^,=\\s]+:\\d+=[^,=\\s]+:\\d+)*$', 'announced:port=reachable:port pairs, for nodes whose announced address differs', 'host:port=host:port,host:port=host:port'),
   REDIS_SENTINELS: Str('^$|^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$', 'Sentinel addresses host:port,host:port; REDIS_URL then gives only TLS, credentials and db', 'host:port,host:port'),
