@@ -39,6 +39,8 @@ function sentinelOptions (dep: SentinelDeployment, role: 'master' | 'slave'): Re
     ...(dep.sentinelTls ? { enableTLSForSentinelMode: true, sentinelTLS: dep.tls ?? {} } : {}),
     ...(dep.natMap ? { natMap: dep.natMap } : {}),
     sentinelRetryStrategy: retryDelay(dep.timeouts.retryMaxDelayMs),
+    // A sentinel that accepts the connection but never answers is skipped for the next one.
+    sentinelCommandTimeout: dep.timeouts.connectTimeoutMs,
     // Subscribes to +switch-master, so a failover is followed at once rather than at the next reconnect.
     failoverDetector: true
   }
