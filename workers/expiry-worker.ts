@@ -4,7 +4,6 @@ import { startExpiryWorker } from '../src/expiry/worker.js'
 import { createLogger } from '../src/logger.js'
 import { createWorkerMetrics } from '../src/metrics/worker-metrics.js'
 import { exitIfMisconfigured, loadConfigOrExit, onShutdown } from '../src/process.js'
-import type { Redis } from 'ioredis'
 import { redisDeployment } from '../src/redis/deployment.js'
 import { createWorkerConnections } from '../src/redis/factory.js'
 import { connectOrRefuse } from '../src/redis/startup.js'
@@ -36,7 +35,7 @@ try {
     stream: config.EVENT_STREAM
       // The handler only sends XADD, which a Cluster routes like one node does; its type
       // still says Redis (src/expiry/handlers/stream.ts).
-      ? { redis: redis as Redis, key: createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS).events, maxLen: config.EVENT_STREAM_MAXLEN }
+      ? { redis, key: createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS).events, maxLen: config.EVENT_STREAM_MAXLEN }
       : undefined
   })
 } catch (err) {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { RedisClient } from '../../redis/connection.js'
 import { eventFields, EVENT_VERSION, type LifecycleEvent } from '../../events/schema.js'
 import type { ExpiryEvent, ExpiryHandler } from '../handlers.js'
 
@@ -10,7 +10,7 @@ import type { ExpiryEvent, ExpiryHandler } from '../handlers.js'
  * run, which then goes through retries and the dead-letter set.
  */
 export interface StreamOptions {
-  redis: Redis
+  redis: RedisClient
   /** `<KEY_PREFIX>events`. */
   key: string
   /** The stream is trimmed to about this many entries (EVENT_STREAM_MAXLEN). */
