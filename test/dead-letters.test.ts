@@ -5,6 +5,7 @@ import type { StoreContext } from '../src/store/context.js'
 import {
   countDeadLetters, findDeadLetters, listDeadLetters, purgeDeadLettersOlderThan, replayDeadLetter
 } from '../src/store/dead-letters.js'
+import { serverTime } from '../src/store/direct.js'
 import { claimDue, failJob, releaseJobs } from '../src/store/expiry-jobs.js'
 import { InvalidCursorError, listDeadLetterPage } from '../src/store/listing.js'
 import { testConfig } from './helpers/app.js'
@@ -143,7 +144,8 @@ t.test('purge older than a duration removes only the old letters, with their job
   await holdsToExpire(s, [...old, ...young])
   await sleep(1050)
   for (const id of old) await failAllDueOne(s, id)
-  await sleep(600)
+  // A wide gap, and ages computed from the Redis clock: a slow machine must not make a young letter old.
+  await sleep(1500)
   for (const id of young) await failAllDueOne(s, id)
   t.equal(await countDeadLetters(s), 8)
   const members = new Map<string, { shard: number, member: string }>()
@@ -152,7 +154,14 @@ t.test('purge older than a duration removes only the old letters, with their job
     members.set(id, { shard, member: member! })
   }
 
-  const result = await purgeDeadLettersOlderThan(s, 400, { batch: 2 })
+  const diedAt = async (id: string) => {
+    const { shard, member } = members.get(id)!
+    return Number(await s.redis.zscore(s.keys.shard(shard).dead, member))
+  }
+  const lastOld = Math.max(...await Promise.all(old.map(diedAt)))
+  const firstYoung = Math.min(...await Promise.all(young.map(diedAt)))
+  t.ok(firstYoung - lastOld > 1000, 'the young ones died well after the old ones')
+  const result = await purgeDeadLettersOlderThan(s, await serverTime(s) - (lastOld + firstYoung) / 2, { batch: 2 })
   t.equal(result.purged, 5, 'the five old ones')
   t.equal(await countDeadLetters(s), 3)
   for (const id of old) {
@@ -164,7 +173,7 @@ t.test('purge older than a duration removes only the old letters, with their job
     t.equal(await s.redis.exists(s.keys.shard(shard).job(member)), 1, `${id}: kept, with its job hash`)
   }
   t.same((await listDeadLetterPage(s, { limit: 10 })).items.map((d) => d.id).sort(), young)
-  t.equal((await purgeDeadLettersOlderThan(s, 400)).purged, 0, 'nothing more is that old')
+  t.equal((await purgeDeadLettersOlderThan(s, await serverTime(s) - firstYoung + 10_000)).purged, 0, 'nothing more is that old')
   t.equal((await purgeDeadLettersOlderThan(s, 0, { batch: 1 })).purged, 3, 'older than 0 ms: every letter')
   t.same(await listDeadLetters(s, 0), [])
 })
