@@ -32,3 +32,20 @@ t.test('a prefix recorded with format 2: the API writes format 2 and the worker 
   t.equal((await app.inject({ method: 'POST', url: '/checkout', ...json({ id: 'fmt-2', ttlMs: 1000 }) })).statusCode, 201)
   t.ok(await until(() => calls.some((c) => c.id === 'fmt-2'), 8000), 'the worker found the hold and ran its expiry')
 })
+
+t.test('KEY_FORMAT=2 records a new prefix in format 2; a recorded format wins over KEY_FORMAT', async (t) => {
+  const node = await spawnRedis(t, [])
+  const url = `redis://127.0.0.1:${node.port}/0`
+  const { app, config } = await testApp(url, { KEY_FORMAT: '2' })
+  t.teardown(() => app.close())
+  t.equal(app.store.keys.format, 2)
+  const recorded = JSON.parse(await app.redis.get(`${config.KEY_PREFIX}layout`) ?? '{}') as { version?: number }
+  t.equal(recorded.version, 2, 'recorded as format 2')
+  t.equal((await app.inject({ method: 'POST', url: '/checkout', ...json({ id: 'fmt-new', ttlMs: 60_000 }) })).statusCode, 201)
+  t.match(app.store.keys.order('fmt-new').order, /\{\d+\.\d+\}:order:fmt-new$/, 'a format-2 hash tag')
+
+  const { app: older } = await testApp(url, { KEY_PREFIX: config.KEY_PREFIX, KEY_FORMAT: '1' })
+  t.teardown(() => older.close())
+  t.equal(older.store.keys.format, 2, 'KEY_FORMAT=1 on a prefix recorded in format 2 follows the record')
+  t.equal((await older.inject('/checkout/fmt-new')).statusCode, 200)
+})

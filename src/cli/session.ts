@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig, type Config } from '../config.js'
-import { createKeyspace } from '../keys.js'
+import { createKeyspace, type KeyFormat } from '../keys.js'
 import { closeRedis, type RedisClient } from '../redis/connection.js'
 import { redisDeployment, type RedisDeployment } from '../redis/deployment.js'
 import { createRedisClient } from '../redis/factory.js'
@@ -67,8 +67,9 @@ export async function openSession (
   const session = { config, store, close: async () => await closeRedis(redis) }
   try {
     if (opts.writes || await redis.exists(`${config.KEY_PREFIX}layout`) === 1) {
-      // The recorded key format (a new prefix gets format 1, as the API and the worker record it).
-      store.keys = await openKeyspace(redis, config.KEY_PREFIX, config.KEY_SHARDS, { warn: (message: string) => opts.warn(message) }, 1)
+      // The recorded key format (a new prefix gets KEY_FORMAT, as the API and the worker record it).
+      store.keys = await openKeyspace(redis, config.KEY_PREFIX, config.KEY_SHARDS, { warn: (message: string) => opts.warn(message) },
+        config.KEY_FORMAT as KeyFormat)
     } else {
       opts.warn(`nothing is stored under KEY_PREFIX=${config.KEY_PREFIX} on ${url} (no layout record); check KEY_PREFIX and REDIS_URL`)
     }

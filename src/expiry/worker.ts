@@ -98,7 +98,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   try {
     // Up first, so probes get an answer (503) while the worker waits for Redis.
     if (opts.http) http = await startWorkerHttp({ ...opts.http, registry: metrics.registry, readiness, log })
-    keys = await openKeyspace(opts.redis, config.KEY_PREFIX, config.KEY_SHARDS, log, opts.keyFormat ?? 1)
+    keys = await openKeyspace(opts.redis, config.KEY_PREFIX, config.KEY_SHARDS, log, opts.keyFormat ?? config.KEY_FORMAT as KeyFormat)
   } catch (err) {
     // The worker owns its connections from here on, also when it refuses to start.
     await Promise.all([closeConnections(), http?.close()])

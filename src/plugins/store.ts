@@ -32,16 +32,10 @@ export const MAX_PAYLOAD_BYTES = 16 * 1024
  * start, store calls answer 503 until it answers and the layout is read; a
  * mismatch then refuses every store call.
  */
-/**
- * The key format the API records for a prefix that has none yet; a prefix
- * already recorded keeps its own (openKeyspace). The same default as the
- * worker's (src/expiry/worker.ts), so whichever starts first records the same.
- */
-const NEW_PREFIX_FORMAT: KeyFormat = 1
 
 export default fp<{ config: Config }>(async (app, { config }) => {
   // Replaced by the recorded layout's keyspace once Redis answers; until then every call is refused with 503.
-  const placeholder = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS, NEW_PREFIX_FORMAT)
+  const placeholder = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS, config.KEY_FORMAT as KeyFormat)
   // GET /checkout/:id reads from a replica with REDIS_READ_FROM=replica, on a connection of its own.
   const reader = config.REDIS_READ_FROM === 'replica'
     ? createReplicaReader(redisDeployment(config), { log: app.log, name: 'checkout-expiry:api-reader' })
@@ -60,7 +54,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     maxPayloadBytes: MAX_PAYLOAD_BYTES
   })
   const open = async () => {
-    store.keys = await openKeyspace(app.redis, config.KEY_PREFIX, config.KEY_SHARDS, app.log, NEW_PREFIX_FORMAT)
+    store.keys = await openKeyspace(app.redis, config.KEY_PREFIX, config.KEY_SHARDS, app.log, config.KEY_FORMAT as KeyFormat)
   }
   if (app.redis.status === 'ready') {
     await open()
