@@ -2,7 +2,7 @@ import t from 'tap'
 import { json, testApp, testConfig } from '../helpers/app.js'
 import { startRedis } from '../helpers/redis.js'
 import { createKeyspace } from '../../src/keys.js'
-import { ensureLayout, newPrefixWarning } from '../../src/store/layout.js'
+import { ensureLayout, LayoutMismatchError, newPrefixWarning } from '../../src/store/layout.js'
 import { startChild } from '../helpers/processes.js'
 import { recorder, testWorker, until } from '../helpers/worker.js'
 
@@ -63,7 +63,8 @@ t.test('an API started while Redis is down checks the layout once Redis answers,
   const { app } = await testApp(down.url, { KEY_PREFIX: config.KEY_PREFIX, KEY_SHARDS: '8', REDIS_COMMAND_TIMEOUT_MS: '500' })
   t.teardown(() => app.close())
   await down.start()
-  t.ok(await until(() => app.store.refusal !== undefined, 10_000), 'the mismatch is found after the reconnect')
+  // Until Redis answers the API refuses with 503; then the layout check finds the mismatch.
+  t.ok(await until(() => app.store.refusal instanceof LayoutMismatchError, 10_000), 'the mismatch is found after the reconnect')
   const res = await app.inject({ method: 'POST', url: '/checkout', ...json({ id: 'refused', ttlMs: 60_000 }) })
   t.equal(res.statusCode, 500)
   t.same(res.json(), { statusCode: 500, code: 'INTERNAL', error: 'Internal Server Error', message: 'Internal server error' }, 'no internals')
