@@ -68,26 +68,9 @@ t.test('Ctrl-C (SIGINT to the process group): an expiry was handled, then everyt
   t.match(stack.output(), /SIGINT: stopping/)
 })
 
-t.test('SIGTERM to npm alone: everything stops', async (t) => {
-  const stack = await devStack(t)
-  stack.npm.kill('SIGTERM')
-  await stack.exited
-  await expectAllStopped(t, stack)
-})
-
-t.test('SIGHUP to the process group (the terminal closed): everything stops', async (t) => {
-  const stack = await devStack(t)
-  process.kill(-stack.npm.pid!, 'SIGHUP')
-  await expectAllStopped(t, stack)
-})
-
-t.test('Redis data outlives a restart of the stack; --fresh starts from an empty data directory', async (t) => {
+t.test('Redis data outlives a restart of the stack; --fresh starts from an empty data directory; SIGTERM to npm alone and SIGHUP stop everything', async (t) => {
   const dataDir = tempDir(t, 'dev-data')
   const run = async (args: string[] = []) => await devStack(t, args, dataDir)
-  const stop = async (stack: Awaited<ReturnType<typeof devStack>>) => {
-    process.kill(-stack.npm.pid!, 'SIGINT')
-    await expectAllStopped(t, stack)
-  }
   const read = async (stack: Awaited<ReturnType<typeof devStack>>) => (await fetch(`http://127.0.0.1:${stack.apiPort}/checkout/dev-kept`)).status
 
   const first = await run()
@@ -95,12 +78,20 @@ t.test('Redis data outlives a restart of the stack; --fresh starts from an empty
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'dev-kept', ttlMs: 3_600_000 })
   })
   t.equal(await read(first), 200)
-  await stop(first)
+  // SIGTERM to npm alone (a process manager stopping the script).
+  first.npm.kill('SIGTERM')
+  await first.exited
+  await expectAllStopped(t, first)
+
   const second = await run()
   t.equal(await read(second), 200, 'kept without --fresh')
-  await stop(second)
+  // SIGHUP to the process group: the terminal closed.
+  process.kill(-second.npm.pid!, 'SIGHUP')
+  await expectAllStopped(t, second)
+
   const third = await run(['--fresh'])
   t.match(third.output(), /--fresh: emptied/)
   t.equal(await read(third), 404, 'gone with --fresh')
-  await stop(third)
+  process.kill(-third.npm.pid!, 'SIGINT')
+  await expectAllStopped(t, third)
 })
