@@ -7,13 +7,13 @@ import { startRedis } from './helpers/redis.js'
 import { testStore, testWorker, until } from './helpers/worker.js'
 
 /**
- * Nothing grows without bound: 50,000 holds go through every outcome
+ * Nothing grows without bound: 20,000 holds go through every outcome
  * (handled, dead-lettered, completed, cancelled, extended) with a 1 s
  * retention. Afterwards no key of an order, its job, its claims or a worker
  * remains; only the layout record and one hold counter per shard do, plus
  * the dead letters until they are purged (docs/keys.md).
  */
-const HOLDS = 50_000
+const HOLDS = 20_000
 const redis = await startRedis()
 t.teardown(redis.stop)
 const config = testConfig(redis.url, {
