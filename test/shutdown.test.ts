@@ -1,21 +1,17 @@
 import { join } from 'node:path'
 import t, { type Test } from 'tap'
+import { closeRedis } from '../src/redis/connection.js'
+import { createHold } from '../src/store/checkout-store.js'
 import { testConfig } from './helpers/app.js'
 import { RECORD_HANDLER, readRecords, startApi, startChild, startWorker, waitForOutput } from './helpers/processes.js'
 import { startRedis } from './helpers/redis.js'
 import { tempDir } from './helpers/temp.js'
+import { testStore } from './helpers/worker.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
 const baseEnv = () => ({ REDIS_URL: redis.url, KEY_PREFIX: testConfig(redis.url).KEY_PREFIX })
 const recordFile = (t: Test) => join(tempDir(t, 'shutdown'), 'calls.jsonl')
-
-async function holdFor (base: string, id: string, ttlMs: number): Promise<void> {
-  const res = await fetch(`${base}/checkout`, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, ttlMs })
-  })
-  if (res.status !== 201) throw new Error(`POST ${id}: ${res.status}`)
-}
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   t.test(`API: ${signal} closes the server and exits 0 promptly`, async (t) => {
@@ -27,13 +23,13 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   })
 }
 
-/** An API and a worker whose recording handler is running (it sleeps for RECORD_SLEEP_MS). */
+/** A worker whose recording handler is running (it sleeps for RECORD_SLEEP_MS); the hold is written through the store. */
 async function workerWithRunningHandler (t: Test, id: string, env: Record<string, string>) {
   const full = { ...baseEnv(), EXPIRY_HANDLERS: RECORD_HANDLER, LOG_LEVEL: 'debug', ...env }
-  const api = await startApi(full)
-  t.teardown(() => api.signal('SIGTERM'))
   const worker = await startWorker(full)
-  await holdFor(api.base, id, 1000)
+  const store = testStore(testConfig(redis.url, { KEY_PREFIX: full.KEY_PREFIX }))
+  t.teardown(() => closeRedis(store.redis))
+  await createHold(store, { id, ttlMs: 1000 })
   await waitForOutput(worker, 'running expiry handlers', 5000)
   return worker
 }
