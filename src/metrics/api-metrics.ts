@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import type { ReadCacheMetrics } from '../store/read-cache.js'
 
 /**
  * Every metric the API exposes, on a registry of its own (one per app, so
@@ -13,6 +14,8 @@ export interface ApiMetrics {
   request: (method: string, route: string, statusCode: number, seconds: number) => void
   /** A change to a hold, counted once: idempotent replays are not passed here. */
   hold: (event: HoldEvent) => void
+  /** The read cache of GET /checkout/:id (READ_CACHE); its series stay at 0 while it is off. */
+  readCache: ReadCacheMetrics
 }
 
 /** Requests answer in milliseconds; the top buckets catch Redis timeouts (REDIS_COMMAND_TIMEOUT_MS). */
@@ -46,8 +49,23 @@ export function createApiMetrics (): ApiMetrics {
     event, new Counter({ name: `checkout_holds_${event}_total`, help, registers: [registry] })
   ])) as Record<HoldEvent, Counter>
 
+  const cacheHits = new Counter({ name: 'checkout_read_cache_hits_total', help: 'GET /checkout/:id answered from the read cache', registers: [registry] })
+  const cacheMisses = new Counter({
+    name: 'checkout_read_cache_misses_total', help: 'GET /checkout/:id with the read cache on that read Redis (not cached, invalidated, evicted or tracking down)', registers: [registry]
+  })
+  const cacheEntries = new Gauge({ name: 'checkout_read_cache_entries', help: 'Holds in the read cache now', registers: [registry] })
+  const cacheFlushes = new Counter({
+    name: 'checkout_read_cache_flushes_total', help: 'Times the whole read cache was dropped (a tracking connection closed, FLUSHALL/FLUSHDB)', registers: [registry]
+  })
+
   return {
     registry,
+    readCache: {
+      hit: () => cacheHits.inc(),
+      miss: () => cacheMisses.inc(),
+      flush: () => cacheFlushes.inc(),
+      entries: (count) => cacheEntries.set(count)
+    },
     request (method, route, statusCode, seconds) {
       requests.inc({ method, route, status_code: statusCode })
       latency.observe({ method, route }, seconds)

@@ -6,6 +6,7 @@ import { closeRedis } from '../redis/connection.js'
 import { redisDeployment } from '../redis/deployment.js'
 import { createReplicaReader } from '../redis/factory.js'
 import { createStoreContext, type StoreContext } from '../store/context.js'
+import { openReadCache } from '../store/read-cache-setup.js'
 import { LayoutMismatchError, openKeyspace } from '../store/layout.js'
 
 declare module 'fastify' {
@@ -41,9 +42,14 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     ? createReplicaReader(redisDeployment(config), { log: app.log, name: 'checkout-expiry:api-reader' })
     : undefined
   if (reader) app.addHook('onClose', async () => await closeRedis(reader))
+  const readCache = config.READ_CACHE
+    ? openReadCache(redisDeployment(config), config.READ_CACHE_MAX_ENTRIES, app.log, app.hasDecorator('metrics') ? app.metrics.readCache : undefined)
+    : undefined
+  if (readCache) app.addHook('onClose', readCache.close)
   const store = createStoreContext(app.redis, placeholder, config.CHECKOUT_RESULT_RETENTION_MS, {
     events: config.EVENT_STREAM ? { maxLen: config.EVENT_STREAM_MAXLEN } : undefined,
     reader,
+    readCache: readCache?.settings,
     waitReplicas: { replicas: config.REDIS_WAIT_REPLICAS, timeoutMs: config.REDIS_WAIT_TIMEOUT_MS }
   })
   app.decorate('store', store)

@@ -6,7 +6,8 @@ import type { CheckoutLimits } from '../plugins/store.js'
 import {
   CheckoutResponse, CreateCheckoutBody, EndedResponse, errorResponse, ExtendCheckoutBody, IdempotencyHeaders, IdParams
 } from '../schemas.js'
-import { createHold, endHold, extendHold, getCheckout, type CheckoutView } from '../store/checkout-store.js'
+import { readCheckout } from '../store/cached-read.js'
+import { createHold, endHold, extendHold, type CheckoutView } from '../store/checkout-store.js'
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
@@ -75,7 +76,13 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
       params: IdParams,
       response: { 200: CheckoutResponse, ...errors(400, 404, 503) }
     }
-  }, async (request) => toResponse(await getCheckout(app.store, request.params.id)))
+  }, async (request, reply) => {
+    // With READ_CACHE on, every answer says whether it came from the cache; a 404 or 503 is always a miss.
+    if (app.store.readCache) void reply.header('x-cache', 'miss')
+    const read = await readCheckout(app.store, request.params.id)
+    if (read.cache === 'hit') void reply.header('x-cache', 'hit')
+    return toResponse(read.view)
+  })
 
   app.patch('/checkout/:id', {
     schema: {

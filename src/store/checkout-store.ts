@@ -131,9 +131,14 @@ export async function getCheckout (ctx: StoreContext, id: string): Promise<Check
   const reply = await read(ctx, 'get', [k.order])
   const now = Number(reply[0])
   if (reply.length < 3) throw new Errors.CHECKOUT_NOT_FOUND(id)
+  return toView(id, hashFields(reply), now)
+}
+
+/** The order hash from the get script's reply `{ now, field1, value1, ... }`. */
+export function hashFields (reply: unknown[]): Record<string, string> {
   const f: Record<string, string> = {}
   for (let i = 1; i + 1 < reply.length; i += 2) f[String(reply[i])] = String(reply[i + 1])
-  return toView(id, f, now)
+  return f
 }
 
 /**
@@ -151,7 +156,7 @@ async function read (ctx: StoreContext, name: 'get', keys: string[]): Promise<un
 }
 
 /** Turns the order hash (fields documented in docs/keys.md) into the public view. */
-function toView (id: string, f: Record<string, string>, now: number): CheckoutView {
+export function toView (id: string, f: Record<string, string>, now: number): CheckoutView {
   const expiresAt = Number(f.d)
   let status = f.s as CheckoutStatus
   // A hold past its deadline has expired even if no script has recorded it yet.

@@ -2,6 +2,7 @@ import { Errors } from '../errors.js'
 import type { Keyspace } from '../keys.js'
 import type { RedisClient } from '../redis/connection.js'
 import { isRedisUnavailable } from '../redis/errors.js'
+import type { ReadCache } from './read-cache.js'
 import { defineScripts, runScript, type ScriptName } from './scripts.js'
 
 /**
@@ -19,6 +20,8 @@ export interface StoreContext {
   retentionMs: number
   /** Present when lifecycle events are on (EVENT_STREAM): the scripts then append them to their shard's outbox. */
   events?: EventSettings
+  /** READ_CACHE: GET /checkout/:id is served from this cache, filled through its tracked connection. */
+  readCache?: ReadCacheSettings
   /** Set when this process must not touch the data (its key layout does not match it): every call fails with it. */
   refusal?: Error
 }
@@ -26,6 +29,19 @@ export interface StoreContext {
 export interface EventSettings {
   /** The events stream is trimmed to about this many entries (EVENT_STREAM_MAXLEN). */
   maxLen: number
+}
+
+export interface ReadCacheSettings {
+  cache: ReadCache
+  /** The connection Redis tracks the cached keys on (CLIENT TRACKING); only cached reads use it. */
+  reader: RedisClient
+  /**
+   * Resolves once every invalidation Redis had sent this process when it was
+   * called has been applied: a PING on the invalidation connection, whose
+   * reply Redis queues behind them. What a caller that needs read-your-writes
+   * across replicas waits for (and what the tests use).
+   */
+  settled: () => Promise<void>
 }
 
 export interface WaitReplicas {
@@ -38,17 +54,20 @@ export interface StoreOptions {
   events?: EventSettings | undefined
   reader?: RedisClient | undefined
   waitReplicas?: WaitReplicas | undefined
+  readCache?: ReadCacheSettings | undefined
 }
 
 export function createStoreContext (redis: RedisClient, keys: Keyspace, retentionMs: number, opts: StoreOptions = {}): StoreContext {
   defineScripts(redis)
   if (opts.reader) defineScripts(opts.reader)
+  if (opts.readCache) defineScripts(opts.readCache.reader)
   return {
     redis,
     keys,
     retentionMs,
     ...(opts.events ? { events: { maxLen: opts.events.maxLen } } : {}),
     ...(opts.reader ? { reader: opts.reader } : {}),
+    ...(opts.readCache ? { readCache: { ...opts.readCache } } : {}),
     ...(opts.waitReplicas && opts.waitReplicas.replicas > 0 ? { waitReplicas: { ...opts.waitReplicas } } : {})
   }
 }

@@ -1,0 +1,41 @@
+import { Errors } from '../errors.js'
+import { getCheckout, hashFields, toView, type CheckoutView } from './checkout-store.js'
+import { run, type StoreContext } from './context.js'
+
+export interface CachedRead {
+  view: CheckoutView
+  /** Served from the read cache; absent when the cache is off. */
+  cache?: 'hit' | 'miss'
+}
+
+/**
+ * GET /checkout/:id with READ_CACHE: a hit rebuilds the view from the
+ * cached hash at the Redis clock (local clock + the offset measured when
+ * the entry was read), so the time left and a lapsed deadline come out as
+ * a miss would give them. A miss runs the same get script on the tracked
+ * connection, which makes Redis track the key for this process. Holds not
+ * found are not cached. Without the cache: getCheckout.
+ */
+export async function readCheckout (ctx: StoreContext, id: string): Promise<CachedRead> {
+  const rc = ctx.readCache
+  if (!rc) return { view: await getCheckout(ctx, id) }
+  if (ctx.refusal) throw ctx.refusal
+  const key = ctx.keys.order(id).order
+  const hit = rc.cache.get(key)
+  if (hit) return { view: toView(id, hit.fields, Date.now() + hit.clockOffsetMs), cache: 'hit' }
+  const ticket = rc.cache.begin(key)
+  // Tracking down (a tracking connection reconnecting): an uncached read on the API's own connection.
+  if (!ticket) return { view: await getCheckout(ctx, id), cache: 'miss' }
+  let reply: unknown[]
+  try {
+    reply = await run(ctx, 'get', [key], [], rc.reader)
+  } catch (err) {
+    rc.cache.end(ticket, undefined)
+    throw err
+  }
+  const now = Number(reply[0])
+  const fields = reply.length < 3 ? undefined : hashFields(reply)
+  rc.cache.end(ticket, fields && { fields, clockOffsetMs: now - Date.now() })
+  if (!fields) throw new Errors.CHECKOUT_NOT_FOUND(id)
+  return { view: toView(id, fields, now), cache: 'miss' }
+}

@@ -1,0 +1,44 @@
+import type { Redis } from 'ioredis'
+import { closeRedis, type Log } from '../redis/connection.js'
+import type { RedisDeployment } from '../redis/deployment.js'
+import { createRedisClient } from '../redis/factory.js'
+import type { ReadCacheSettings } from './context.js'
+import { createReadCache, type ReadCacheMetrics } from './read-cache.js'
+import { keepTracking } from './read-cache-tracking.js'
+
+export interface OpenReadCache {
+  settings: ReadCacheSettings
+  close: () => Promise<void>
+}
+
+/** Refused at start, with the reason in one line. */
+export class ReadCacheUnsupportedError extends Error {
+  override name = 'ReadCacheUnsupportedError'
+}
+
+/**
+ * READ_CACHE=true: two more connections to the primary, one for the cached
+ * reads (tracked) and one for their invalidations. Refused on a Redis
+ * Cluster (tracking is per node: a reader and an invalidation connection
+ * would be needed on every master, and kept through resharding) and with
+ * REDIS_READ_FROM=replica (a replica sends invalidations only as it
+ * applies the replication stream, so a read after a write acknowledged by
+ * the primary could be served stale for as long as the replica lags).
+ */
+export function openReadCache (dep: RedisDeployment, maxEntries: number, log: Log, metrics?: ReadCacheMetrics): OpenReadCache {
+  if (dep.mode === 'cluster') throw new ReadCacheUnsupportedError('READ_CACHE=true is not supported on a Redis Cluster yet; turn it off (docs/read-cache.md)')
+  if (dep.readFrom === 'replica') {
+    throw new ReadCacheUnsupportedError('READ_CACHE=true and REDIS_READ_FROM=replica cannot be combined; choose one (docs/read-cache.md)')
+  }
+  const reader = createRedisClient(dep, 'api', { log, name: 'checkout-expiry:api-cached-reader' }) as Redis
+  const invalidations = createRedisClient(dep, 'subscriber', { log, name: 'checkout-expiry:api-invalidations' }) as Redis
+  const cache = createReadCache(maxEntries, metrics)
+  const stop = keepTracking({ reader, invalidations }, cache, log)
+  return {
+    settings: { cache, reader, settled: async () => { await invalidations.ping() } },
+    close: async () => {
+      stop()
+      await Promise.all([closeRedis(reader), closeRedis(invalidations)])
+    }
+  }
+}

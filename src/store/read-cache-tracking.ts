@@ -1,0 +1,76 @@
+import type { Redis } from 'ioredis'
+import type { Log } from '../redis/connection.js'
+import type { ReadCache } from './read-cache.js'
+
+/** The channel Redis publishes invalidations on for clients that REDIRECT them (RESP2). */
+export const INVALIDATE_CHANNEL = '__redis__:invalidate'
+
+export interface TrackedReads {
+  /** Where cached reads run: Redis tracks every key read on it. */
+  reader: Redis
+  /** Subscribed to the invalidations of the reader's keys. */
+  invalidations: Redis
+}
+
+/**
+ * Keeps Redis server-assisted client-side caching on for `reader`:
+ * `CLIENT TRACKING ON REDIRECT <id of invalidations>`, with `invalidations`
+ * subscribed to `__redis__:invalidate`. Tracking belongs to one connection
+ * and the redirect names one client id, so a reconnect of either loses it:
+ * the cache is flushed and caches nothing on every close of either, and
+ * tracking is set up again once both are ready.
+ */
+export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log): () => void {
+  const { reader, invalidations } = conns
+  // Subscribed again below, after CLIENT ID: a connection in subscriber mode takes no other command.
+  invalidations.options.autoResubscribe = false
+  let attempt = 0
+
+  const setUp = async (mine: number) => {
+    const id = await invalidations.client('ID')
+    if (mine !== attempt) return
+    await invalidations.subscribe(INVALIDATE_CHANNEL)
+    if (mine !== attempt) return
+    await reader.client('TRACKING', 'ON', 'REDIRECT', String(id))
+    if (mine !== attempt) return
+    cache.setTracking(true)
+    log?.info({ redirect: id }, 'read cache: tracking on')
+  }
+  const tryUp = () => {
+    if (reader.status !== 'ready' || invalidations.status !== 'ready') return
+    const mine = ++attempt
+    setUp(mine).catch((err: unknown) => {
+      if (mine !== attempt) return
+      // Left off until the next reconnect: reads go to Redis uncached meanwhile.
+      log?.warn({ err }, 'read cache: could not turn tracking on; serving uncached')
+    })
+  }
+  const down = () => {
+    attempt++
+    if (cache.tracking) log?.warn('read cache: a tracking connection closed; cache flushed')
+    cache.setTracking(false)
+  }
+  const onMessage = (channel: Buffer, message: Buffer | Buffer[] | null) => {
+    if (channel.toString() !== INVALIDATE_CHANNEL) return
+    // RESP2 sends the keys as an array; null means all keys (FLUSHALL, FLUSHDB).
+    if (message === null) cache.invalidate(null)
+    else if (Array.isArray(message)) for (const key of message) cache.invalidate(key.toString())
+    else cache.invalidate(message.toString())
+  }
+
+  for (const conn of [reader, invalidations]) {
+    conn.on('ready', tryUp)
+    conn.on('close', down)
+  }
+  invalidations.on('messageBuffer', onMessage)
+  tryUp()
+  return () => {
+    for (const conn of [reader, invalidations]) {
+      conn.off('ready', tryUp)
+      conn.off('close', down)
+    }
+    invalidations.off('messageBuffer', onMessage)
+    attempt++
+    cache.setTracking(false)
+  }
+}

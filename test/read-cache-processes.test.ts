@@ -1,0 +1,76 @@
+import t, { type Test } from 'tap'
+import { testConfig } from './helpers/app.js'
+import { startApi, startWorker, waitForOutput } from './helpers/processes.js'
+import { startRedis } from './helpers/redis.js'
+import { until } from './helpers/worker.js'
+
+const redis = await startRedis()
+t.teardown(redis.stop)
+const env = { REDIS_URL: redis.url, KEY_PREFIX: testConfig(redis.url).KEY_PREFIX, READ_CACHE: 'true', EXPIRY_HANDLERS: 'log' }
+const [a, b] = await Promise.all([startApi(env), startApi(env)])
+t.teardown(async () => { await Promise.all([a.signal('SIGTERM'), b.signal('SIGTERM')]) })
+await Promise.all([waitForOutput(a, 'read cache: tracking on'), waitForOutput(b, 'read cache: tracking on')])
+
+const send = async (base: string, method: string, path: string, body?: unknown) => {
+  const res = await fetch(`${base}${path}`, {
+    method, ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  })
+  return { status: res.status, cache: res.headers.get('x-cache'), body: await res.json() as Record<string, unknown> }
+}
+const get = async (id: string) => await send(b.base, 'GET', `/checkout/${id}`)
+
+/** A GET through B that misses and then one that hits: B has the hold cached. */
+async function cachedInB (t: Test, id: string) {
+  t.equal((await get(id)).cache, 'miss', `${id}: first read misses`)
+  const hit = await get(id)
+  t.equal(hit.cache, 'hit', `${id}: second read hits`)
+  return hit.body
+}
+
+t.test('a change through A is seen by B on its very next read', async (t) => {
+  for (const id of ['complete-me', 'cancel-me', 'extend-me']) t.equal((await send(a.base, 'POST', '/checkout', { id, ttlMs: 60_000 })).status, 201)
+
+  await cachedInB(t, 'complete-me')
+  t.equal((await send(a.base, 'POST', '/checkout/complete-me/complete')).status, 200)
+  t.match(await get('complete-me'), { cache: 'miss', body: { status: 'completed' } })
+
+  await cachedInB(t, 'cancel-me')
+  t.equal((await send(a.base, 'DELETE', '/checkout/cancel-me')).status, 200)
+  t.match(await get('cancel-me'), { cache: 'miss', body: { status: 'cancelled' } })
+
+  const before = await cachedInB(t, 'extend-me')
+  const extended = await send(a.base, 'PATCH', '/checkout/extend-me', { ttlMs: 120_000 })
+  t.equal(extended.status, 200)
+  const after = await get('extend-me')
+  t.equal(after.cache, 'miss')
+  t.equal(after.body.expiresAt, extended.body.expiresAt, 'the new deadline')
+  t.not(after.body.expiresAt, before.expiresAt)
+})
+
+t.test('an expiry recorded by the worker is seen by B', async (t) => {
+  const worker = await startWorker(env)
+  t.teardown(() => worker.signal('SIGTERM'))
+  t.equal((await send(a.base, 'POST', '/checkout', { id: 'expire-me', ttlMs: 1000 })).status, 201)
+  await cachedInB(t, 'expire-me')
+  // Until the worker records it, a hit computes "expired, outcome pending" from the deadline;
+  // the worker's record changes the hash, so B reads it again.
+  t.ok(await until(async () => (await get('expire-me')).body.outcome === 'handled', 5000), 'the handled outcome reaches B')
+  t.match((await get('expire-me')).body, { status: 'expired', outcome: 'handled', expiredAt: String })
+})
+
+t.test('invalidation connections killed: B serves no stale entry', async (t) => {
+  t.equal((await send(a.base, 'POST', '/checkout', { id: 'killed', ttlMs: 60_000 })).status, 201)
+  await cachedInB(t, 'killed')
+  const admin = redis.client()
+  // Every pub/sub connection: A's, B's and the worker's (which reconnect by themselves).
+  t.ok(Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')) >= 2)
+  // While B's invalidation connection is down or just back, Redis could not tell B about this.
+  const extended = await send(a.base, 'PATCH', '/checkout/killed', { ttlMs: 90_000 })
+  t.equal(extended.status, 200)
+  const read = await get('killed')
+  t.equal(read.cache, 'miss', 'the cache was flushed when the connection dropped')
+  t.equal(read.body.expiresAt, extended.body.expiresAt, 'the new deadline')
+  t.ok(await until(async () => (await get('killed')).cache === 'hit', 5000), 'caching again once tracking is back')
+  await send(a.base, 'DELETE', '/checkout/killed')
+  t.match(await get('killed'), { cache: 'miss', body: { status: 'cancelled' } }, 'and invalidated again')
+})
