@@ -3,14 +3,16 @@ import { startCluster } from '../test/helpers/cluster.js'
 import { freePort } from '../test/helpers/redis.js'
 import { spawnNode, track, type NodeChild } from './children.js'
 import { readRecords } from './record.js'
-import { sleep, until } from './util.js'
+import { SENTINEL_MASTER, startSentinels } from './sentinel.js'
+import { adminClient, sleep, until } from './util.js'
 
 /**
- * One failover run: a fresh 3-master cluster (one replica each), the real
- * API process and two real worker processes on it (REDIS_CLUSTER_NODES), a
- * steady stream of holds through the API, then one fault in the middle.
+ * One failover run: a fresh deployment (a 3-master cluster with one replica
+ * each, or a primary, a replica and three sentinels), the real API process
+ * and two real worker processes on it, a steady stream of holds through the
+ * API, then one fault in the middle.
  */
-export type FailoverKind = 'manual' | 'kill'
+export type FailoverKind = 'manual' | 'kill' | 'sentinel'
 
 export interface FailoverResult {
   kind: FailoverKind
@@ -40,14 +42,49 @@ const TTL_MS = 1000
 
 interface Write { id: string, sentAt: number, answeredAt: number, ok: boolean }
 
+/** Where the run happens: how the processes connect, the fault, and how to tell the replica took over. */
+interface Deployment {
+  env: Record<string, string>
+  /** Injects the fault; resolves with a check that the replica has become the primary. */
+  fault: () => Promise<() => Promise<boolean>>
+  stop: () => Promise<void>
+}
+
+async function deploy (kind: FailoverKind, nodeTimeoutMs: number): Promise<Deployment> {
+  if (kind === 'sentinel') {
+    const sentinels = await startSentinels()
+    const replica = adminClient(sentinels.replicaPort, 'bench:replica')
+    return {
+      env: { REDIS_SENTINELS: sentinels.addresses, REDIS_SENTINEL_MASTER: SENTINEL_MASTER },
+      fault: async () => {
+        sentinels.killPrimary()
+        return async () => String(await replica.info('replication')).includes('role:master')
+      },
+      stop: async () => { replica.disconnect(); await sentinels.stop() }
+    }
+  }
+  const cluster = await startCluster({ nodeTimeoutMs, onSpawn: track })
+  return {
+    env: { REDIS_CLUSTER_NODES: cluster.nodes.slice(0, 3).map((n) => `${n.host}:${n.port}`).join(',') },
+    fault: async () => {
+      const [victim] = await cluster.masters()
+      const replica = victim!.replicas[0]!
+      if (kind === 'manual') await cluster.node(replica).call('CLUSTER', 'FAILOVER')
+      else await cluster.kill(victim!.port)
+      return async () => String(await cluster.node(replica).info('replication')).includes('role:master')
+    },
+    stop: async () => await cluster.stop()
+  }
+}
+
 export async function runFailover (kind: FailoverKind, opts: { nodeTimeoutMs: number, dir: string, run: number }): Promise<FailoverResult> {
-  const cluster = await startCluster({ nodeTimeoutMs: opts.nodeTimeoutMs, onSpawn: track })
+  const deployment = await deploy(kind, opts.nodeTimeoutMs)
   const children: NodeChild[] = []
   try {
     const port = await freePort()
     const recordFile = join(opts.dir, `${kind}-${opts.run}-calls.jsonl`)
     const env = {
-      REDIS_CLUSTER_NODES: cluster.nodes.slice(0, 3).map((n) => `${n.host}:${n.port}`).join(','),
+      ...deployment.env,
       KEY_PREFIX: `bench-fo-${kind}-${opts.run}:`,
       LOG_LEVEL: 'info',
       PORT: String(port),
@@ -81,12 +118,9 @@ export async function runFailover (kind: FailoverKind, opts: { nodeTimeoutMs: nu
     const timer = setInterval(send, 1000 / RATE_PER_S)
     await sleep(3000)
 
-    const [victim] = await cluster.masters()
-    const replica = victim!.replicas[0]!
     const faultAt = Date.now()
-    if (kind === 'manual') await cluster.node(replica).call('CLUSTER', 'FAILOVER')
-    else await cluster.kill(victim!.port)
-    await until(async () => String(await cluster.node(replica).info('replication')).includes('role:master'), 30_000, 'the replica to take over')
+    const promoted = await deployment.fault()
+    await until(promoted, 30_000, 'the replica to take over')
     const promotedMs = Date.now() - faultAt
     await sleep(Math.max(0, faultAt + 12_000 - Date.now()))
     clearInterval(timer)
@@ -97,7 +131,7 @@ export async function runFailover (kind: FailoverKind, opts: { nodeTimeoutMs: nu
     return { kind, promotedMs, ...await measure(base, writes, readRecords(recordFile), faultAt) }
   } finally {
     await Promise.all(children.map(async (c) => await c.stop(3000)))
-    await cluster.stop()
+    await deployment.stop()
   }
 }
 

@@ -7,20 +7,20 @@ import { codeVersion, describeMachine } from './machine.js'
 import { writeDoc } from './report.js'
 
 /**
- * `npm run bench:failover`: how long a Redis Cluster failover interrupts the
- * API and the expiries, for a manual `CLUSTER FAILOVER` and for a master
- * killed with SIGKILL (the cluster promotes its replica). See
- * docs/benchmarks.md.
+ * `npm run bench:failover`: how long a failover interrupts the API and the
+ * expiries: on a Redis Cluster for a manual `CLUSTER FAILOVER` and for a
+ * master killed with SIGKILL (the cluster promotes its replica), and with
+ * Sentinel for a primary killed with SIGKILL. See docs/benchmarks.md.
  *   BENCH_FAILOVER_RUNS     runs of each kind (default 3)
- *   BENCH_FAILOVER_KINDS    comma list of manual, kill (default both)
+ *   BENCH_FAILOVER_KINDS    comma list of manual, kill, sentinel (default all)
  *   BENCH_NODE_TIMEOUT_MS   cluster-node-timeout of every node (default 2000)
  *   BENCH_DOCS              1: update docs/benchmarks.md, 0: do not; by default only a full run does
  */
 const runs = Number(process.env.BENCH_FAILOVER_RUNS ?? 3)
-const kinds = (process.env.BENCH_FAILOVER_KINDS ?? 'manual,kill').split(',').map((k) => k.trim()) as FailoverKind[]
+const kinds = (process.env.BENCH_FAILOVER_KINDS ?? 'manual,kill,sentinel').split(',').map((k) => k.trim()) as FailoverKind[]
 const nodeTimeoutMs = Number(process.env.BENCH_NODE_TIMEOUT_MS ?? 2000)
-if (!(runs >= 1 && runs <= 20) || kinds.some((k) => k !== 'manual' && k !== 'kill') || !(nodeTimeoutMs >= 500)) {
-  throw new Error('BENCH_FAILOVER_RUNS is 1 to 20, BENCH_FAILOVER_KINDS a list of manual,kill, BENCH_NODE_TIMEOUT_MS at least 500')
+if (!(runs >= 1 && runs <= 20) || kinds.some((k) => !['manual', 'kill', 'sentinel'].includes(k)) || !(nodeTimeoutMs >= 500)) {
+  throw new Error('BENCH_FAILOVER_RUNS is 1 to 20, BENCH_FAILOVER_KINDS a list of manual,kill,sentinel, BENCH_NODE_TIMEOUT_MS at least 500')
 }
 const full = process.env.BENCH_FAILOVER_RUNS === undefined && process.env.BENCH_FAILOVER_KINDS === undefined && process.env.BENCH_NODE_TIMEOUT_MS === undefined
 const writeDocs = process.env.BENCH_DOCS === '1' || (process.env.BENCH_DOCS !== '0' && full)
@@ -54,8 +54,10 @@ for (const kind of kinds) {
 }
 
 const s = (ms: number) => (ms / 1000).toFixed(2)
-const label: Record<FailoverKind, string> = { manual: 'Cluster, manual `CLUSTER FAILOVER`', kill: 'Cluster, master SIGKILLed' }
-const target: Record<FailoverKind, number> = { manual: 2000, kill: 5000 }
+const label: Record<FailoverKind, string> = {
+  manual: 'Cluster, manual `CLUSTER FAILOVER`', kill: 'Cluster, master SIGKILLed', sentinel: 'Sentinel, primary SIGKILLed'
+}
+const target: Record<FailoverKind, number> = { manual: 2000, kill: 5000, sentinel: 5000 }
 const rows = [
   '| Failover | Run | Promoted after (s) | API writes failed | API errors over (s) | API writes back after (s) | Expiries back after (s) | Max lateness (s) | Acknowledged holds lost | Not handled | Duplicated |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
