@@ -2,6 +2,7 @@ import t from 'tap'
 import { json, testConfig } from './helpers/app.js'
 import { factoryApp, factoryWorker, startEndpoint, startPrimaryAndReplica } from './helpers/replica.js'
 import { recorder, until } from './helpers/worker.js'
+import { startWriteLoad, untilReplicated } from './helpers/write-load.js'
 
 /**
  * A managed Redis with one primary endpoint fails over by moving the name:
@@ -31,22 +32,11 @@ t.test('a replica promoted under load, the old primary demoted: writes resume wi
     t.equal(res.statusCode, 201)
     held.push(`before-${i}`)
   }
+  t.ok(await untilReplicated(primary, replica), 'the holds reached the replica')
   const [p, r] = [primary.client(), replica.client()]
-  t.ok(await until(async () => {
-    const [a, b] = await Promise.all([p.info('replication'), r.info('replication')])
-    return /master_repl_offset:(\d+)/.exec(a)?.[1] === /slave_repl_offset:(\d+)/.exec(b)?.[1]
-  }, 5000), 'the holds reached the replica')
 
-  const results: Array<{ at: number, status: number }> = []
-  let loading = true
-  const client = async (n: number) => {
-    for (let i = 0; loading; i++) {
-      const res = await app.inject({ method: 'POST', url: '/checkout', ...json({ id: `load-${n}-${i}`, ttlMs: 60_000 }) })
-      results.push({ at: Date.now(), status: res.statusCode })
-      if (res.statusCode !== 201) await new Promise((resolve) => setTimeout(resolve, 10))
-    }
-  }
-  const load = Promise.all(Array.from({ length: LOAD_CLIENTS }, (_, n) => client(n)))
+  const load = startWriteLoad(app, LOAD_CLIENTS, 10)
+  const { results } = load
   await new Promise((resolve) => setTimeout(resolve, 500))
 
   const failoverAt = Date.now()
@@ -54,8 +44,7 @@ t.test('a replica promoted under load, the old primary demoted: writes resume wi
   await p.replicaof('127.0.0.1', String(replica.port))
   endpoint.pointAt(replica.port)
   await new Promise((resolve) => setTimeout(resolve, 3000))
-  loading = false
-  await load
+  await load.stop()
 
   const statuses = new Set(results.map((x) => x.status))
   t.notOk(statuses.has(500), 'no 500')

@@ -3,6 +3,7 @@ import { json, testConfig } from './helpers/app.js'
 import { factoryApp, factoryWorker } from './helpers/replica.js'
 import { MASTER_NAME, startSentinels } from './helpers/sentinel.js'
 import { recorder, until } from './helpers/worker.js'
+import { startWriteLoad, untilReplicated } from './helpers/write-load.js'
 
 /**
  * Sentinel: the primary is killed under load. The API (writes answer 503,
@@ -32,30 +33,18 @@ t.test('the primary killed under load: API and worker continue on the promoted r
   for (const id of held) {
     t.equal((await app.inject({ method: 'POST', url: '/checkout', ...json({ id, ttlMs: 4000 }) })).statusCode, 201, id)
   }
-  const [p, r] = [primary.client(), replica.client()]
-  t.ok(await until(async () => {
-    const [a, b] = await Promise.all([p.info('replication'), r.info('replication')])
-    return /master_repl_offset:(\d+)/.exec(a)?.[1] === /slave_repl_offset:(\d+)/.exec(b)?.[1]
-  }, 5000), 'the holds reached the replica')
+  t.ok(await untilReplicated(primary, replica), 'the holds reached the replica')
+  const r = replica.client()
 
-  const results: Array<{ at: number, status: number }> = []
-  let loading = true
-  const client = async (n: number) => {
-    for (let i = 0; loading; i++) {
-      const res = await app.inject({ method: 'POST', url: '/checkout', ...json({ id: `load-${n}-${i}`, ttlMs: 60_000 }) })
-      results.push({ at: Date.now(), status: res.statusCode })
-      if (res.statusCode !== 201) await new Promise((resolve) => setTimeout(resolve, 20))
-    }
-  }
-  const load = Promise.all([0, 1].map(client))
+  const load = startWriteLoad(app, 2, 20)
+  const { results } = load
   await new Promise((resolve) => setTimeout(resolve, 300))
   const killedAt = Date.now()
   await primary.kill()
   const resumed = await until(() => results.some((x) => x.at > killedAt && x.status !== 201) &&
     results.at(-1)?.status === 201 && results.at(-2)?.status === 201, MAX_INTERRUPTION_MS + 5000, 50)
   await new Promise((resolve) => setTimeout(resolve, 1000))
-  loading = false
-  await load
+  await load.stop()
 
   t.ok(resumed, 'writes resumed')
   t.match(await r.info('replication'), /role:master/, 'the replica was promoted')
