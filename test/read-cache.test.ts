@@ -130,3 +130,8 @@ t.test('random writes through A and reads through B never show a state older tha
   t.equal(stale, 0, 'no read older than the last write acknowledged before it started')
   t.ok(hits > 50, `the cache served reads (${hits} hits)`)
 })
+
+t.test('refused at start with replica reads, in one line', async (t) => {
+  const config = testConfig(redis.url, { READ_CACHE: 'true', REDIS_READ_FROM: 'replica', REDIS_REPLICA_URL: redis.url })
+  await t.rejects(buildApp({ config }), { name: 'ConfigError', message: /READ_CACHE=true and REDIS_READ_FROM=replica cannot be combined/ })
+})

@@ -37,15 +37,16 @@ export const MAX_PAYLOAD_BYTES = 16 * 1024
 export default fp<{ config: Config }>(async (app, { config }) => {
   // Replaced by the recorded layout's keyspace once Redis answers; until then every call is refused with 503.
   const placeholder = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS, config.KEY_FORMAT as KeyFormat)
+  // READ_CACHE (docs/read-cache.md); refused on a cluster and with replica reads before any connection is opened.
+  const readCache = config.READ_CACHE
+    ? openReadCache(redisDeployment(config), config.READ_CACHE_MAX_ENTRIES, app.log, app.hasDecorator('metrics') ? app.metrics.readCache : undefined)
+    : undefined
+  if (readCache) app.addHook('onClose', readCache.close)
   // GET /checkout/:id reads from a replica with REDIS_READ_FROM=replica, on a connection of its own.
   const reader = config.REDIS_READ_FROM === 'replica'
     ? createReplicaReader(redisDeployment(config), { log: app.log, name: 'checkout-expiry:api-reader' })
     : undefined
   if (reader) app.addHook('onClose', async () => await closeRedis(reader))
-  const readCache = config.READ_CACHE
-    ? openReadCache(redisDeployment(config), config.READ_CACHE_MAX_ENTRIES, app.log, app.hasDecorator('metrics') ? app.metrics.readCache : undefined)
-    : undefined
-  if (readCache) app.addHook('onClose', readCache.close)
   const store = createStoreContext(app.redis, placeholder, config.CHECKOUT_RESULT_RETENTION_MS, {
     events: config.EVENT_STREAM ? { maxLen: config.EVENT_STREAM_MAXLEN } : undefined,
     reader,

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { ConfigError } from '../config.js'
 import { closeRedis, type Log } from '../redis/connection.js'
 import type { RedisDeployment } from '../redis/deployment.js'
 import { createRedisClient } from '../redis/factory.js'
@@ -11,11 +12,6 @@ export interface OpenReadCache {
   close: () => Promise<void>
 }
 
-/** Refused at start, with the reason in one line. */
-export class ReadCacheUnsupportedError extends Error {
-  override name = 'ReadCacheUnsupportedError'
-}
-
 /**
  * READ_CACHE=true: two more connections to the primary, one for the cached
  * reads (tracked) and one for their invalidations. Refused on a Redis
@@ -23,12 +19,13 @@ export class ReadCacheUnsupportedError extends Error {
  * would be needed on every master, and kept through resharding) and with
  * REDIS_READ_FROM=replica (a replica sends invalidations only as it
  * applies the replication stream, so a read after a write acknowledged by
- * the primary could be served stale for as long as the replica lags).
+ * the primary could be served stale for as long as the replica lags). A
+ * ConfigError: the API process stops with its message in one line.
  */
 export function openReadCache (dep: RedisDeployment, maxEntries: number, log: Log, metrics?: ReadCacheMetrics): OpenReadCache {
-  if (dep.mode === 'cluster') throw new ReadCacheUnsupportedError('READ_CACHE=true is not supported on a Redis Cluster yet; turn it off (docs/read-cache.md)')
+  if (dep.mode === 'cluster') throw new ConfigError('READ_CACHE=true is not supported on a Redis Cluster yet; turn it off (docs/read-cache.md)')
   if (dep.readFrom === 'replica') {
-    throw new ReadCacheUnsupportedError('READ_CACHE=true and REDIS_READ_FROM=replica cannot be combined; choose one (docs/read-cache.md)')
+    throw new ConfigError('READ_CACHE=true and REDIS_READ_FROM=replica cannot be combined; choose one (docs/read-cache.md)')
   }
   const reader = createRedisClient(dep, 'api', { log, name: 'checkout-expiry:api-cached-reader' }) as Redis
   const invalidations = createRedisClient(dep, 'subscriber', { log, name: 'checkout-expiry:api-invalidations' }) as Redis
