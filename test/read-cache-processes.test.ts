@@ -74,3 +74,22 @@ t.test('invalidation connections killed: B serves no stale entry', async (t) => 
   await send(a.base, 'DELETE', '/checkout/killed')
   t.match(await get('killed'), { cache: 'miss', body: { status: 'cancelled' } }, 'and invalidated again')
 })
+
+t.test('cached-reader connections killed: B serves no stale entry and tracks again', async (t) => {
+  t.equal((await send(a.base, 'POST', '/checkout', { id: 'reader-killed', ttlMs: 60_000 })).status, 201)
+  await cachedInB(t, 'reader-killed')
+  const admin = redis.client()
+  const list = await admin.client('LIST') as string
+  const ids = [...list.matchAll(/^id=(\d+) .*name=checkout-expiry:api-cached-reader /gm)].map((m) => m[1]!)
+  t.equal(ids.length, 2, 'one per API process')
+  for (const id of ids) await admin.call('CLIENT', 'KILL', 'ID', id)
+  const extended = await send(a.base, 'PATCH', '/checkout/reader-killed', { ttlMs: 90_000 })
+  t.equal(extended.status, 200)
+  const read = await get('reader-killed')
+  t.equal(read.cache, 'miss')
+  t.equal(read.body.expiresAt, extended.body.expiresAt, 'the new deadline')
+  // The invalidation connection stayed up (subscribed): tracking is set up again with its id.
+  t.ok(await until(async () => (await get('reader-killed')).cache === 'hit', 5000), 'caching again once the reader is back')
+  await send(a.base, 'DELETE', '/checkout/reader-killed')
+  t.match(await get('reader-killed'), { cache: 'miss', body: { status: 'cancelled' } }, 'and invalidated again')
+})

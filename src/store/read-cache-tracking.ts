@@ -25,13 +25,23 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
   // Subscribed again below, after CLIENT ID: a connection in subscriber mode takes no other command.
   invalidations.options.autoResubscribe = false
   let attempt = 0
+  // The client id of `invalidations` while it is subscribed: a reconnect of the
+  // reader alone needs it again, and a subscribed connection cannot ask.
+  let redirect: string | undefined
+  let invalidationsSession = 0
 
-  const setUp = async (mine: number) => {
-    const id = await invalidations.client('ID')
-    if (mine !== attempt) return
+  const subscribe = async (): Promise<string> => {
+    if (redirect !== undefined) return redirect
+    const session = invalidationsSession
+    const id = String(await invalidations.client('ID'))
     await invalidations.subscribe(INVALIDATE_CHANNEL)
+    if (session === invalidationsSession) redirect = id
+    return id
+  }
+  const setUp = async (mine: number) => {
+    const id = await subscribe()
     if (mine !== attempt) return
-    await reader.client('TRACKING', 'ON', 'REDIRECT', String(id))
+    await reader.client('TRACKING', 'ON', 'REDIRECT', id)
     if (mine !== attempt) return
     cache.setTracking(true)
     log?.info({ redirect: id }, 'read cache: tracking on')
@@ -58,10 +68,15 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
     else cache.invalidate(message.toString())
   }
 
+  const invalidationsDown = () => {
+    invalidationsSession++
+    redirect = undefined
+  }
   for (const conn of [reader, invalidations]) {
     conn.on('ready', tryUp)
     conn.on('close', down)
   }
+  invalidations.on('close', invalidationsDown)
   invalidations.on('messageBuffer', onMessage)
   tryUp()
   return () => {
@@ -70,6 +85,7 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
       conn.off('close', down)
     }
     invalidations.off('messageBuffer', onMessage)
+    invalidations.off('close', invalidationsDown)
     attempt++
     cache.setTracking(false)
   }
