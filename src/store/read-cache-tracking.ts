@@ -30,13 +30,24 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
   let redirect: string | undefined
   let invalidationsSession = 0
 
-  const subscribe = async (): Promise<string> => {
-    if (redirect !== undefined) return redirect
+  // One subscription at a time: a second CLIENT ID sent after SUBSCRIBE would be refused.
+  let subscribing: Promise<string> | undefined
+  const subscribeOnce = async (): Promise<string> => {
     const session = invalidationsSession
     const id = String(await invalidations.client('ID'))
     await invalidations.subscribe(INVALIDATE_CHANNEL)
-    if (session === invalidationsSession) redirect = id
+    // An id from before a reconnect names a client that is gone: tracking redirected to it would deliver nothing.
+    if (session !== invalidationsSession) throw new Error('the invalidation connection reconnected while subscribing')
+    redirect = id
     return id
+  }
+  const subscribe = async (): Promise<string> => {
+    if (redirect !== undefined) return redirect
+    if (subscribing === undefined) {
+      const mine: Promise<string> = subscribeOnce().finally(() => { if (subscribing === mine) subscribing = undefined })
+      subscribing = mine
+    }
+    return await subscribing
   }
   const setUp = async (mine: number) => {
     const id = await subscribe()
@@ -51,7 +62,7 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
     const mine = ++attempt
     setUp(mine).catch((err: unknown) => {
       if (mine !== attempt) return
-      // Left off until the next reconnect: reads go to Redis uncached meanwhile.
+      // Left off until the next reconnect of either connection: reads go to Redis uncached meanwhile.
       log?.warn({ err }, 'read cache: could not turn tracking on; serving uncached')
     })
   }
@@ -71,6 +82,7 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
   const invalidationsDown = () => {
     invalidationsSession++
     redirect = undefined
+    subscribing = undefined
   }
   for (const conn of [reader, invalidations]) {
     conn.on('ready', tryUp)
