@@ -1,5 +1,5 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import type { RedisClient } from './redis/connection.js'
@@ -34,7 +34,7 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
     bodyLimit: BODY_LIMIT_BYTES,
     genReqId: requestId,
     // One line per request from the access-log plugin instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Unknown fields are an error, not something to drop silently; "5000" is not a number.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false } },
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
