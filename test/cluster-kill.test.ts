@@ -78,7 +78,13 @@ t.test('a master SIGKILLed during the expiry window: every hold that reached the
   await sleep(1500)
   const c = counts()
   t.same(expected.filter((id) => !c.has(id)), [], `none lost of the ${expected.length} that reached the replica`)
-  t.same(expected.filter((id) => (c.get(id) ?? 0) > 1), [], 'none handled twice')
+  // An acknowledgement the dead master had not yet replicated is lost with it: the promoted replica
+  // hands that job out again (docs/delivery.md, "Replication failover"). Such a second run carries the
+  // same idempotencyKey, and there can only be as many as acknowledgements in the replication lag.
+  const twice = expected.filter((id) => (c.get(id) ?? 0) > 1)
+  const keys = (id: string) => new Set(recs.flatMap((r) => r.calls.filter((call) => call.id === id).map((call) => call.idempotencyKey)))
+  t.same(twice.filter((id) => keys(id).size !== 1), [], 'a second run, if any, has the same idempotency key')
+  t.ok(twice.length <= expected.length / 100, `second runs stay within the replication lag (${twice.length})`)
   t.same(lost.filter((id) => c.has(id)), [], 'nothing ran for a hold the cluster lost')
   t.ok(lost.length <= acked.length / 100, `losses stay within the replication lag (${lost.length})`)
 })
