@@ -96,7 +96,10 @@ export interface Recorded {
 
 export function readRecords (file: string): Recorded[] {
   if (!existsSync(file)) return []
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Recorded)
+  // A worker may be appending right now: a last line without its newline is not complete yet.
+  const lines = readFileSync(file, 'utf8').split('\n')
+  lines.pop()
+  return lines.filter(Boolean).map((l) => JSON.parse(l) as Recorded)
 }
 
 /** Successful runs per order id. */
