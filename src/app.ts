@@ -59,7 +59,7 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
     // Before auth and the rate limit, so their 401 and 429 answers are counted too.
     await app.register(metricsPlugin)
     await app.register(auth, { tokens, protectMetrics: config.METRICS_REQUIRE_AUTH, protectDocs: config.DOCS_REQUIRE_AUTH })
-    await app.register(redisPlugin, { url: config.REDIS_URL, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS, config, client: redis })
+    await app.register(redisPlugin, { config, client: redis })
     await app.register(rateLimit, { max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS, keyPrefix: config.KEY_PREFIX })
     await app.register(storePlugin, { config })
     await app.register(idempotency)

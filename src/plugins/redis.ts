@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { Config } from '../config.js'
-import { closeRedis, createRedis, type RedisClient } from '../redis/connection.js'
+import { closeRedis, type RedisClient } from '../redis/connection.js'
 import { redisDeployment } from '../redis/deployment.js'
 import { createRedisClient } from '../redis/factory.js'
 import { connectOrRefuse } from '../redis/startup.js'
@@ -12,10 +12,8 @@ declare module 'fastify' {
 }
 
 export interface RedisPluginOptions {
-  url: string
-  commandTimeoutMs: number
-  /** With the whole configuration the connection follows it: Sentinel, Cluster, TLS files, timeouts. */
-  config?: Config | undefined
+  /** The connection follows the whole configuration: Sentinel, Cluster, TLS files, timeouts. */
+  config: Config
   /** A connection made by the caller (the API process, tests, a Lambda handler); it is not closed here. */
   client?: RedisClient | undefined
 }
@@ -26,16 +24,14 @@ const STARTUP_WAIT_MS = 5000
 /** The API's Redis connection. Closes only a connection it created. */
 export default fp<RedisPluginOptions>(async (app, opts) => {
   const owned = opts.client === undefined
-  const deployment = opts.config ? redisDeployment(opts.config) : undefined
-  const redis = opts.client ?? (deployment
-    ? createRedisClient(deployment, 'api', { log: app.log })
-    : createRedis({ url: opts.url, role: 'api', log: app.log, commandTimeoutMs: opts.commandTimeoutMs }))
+  const deployment = redisDeployment(opts.config)
+  const redis = opts.client ?? createRedisClient(deployment, 'api', { log: app.log })
   // Serve once Redis answers; if it does not within the wait, start anyway:
   // requests get 503 until the connection comes back by itself. A certificate
   // or password Redis refuses does not pass by itself: buildApp rejects.
   let ready: boolean
   try {
-    ready = await connectOrRefuse(redis, deployment?.describe, STARTUP_WAIT_MS)
+    ready = await connectOrRefuse(redis, deployment.describe, STARTUP_WAIT_MS)
   } catch (err) {
     if (owned) await closeRedis(redis)
     throw err
