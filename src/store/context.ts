@@ -1,7 +1,6 @@
-import { Errors } from '../errors.js'
 import type { Keyspace } from '../keys.js'
 import type { RedisClient } from '../redis/connection.js'
-import { isRedisUnavailable } from '../redis/errors.js'
+import { direct } from './direct.js'
 import type { ReadCache } from './read-cache.js'
 import { defineScripts, runScript, type ScriptName } from './scripts.js'
 
@@ -82,15 +81,9 @@ export function outboxCap (ctx: StoreContext): number {
   return ctx.events ? ctx.events.maxLen : 0
 }
 
-/** Runs a script; a Redis outage becomes REDIS_UNAVAILABLE, anything else stays a defect. */
+/** Runs a script; a Redis outage becomes REDIS_UNAVAILABLE, anything else stays a defect (see direct). */
 export async function run (
   ctx: StoreContext, name: ScriptName, keys: string[], args: Array<string | number>, on: RedisClient = ctx.redis
 ): Promise<unknown[]> {
-  if (ctx.refusal) throw ctx.refusal
-  try {
-    return await runScript(on, name, keys, args)
-  } catch (err) {
-    if (isRedisUnavailable(err)) throw new Errors.REDIS_UNAVAILABLE({ cause: err })
-    throw err
-  }
+  return await direct(ctx, async () => await runScript(on, name, keys, args))
 }

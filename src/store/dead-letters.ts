@@ -1,5 +1,5 @@
 import { run, type StoreContext } from './context.js'
-import { direct, serverTime } from './direct.js'
+import { countAcrossShards, direct, serverTime } from './direct.js'
 
 /**
  * The dead-letter sets: jobs whose handler used up its attempts. They stay
@@ -48,9 +48,7 @@ export async function listDeadLetters (ctx: StoreContext, shard: number, limit =
 
 /** Dead-lettered jobs over all shards. */
 export async function countDeadLetters (ctx: StoreContext): Promise<number> {
-  const counts = await direct(ctx, async () => await Promise.all(Array.from({ length: ctx.keys.shards }, async (_v, shard) =>
-    await ctx.redis.zcard(ctx.keys.shard(shard).dead))))
-  return counts.reduce((a, b) => a + b, 0)
+  return await countAcrossShards(ctx, (shard) => ctx.keys.shard(shard).dead)
 }
 
 /** The dead-letter members (`<generation>:<id>`) of one order id, every generation; read with ZSCAN, a slice at a time. */

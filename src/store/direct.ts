@@ -3,9 +3,9 @@ import { isRedisUnavailable } from '../redis/errors.js'
 import type { StoreContext } from './context.js'
 
 /**
- * Plain Redis commands (reads, ZRANGE paging, HINCRBY) get the same treatment
- * as scripts run through `run`: a refusing context fails at once, and a Redis
- * outage becomes REDIS_UNAVAILABLE instead of a defect.
+ * Every store call goes through here, scripts (`run`) and plain commands
+ * (reads, ZRANGE paging, HINCRBY) alike: a refusing context fails at once,
+ * and a Redis outage becomes REDIS_UNAVAILABLE instead of a defect.
  */
 export async function direct<T> (ctx: StoreContext, call: () => Promise<T>): Promise<T> {
   if (ctx.refusal) throw ctx.refusal
@@ -21,4 +21,15 @@ export async function direct<T> (ctx: StoreContext, call: () => Promise<T>): Pro
 export async function serverTime (ctx: StoreContext): Promise<number> {
   const [seconds, micros] = await direct(ctx, async () => await ctx.redis.time())
   return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000)
+}
+
+/**
+ * The sum of ZCARD of one sorted set per shard (pending holds, dead letters):
+ * the calls go out in one tick, so auto-pipelining makes them one round trip
+ * (per node on a cluster, where one explicit pipeline could not span slots).
+ */
+export async function countAcrossShards (ctx: StoreContext, keyOf: (shard: number) => string): Promise<number> {
+  const counts = await direct(ctx, async () => await Promise.all(Array.from({ length: ctx.keys.shards }, async (_v, shard) =>
+    await ctx.redis.zcard(keyOf(shard)))))
+  return counts.reduce((a, b) => a + b, 0)
 }

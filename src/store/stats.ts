@@ -1,6 +1,6 @@
 import type { StoreContext } from './context.js'
 import { countDeadLetters } from './dead-letters.js'
-import { direct, serverTime } from './direct.js'
+import { countAcrossShards, direct, serverTime } from './direct.js'
 
 /**
  * Counters an operator reads with `checkoutctl stats`. The workers keep how
@@ -75,13 +75,7 @@ export async function readQueueStats (ctx: StoreContext): Promise<QueueStats> {
   }
 }
 
-/**
- * Pending holds over all shards: one ZCARD per shard's deadline index, sent
- * in one tick so the connection's auto-pipelining makes them one round trip
- * (per node on a cluster, where one explicit pipeline could not span slots).
- */
+/** Pending holds over all shards: the ZCARD of every deadline index. */
 export async function countPendingHolds (ctx: StoreContext): Promise<number> {
-  const counts = await direct(ctx, async () => await Promise.all(Array.from({ length: ctx.keys.shards }, async (_v, shard) =>
-    await ctx.redis.zcard(ctx.keys.shard(shard).deadlines))))
-  return counts.reduce((a, b) => a + b, 0)
+  return await countAcrossShards(ctx, (shard) => ctx.keys.shard(shard).deadlines)
 }
