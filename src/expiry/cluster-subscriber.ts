@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis'
 import type { Keyspace } from '../keys.js'
 import type { Log } from '../redis/connection.js'
 import { clusterNodeSettings, nodeKey, NODE_TIMEOUT_MS, within } from './cluster-nodes.js'
-import type { ExpiredEvents } from './subscriber.js'
+import { expiredKeyRouter, type ExpiredEvents } from './subscriber.js'
 
 /**
  * Expired events on a Redis Cluster. Keyspace events stay on the node where
@@ -48,14 +48,8 @@ const RESUBSCRIBE_MS = 1000
 export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsOptions): Promise<ClusterExpiredEvents> {
   const { cluster, log } = opts
   const subs = new Map<string, NodeSubscription>()
-  const waiting = new Map<string, () => void>()
+  const router = expiredKeyRouter(opts.keys, opts.onExpired)
   let closed = false
-
-  const onMessage = (_pattern: string, _channel: string, key: string) => {
-    const parsed = opts.keys.parseTimerKey(key)
-    if (parsed) opts.onExpired(parsed.shard, parsed.id)
-    else waiting.get(key)?.()
-  }
 
   const nodes = clusterNodeSettings({ cluster, connectNode: opts.connectNode, log, onNotConfigurable: opts.onNotConfigurable })
   const { configure } = nodes
@@ -66,7 +60,7 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
     const conn = opts.connectNode({ host: host ?? '127.0.0.1', port: port ?? 6379 })
     const sub: NodeSubscription = { conn, subscribed: false }
     subs.set(key, sub)
-    conn.on('pmessage', onMessage)
+    conn.on('pmessage', router.onMessage)
     // ioredis resubscribes by itself after a reconnect and then emits 'ready'. A restarted
     // node may have lost the setting and the events published meanwhile are gone.
     conn.on('ready', () => {
@@ -166,13 +160,7 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
   await Promise.all([...pending])
 
   return {
-    async waitForKey (key, timeoutMs) {
-      return await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => { waiting.delete(key); resolve(false) }, timeoutMs)
-        timer.unref()
-        waiting.set(key, () => { clearTimeout(timer); waiting.delete(key); resolve(true) })
-      })
-    },
+    waitForKey: router.waitForKey,
     connected () {
       const masters = cluster.nodes('master').map(nodeKey)
       return masters.length > 0 && masters.every((key) => {

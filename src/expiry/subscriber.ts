@@ -25,18 +25,33 @@ export interface ExpiredEvents {
   close: () => Promise<void>
 }
 
+/**
+ * What a pmessage of the expired channel means, for one node or every master
+ * of a cluster alike: one of our timer keys (onExpired), or a key someone
+ * waits for (waitForKey, the probe whether events arrive at all).
+ */
+export function expiredKeyRouter (keys: Keyspace, onExpired: (shard: number, id: string) => void) {
+  const waiting = new Map<string, () => void>()
+  return {
+    onMessage (_pattern: string, _channel: string, key: string): void {
+      const parsed = keys.parseTimerKey(key)
+      if (parsed) onExpired(parsed.shard, parsed.id)
+      else waiting.get(key)?.()
+    },
+    async waitForKey (key: string, timeoutMs: number): Promise<boolean> {
+      return await new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => { waiting.delete(key); resolve(false) }, timeoutMs)
+        timer.unref()
+        waiting.set(key, () => { clearTimeout(timer); waiting.delete(key); resolve(true) })
+      })
+    }
+  }
+}
+
 export async function subscribeExpiredEvents (opts: ExpiredEventsOptions): Promise<ExpiredEvents> {
   const pattern = `__keyevent@${opts.db}__:expired`
-  const waiting = new Map<string, () => void>()
-
-  opts.redis.on('pmessage', (_pattern: string, _channel: string, key: string) => {
-    const parsed = opts.keys.parseTimerKey(key)
-    if (parsed) {
-      opts.onExpired(parsed.shard, parsed.id)
-      return
-    }
-    waiting.get(key)?.()
-  })
+  const router = expiredKeyRouter(opts.keys, opts.onExpired)
+  opts.redis.on('pmessage', router.onMessage)
   // ioredis resubscribes by itself after a reconnect and then emits 'ready'.
   let first = true
   opts.redis.on('ready', () => {
@@ -51,13 +66,7 @@ export async function subscribeExpiredEvents (opts: ExpiredEventsOptions): Promi
   opts.onSubscribed()
 
   return {
-    async waitForKey (key, timeoutMs) {
-      return await new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => { waiting.delete(key); resolve(false) }, timeoutMs)
-        timer.unref()
-        waiting.set(key, () => { clearTimeout(timer); waiting.delete(key); resolve(true) })
-      })
-    },
+    waitForKey: router.waitForKey,
     // After a reconnect ioredis sends the subscription again as its first command once 'ready': subscribed within a round trip.
     connected: () => subscribed && opts.redis.status === 'ready',
     async close () {
