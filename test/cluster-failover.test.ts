@@ -1,10 +1,9 @@
 import t from 'tap'
-import { buildApp } from '../src/app.js'
 import type { ExpiryWorker } from '../src/expiry/worker.js'
-import { json, testConfig } from './helpers/app.js'
+import { json } from './helpers/app.js'
 import { startCluster } from './helpers/cluster.js'
-import { startWriteLoop } from './helpers/cluster-load.js'
-import { clusterWorker, recorder, until } from './helpers/worker.js'
+import { clusterStack, startWriteLoop } from './helpers/cluster-load.js'
+import { until } from './helpers/worker.js'
 
 /**
  * A manual failover (`CLUSTER FAILOVER` on a replica) in the middle of the
@@ -29,13 +28,7 @@ function countSweeps (worker: ExpiryWorker): () => number {
 }
 
 t.test('CLUSTER FAILOVER during the expiry window: none lost, none duplicated, the API back within 2 s', async (t) => {
-  const config = testConfig(url, { KEY_SHARDS: '16' })
-  const app = await buildApp({ config, redis: cluster.client({ api: true }) })
-  t.teardown(() => app.close())
-  await app.ready()
-  const recs = [recorder(), recorder()]
-  const workers = await Promise.all(recs.map(async (r) => await clusterWorker(config, cluster, [r.handler])))
-  t.teardown(async () => await Promise.all(workers.map(async (w) => await w.close())))
+  const { app, recs, workers } = await clusterStack(t, cluster, url)
   const sweeps = workers.map(countSweeps)
 
   // 1,200 holds due from 2 s to 8 s from now, then a live stream of writes through the failover.

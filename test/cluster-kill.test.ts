@@ -1,9 +1,8 @@
 import t from 'tap'
-import { buildApp } from '../src/app.js'
-import { json, testConfig } from './helpers/app.js'
+import { json } from './helpers/app.js'
 import { startCluster } from './helpers/cluster.js'
-import { startWriteLoop } from './helpers/cluster-load.js'
-import { clusterWorker, recorder, until } from './helpers/worker.js'
+import { clusterStack, startWriteLoop } from './helpers/cluster-load.js'
+import { until } from './helpers/worker.js'
 
 /**
  * A master SIGKILLed in the middle of the expiry window; its replica is
@@ -19,13 +18,7 @@ const url = `redis://127.0.0.1:${cluster.nodes[0]!.port}/0`
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('a master SIGKILLed during the expiry window: every hold that reached the replica handled once, the API back within 5 s', async (t) => {
-  const config = testConfig(url, { KEY_SHARDS: '16' })
-  const app = await buildApp({ config, redis: cluster.client({ api: true }) })
-  t.teardown(() => app.close())
-  await app.ready()
-  const recs = [recorder(), recorder()]
-  const workers = await Promise.all(recs.map(async (r) => await clusterWorker(config, cluster, [r.handler])))
-  t.teardown(async () => await Promise.all(workers.map(async (w) => await w.close())))
+  const { app, recs, workers } = await clusterStack(t, cluster, url)
 
   const total = 1200
   const ids = Array.from({ length: total }, (_v, i) => `kill-${i}`)

@@ -1,6 +1,5 @@
 import { pino } from 'pino'
 import t from 'tap'
-import { buildApp } from '../src/app.js'
 import { subscribeClusterExpiredEvents } from '../src/expiry/cluster-subscriber.js'
 import { createKeyspace, type Keyspace } from '../src/keys.js'
 import { keySlot } from '../src/shard-tags.js'
@@ -8,6 +7,7 @@ import { createHold, getCheckout } from '../src/store/checkout-store.js'
 import { createStoreContext } from '../src/store/context.js'
 import { json, testConfig } from './helpers/app.js'
 import { startCluster } from './helpers/cluster.js'
+import { clusterStack } from './helpers/cluster-load.js'
 import { clusterWorker, recorder, until } from './helpers/worker.js'
 
 /**
@@ -71,14 +71,7 @@ t.test('expired events arrive from every master, and notify-keyspace-events is s
 })
 
 t.test('the API and two workers: 3,000 holds over every shard and master, each handled exactly once', async (t) => {
-  const config = testConfig(url, { KEY_SHARDS: '16' })
-  const app = await buildApp({ config, redis: cluster.client({ api: true }) })
-  t.teardown(() => app.close())
-  await app.ready()
-  const first = recorder()
-  const second = recorder()
-  const workers = await Promise.all([clusterWorker(config, cluster, [first.handler]), clusterWorker(config, cluster, [second.handler])])
-  t.teardown(async () => await Promise.all(workers.map(async (w) => await w.close())))
+  const { app, recs: [first, second], workers } = await clusterStack(t, cluster, url)
   t.ok(workers.every((w) => w.readiness().ready), 'both workers ready (subscribed on every master)')
 
   const total = 3000

@@ -1,5 +1,27 @@
 import type { FastifyInstance } from 'fastify'
-import { json } from './app.js'
+import type { Test } from 'tap'
+import { buildApp } from '../../src/app.js'
+import type { Config } from '../../src/config.js'
+import type { ExpiryWorker } from '../../src/expiry/worker.js'
+import { json, testConfig } from './app.js'
+import type { TestCluster } from './cluster.js'
+import { clusterWorker, recorder } from './worker.js'
+
+type Recorder = ReturnType<typeof recorder>
+
+/** What the cluster tests run against: the API and two recorded workers on the cluster, one new prefix, 16 shards. */
+export async function clusterStack (t: Test, cluster: TestCluster, url: string): Promise<{
+  config: Config, app: FastifyInstance, recs: [Recorder, Recorder], workers: ExpiryWorker[]
+}> {
+  const config = testConfig(url, { KEY_SHARDS: '16' })
+  const app = await buildApp({ config, redis: cluster.client({ api: true }) })
+  t.teardown(() => app.close())
+  await app.ready()
+  const recs: [Recorder, Recorder] = [recorder(), recorder()]
+  const workers = await Promise.all(recs.map(async (r) => await clusterWorker(config, cluster, [r.handler])))
+  t.teardown(async () => await Promise.all(workers.map(async (w) => await w.close())))
+  return { config, app, recs, workers }
+}
 
 /**
  * A steady stream of POST /checkout through the API while a test breaks the
