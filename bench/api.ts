@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import { freePort } from '../test/helpers/redis.js'
 import { killAll, root, track } from './children.js'
 import { codeVersion, describeMachine } from './machine.js'
 import { startRedisServer } from './redis-server.js'
+import { writeDoc } from './report.js'
 
 /**
  * `npm run bench:api`: the API built for production (`npm run build`, LOG_LEVEL
@@ -147,19 +148,7 @@ async function main (): Promise<void> {
   ].join('\n')
   process.stdout.write(`\n${section}\n`)
   // BENCH_WRITE_DOC=0 prints the table without touching the docs (trial runs).
-  if (process.env.BENCH_WRITE_DOC !== '0') writeSection(join(root, 'docs', 'benchmarks.md'), section)
-}
-
-const START = '<!-- bench:api:start -->'
-const END = '<!-- bench:api:end -->'
-
-/** Replaces the API section of the doc, adding it at the end the first time. */
-function writeSection (path: string, section: string): void {
-  let doc = readFileSync(path, 'utf8')
-  if (!doc.includes(START)) doc += `\n## The API against a bare handler\n\n${START}\n${END}\n`
-  const from = doc.indexOf(START)
-  const to = doc.indexOf(END)
-  writeFileSync(path, doc.slice(0, from + START.length) + '\n' + section + '\n' + doc.slice(to))
+  if (process.env.BENCH_WRITE_DOC !== '0') writeDoc(join(root, 'docs', 'benchmarks.md'), section, 'api')
 }
 
 process.once('SIGINT', () => { killAll(); process.exit(130) })
