@@ -2,7 +2,7 @@ import t from 'tap'
 import { closeRedis } from '../src/redis/connection.js'
 import { createHold } from '../src/store/checkout-store.js'
 import { countDeadLetters, listDeadLetters, purgeDeadLetter, replayDeadLetter } from '../src/store/dead-letters.js'
-import { ackJob, claimDue, failJob, heartbeat, nextDue, releaseJobs } from '../src/store/expiry-jobs.js'
+import { ackJob, ackJobs, claimDue, failJob, heartbeat, nextDue, releaseJobs } from '../src/store/expiry-jobs.js'
 import { testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
 import { testStore } from './helpers/worker.js'
@@ -65,6 +65,26 @@ t.test('a worker whose heartbeat lapsed is reaped: its job goes to another worke
   t.equal(await failJob(store, mine!, a.token, 'late', 5, 0), 'claim-lost', "a's late failure is refused")
   const again = await heartbeat(store, 0, a.token, a.heartbeatTtlMs)
   t.equal(again.registered, false, 'a learns its claims here were taken over')
+})
+
+t.test('one ack call records many runs, each with its own answer', async (t) => {
+  const a = { ...lease, token: 'batch-a' }
+  for (let i = 0; i < 4; i++) await createHold(store, { id: `batch-${i}`, ttlMs: 1000 })
+  await sleep(1050)
+  const jobs = (await claimDue(store, 0, 10, a, 1)).jobs.filter((j) => j.id.startsWith('batch-')).sort((x, y) => x.id.localeCompare(y.id))
+  t.equal(jobs.length, 4)
+  const stale = { ...jobs[3]!, attempt: 7 }
+  t.same(await ackJobs(store, 0, a.token, [jobs[0]!, jobs[1]!, stale, jobs[2]!]), [true, true, false, true],
+    'a run with another fencing token is refused; the others are acknowledged')
+  t.same(await ackJobs(store, 0, a.token, [jobs[0]!, jobs[3]!]), [true, true], 'an ack sent again is fine, next to a new one')
+  const k = store.keys.shard(0)
+  t.equal(await store.redis.scard(k.held(a.token)), 0, 'the worker holds none of them')
+  for (const job of jobs) {
+    t.equal(await store.redis.zscore(k.jobs, job.member), null, `${job.id} left the job queue`)
+    t.equal(await store.redis.exists(k.job(job.member)), 0, `job hash of ${job.id} deleted`)
+    t.equal(await store.redis.hget(store.keys.order(job.id).order, 'h'), 'handled', `${job.id} recorded as handled`)
+  }
+  await t.rejects(ackJobs(store, 1, a.token, [jobs[0]!]), /shard/, 'jobs of another shard are refused before anything is sent')
 })
 
 t.test('the same worker claiming a job again fences its own earlier run', async (t) => {

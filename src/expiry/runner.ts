@@ -2,9 +2,10 @@ import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { JobSource, RunOutcome, WorkerMetrics } from '../metrics/worker-metrics.js'
 import type { StoreContext } from '../store/context.js'
-import { ackJob, failJob, releaseJobs, type ExpiryJob } from '../store/expiry-jobs.js'
+import { failJob, releaseJobs, type ExpiryJob } from '../store/expiry-jobs.js'
+import { AckBatcher } from './ack-batcher.js'
 import { settledOrGivenUp } from './abortable.js'
-import type { ExpiryEvent, NamedHandler } from './handlers.js'
+import type { ExpiryEvent, HandlerContext, NamedHandler } from './handlers.js'
 
 /**
  * Runs the handlers of claimed expiry jobs and records the outcome:
@@ -45,7 +46,14 @@ export function backoffDelay (baseMs: number, attempt: number, random = Math.ran
 
 interface Run {
   job: ExpiryJob
-  abort: AbortController
+  /** `<member>#<attempt>`: the claim; its key in the running map. */
+  key: string
+  /** Date.now() when it started: the handler timeout counts from here. */
+  startedAt: number
+  /** Created on first use: most runs finish without anyone asking for their signal. */
+  controller?: AbortController
+  /** Created on first use, like the controller: a child logger per run is costly at thousands a second. */
+  log?: Logger
   /** Why the run was given up; set once, then its outcome is never recorded. */
   abandoned?: string
   /** Given up because the worker stops: the attempt is given back with the claim. */
@@ -55,11 +63,27 @@ interface Run {
   handler?: string
 }
 
+function signalOf (run: Run): AbortSignal {
+  run.controller ??= new AbortController()
+  return run.controller.signal
+}
+
+function abortRun (run: Run, reason: Error): void {
+  run.controller ??= new AbortController()
+  run.controller.abort(reason)
+}
+
 export class Runner {
   readonly stats: RunnerStats = { handled: 0, retried: 0, dead: 0, abandoned: 0, claimLost: 0 }
+  /** In start order, which is also timeout order: every run gets the same handler timeout. */
   private readonly running = new Map<string, Run>()
+  private readonly acks: AckBatcher
+  /** One timer for every run's handler timeout, armed for the oldest run. */
+  private timeoutTimer: NodeJS.Timeout | undefined
 
-  constructor (private readonly opts: RunnerOptions) {}
+  constructor (private readonly opts: RunnerOptions) {
+    this.acks = new AckBatcher(opts.store, opts.token)
+  }
 
   get size (): number {
     return this.running.size
@@ -75,10 +99,12 @@ export class Runner {
     // run has recorded its outcome but not yet left this map still runs.
     const key = `${job.member}#${job.attempt}`
     if (this.running.has(key)) return
-    const run: Run = { job, abort: new AbortController() }
+    const run: Run = { job, key, startedAt: Date.now() }
     this.running.set(key, run)
+    this.armTimeout()
     run.promise = this.execute(run, foundBy).finally(() => {
       this.running.delete(key)
+      if (this.running.size === 0) this.disarmTimeout()
       this.opts.onIdle()
     })
   }
@@ -103,17 +129,54 @@ export class Runner {
     return false
   }
 
+  private armTimeout (): void {
+    if (this.timeoutTimer) return
+    const oldest = this.running.values().next().value
+    if (!oldest) return
+    const inMs = oldest.startedAt + this.opts.handlerTimeoutMs - Date.now()
+    this.timeoutTimer = setTimeout(() => {
+      this.timeoutTimer = undefined
+      this.timeOut()
+    }, Math.max(0, inMs))
+  }
+
+  private disarmTimeout (): void {
+    clearTimeout(this.timeoutTimer)
+    this.timeoutTimer = undefined
+  }
+
+  /** Aborts every run past the handler timeout (the oldest come first), then re-arms for the next. */
+  private timeOut (): void {
+    const { handlerTimeoutMs } = this.opts
+    const now = Date.now()
+    for (const run of this.running.values()) {
+      if (run.startedAt + handlerTimeoutMs > now) {
+        this.timeoutTimer = setTimeout(() => {
+          this.timeoutTimer = undefined
+          this.timeOut()
+        }, run.startedAt + handlerTimeoutMs - now)
+        return
+      }
+      if (!run.controller?.signal.aborted) abortRun(run, new Error(`handler timed out after ${handlerTimeoutMs} ms`))
+    }
+  }
+
+  private logOf (run: Run): Logger {
+    const { job } = run
+    run.log ??= this.opts.log.child({ orderId: job.id, generation: job.generation, attempt: job.attempt })
+    return run.log
+  }
+
   private abandon (run: Run, reason: string): void {
     if (run.abandoned !== undefined) return
     run.abandoned = reason
-    run.abort.abort(new Error(`run abandoned: ${reason}`))
+    abortRun(run, new Error(`run abandoned: ${reason}`))
     this.opts.log.warn({ orderId: run.job.id, generation: run.job.generation, attempt: run.job.attempt, reason },
       'expiry handler aborted; another worker will run it')
   }
 
   private async execute (run: Run, foundBy: JobSource): Promise<void> {
     const { job } = run
-    const jobLog = this.opts.log.child({ orderId: job.id, generation: job.generation, attempt: job.attempt })
     const event: ExpiryEvent = {
       id: job.id,
       payload: job.payload,
@@ -123,20 +186,18 @@ export class Runner {
       generation: job.generation,
       idempotencyKey: `${job.id}:${job.generation}`
     }
-    const lateMs = Date.now() - job.deadline
+    const lateMs = run.startedAt - job.deadline
     // Lateness is the delay of the first run; retries are late by design (backoff).
     if (foundBy !== 'retry') this.opts.metrics.late(foundBy, Math.max(0, lateMs) / 1000)
-    jobLog.debug({ lateMs, foundBy }, 'running expiry handlers')
-    const timeoutMs = this.opts.handlerTimeoutMs
-    const timeout = setTimeout(() => run.abort.abort(new Error(`handler timed out after ${timeoutMs} ms`)), timeoutMs)
+    if (this.opts.log.isLevelEnabled('debug')) this.logOf(run).debug({ lateMs, foundBy }, 'running expiry handlers')
     let error: unknown
     const startedAt = performance.now()
     try {
-      await this.runHandlers(run, event, jobLog)
+      const pending = this.runHandlers(run, event)
+      if (pending) await pending
     } catch (err) {
       error = err
     } finally {
-      clearTimeout(timeout)
       this.opts.metrics.handlerDuration((performance.now() - startedAt) / 1000)
     }
     try {
@@ -147,21 +208,46 @@ export class Runner {
         return
       }
       if (error !== undefined) this.opts.metrics.handlerFailed(run.handler ?? 'unknown')
-      this.count(await this.record(job, error, jobLog), foundBy)
+      this.count(await this.record(run, error), foundBy)
     } catch (err) {
       // Redis refused the outcome: the claim is taken over when the heartbeat lapses, and the job runs again.
-      jobLog.error({ err }, 'could not record the handler outcome; the order will be handled again')
+      this.logOf(run).error({ err }, 'could not record the handler outcome; the order will be handled again')
     }
   }
 
-  private async runHandlers (run: Run, event: ExpiryEvent, log: Logger): Promise<void> {
-    const { signal } = run.abort
-    for (const h of this.opts.handlers) {
-      signal.throwIfAborted()
+  /**
+   * Calls the handlers in order. While they return synchronously this stays
+   * synchronous (no promise, no signal, no logger made); from the first
+   * handler that returns a promise on, it continues asynchronously.
+   */
+  private runHandlers (run: Run, event: ExpiryEvent, from = 0): Promise<void> | undefined {
+    const { handlers } = this.opts
+    for (let i = from; i < handlers.length; i++) {
+      const h = handlers[i] as NamedHandler
+      if (run.controller?.signal.aborted) throw run.controller.signal.reason
       run.handler = h.name
-      const result = h.handle(event, { log: log.child({ handler: h.name }), signal })
-      // Synchronous handlers return nothing to wait for.
-      if (result) await settledOrGivenUp(Promise.resolve(result), signal, log)
+      const result = h.handle(event, this.contextOf(run, h.name))
+      if (result) return this.awaitHandler(run, event, result, i)
+    }
+    return undefined
+  }
+
+  private async awaitHandler (run: Run, event: ExpiryEvent, result: Promise<void>, index: number): Promise<void> {
+    await settledOrGivenUp(Promise.resolve(result), signalOf(run), this.logOf(run))
+    await this.runHandlers(run, event, index + 1)
+  }
+
+  /** The handler's context; its logger and signal are made when the handler first asks for them. */
+  private contextOf (run: Run, handler: string): HandlerContext {
+    let log: Logger | undefined
+    const handlerLog = (): Logger => (log ??= this.logOf(run).child({ handler }))
+    return {
+      get log () {
+        return handlerLog()
+      },
+      get signal () {
+        return signalOf(run)
+      }
     }
   }
 
@@ -175,16 +261,18 @@ export class Runner {
     await releaseJobs(this.opts.store, run.job.shard, this.opts.token, [{ job: run.job, how: run.interrupted ? 'interrupted' : 'abandoned' }])
   }
 
-  private async record (job: ExpiryJob, error: unknown, log: Logger): Promise<RunOutcome> {
+  private async record (run: Run, error: unknown): Promise<RunOutcome> {
+    const { job } = run
     const { store, token, maxAttempts, backoffMs } = this.opts
     if (error === undefined) {
-      if (await ackJob(store, job, token)) {
-        log.debug('expiry handled')
+      if (await this.acks.ack(job)) {
+        if (this.opts.log.isLevelEnabled('debug')) this.logOf(run).debug('expiry handled')
         return 'handled'
       }
-      log.warn('handler finished after its claim was taken over; the other run owns the outcome')
+      this.logOf(run).warn('handler finished after its claim was taken over; the other run owns the outcome')
       return 'claim_lost'
     }
+    const log = this.logOf(run)
     const message = error instanceof Error ? error.message : String(error)
     const delay = backoffDelay(backoffMs, job.attempt)
     const outcome = await failJob(store, job, token, message, maxAttempts, delay)

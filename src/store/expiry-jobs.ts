@@ -105,11 +105,32 @@ function jobKeys (ctx: StoreContext, job: ExpiryJob, token: string) {
   return { k, job: k.job(job.member), order: `${k.base}order:${job.id}`, held: k.held(token) }
 }
 
+/** Acks one script call takes at most (Lua's unpack has a limit; smaller calls also keep Redis responsive). */
+export const ACK_BATCH_MAX = 500
+
+/**
+ * Records successful runs of one shard in one call. For each job: true when
+ * acknowledged, false when the claim was lost (another worker's run owns the
+ * outcome). More than ACK_BATCH_MAX jobs go in several calls.
+ */
+export async function ackJobs (ctx: StoreContext, shard: number, token: string, jobs: readonly ExpiryJob[]): Promise<boolean[]> {
+  const k = ctx.keys.shard(shard)
+  const calls: Array<Promise<unknown[]>> = []
+  for (let from = 0; from < jobs.length; from += ACK_BATCH_MAX) {
+    const args: Array<string | number> = [k.base, token]
+    for (const job of jobs.slice(from, from + ACK_BATCH_MAX)) {
+      if (job.shard !== shard) throw new Error(`ackJobs: job ${job.member} is of shard ${job.shard}, not ${shard}`)
+      args.push(job.member, job.id, job.generation, job.attempt)
+    }
+    calls.push(run(ctx, 'ack', [k.jobs, k.held(token)], args))
+  }
+  return (await Promise.all(calls)).flat().map((code) => Number(code) === 1 || Number(code) === 2)
+}
+
 /** Records a successful run. False when the claim was lost: another worker's run owns the outcome. */
 export async function ackJob (ctx: StoreContext, job: ExpiryJob, token: string): Promise<boolean> {
-  const { k, job: jobKey, order, held } = jobKeys(ctx, job, token)
-  const reply = Number(await run(ctx, 'ack', [k.jobs, jobKey, order, held], [job.member, token, job.attempt, job.generation]))
-  return reply === 1 || reply === 2
+  const [acked] = await ackJobs(ctx, job.shard, token, [job])
+  return acked === true
 }
 
 export type FailResult = 'retry' | 'dead' | 'claim-lost'

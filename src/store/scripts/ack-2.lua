@@ -1,0 +1,53 @@
+--[[
+  Acknowledges handler runs that succeeded, any number of one shard in one
+  call: removes each job and records the outcome `handled` on its order, if
+  the order is still on that generation. Only the current claim may do so:
+  the job must still be held by this worker under this attempt (the fencing
+  token). The worker batches the acks of one shard per event-loop turn.
+
+  KEYS[1] job queue   <base>jobs
+  KEYS[2] held jobs   <base>held:<token>
+
+  ARGV[1] base (`<prefix>{<tag>}:`)
+  ARGV[2] worker token
+  then 4 entries per run: job member (`<generation>:<id>`), order id,
+  generation, attempt of the run being acknowledged
+
+  Returns one code per run, in order:
+    1  acknowledged
+    2  already acknowledged by this very claim (the same ack sent again after a lost reply)
+    0  CLAIM_LOST: the claim was taken over; another run owns the outcome
+]]
+-- @include now.lua
+local base, token = ARGV[1], ARGV[2]
+local now = nowMs()
+local out, done, jobKeys = {}, {}, {}
+
+for i = 3, #ARGV, 4 do
+  local member, id, gen, attempt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local jobKey = base .. 'job:' .. member
+  local orderKey = base .. 'order:' .. id
+  local fence = token .. ':' .. attempt
+  local job = redis.call('HMGET', jobKey, 'l', 'a')
+  local code = 0
+  if not job[2] then
+    -- The job is gone: acknowledged, by this claim or by another worker's run.
+    local order = redis.call('HMGET', orderKey, 'g', 'hf')
+    if order[1] == gen and order[2] == fence then code = 2 end
+  elseif job[1] == token and job[2] == attempt then
+    code = 1
+    done[#done + 1] = member
+    jobKeys[#jobKeys + 1] = jobKey
+    if redis.call('HGET', orderKey, 'g') == gen then
+      redis.call('HSET', orderKey, 'h', 'handled', 'ha', now, 'a', attempt, 'hf', fence)
+    end
+  end
+  out[#out + 1] = code
+end
+
+if #done > 0 then
+  redis.call('DEL', unpack(jobKeys))
+  redis.call('ZREM', KEYS[1], unpack(done))
+  redis.call('SREM', KEYS[2], unpack(done))
+end
+return out
