@@ -45,9 +45,12 @@ export interface NodeChild {
   stop: (graceMs?: number) => Promise<void>
 }
 
-/** Runs a TypeScript entry point of this repository as `node --import tsx <entry>`, its output into logFile. */
-export function spawnNode (entry: string, env: Record<string, string>, logFile: string): NodeChild {
-  const proc = spawn(process.execPath, ['--import', 'tsx', entry], {
+/**
+ * Runs a TypeScript entry point of this repository as
+ * `node [nodeArgs] --import tsx <entry>`, its output into logFile.
+ */
+export function spawnNode (entry: string, env: Record<string, string>, logFile: string, nodeArgs: string[] = []): NodeChild {
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe']

@@ -7,6 +7,7 @@ import { codeVersion, describeMachine } from './machine.js'
 import { cpuTable, generatedSection, resultsTable, takeoverTable, writeDoc } from './report.js'
 import { runCell, type CellResult } from './run-cell.js'
 import { scenarios as allScenarios } from './scenarios.js'
+import { costs, throughputSection } from './throughput-report.js'
 import { bullmq } from './systems/bullmq.js'
 import { keyspace } from './systems/keyspace.js'
 import { ours } from './systems/ours.js'
@@ -59,7 +60,9 @@ try {
       console.log(d
         ? `  ${system.label.padEnd(20)} delivered ${d.delivered}/${d.expected}, lost ${d.lost}, duplicated ${d.duplicated}, ` +
           `lateness p50 ${d.lateness?.p50 ?? '–'} p99 ${d.lateness?.p99 ?? '–'} max ${d.lateness?.max ?? '–'} ms (${(r.timings.totalMs ?? 0) / 1000} s)` +
-          (r.takeover ? `; ${r.takeover.takenOver} taken over, the last ${(r.takeover.lastStartAfterKillMs / 1000).toFixed(2)} s after the kill` : '')
+          (r.takeover ? `; ${r.takeover.takenOver} taken over, the last ${(r.takeover.lastStartAfterKillMs / 1000).toFixed(2)} s after the kill` : '') +
+          (r.burst ? `; ${r.burst.perSecond}/s (peak 1 s ${r.burst.peak1s})` : '') +
+          (scenario.burst ? costLine(costs(r)) : '')
         : `  ${system.label.padEnd(20)} error: ${r.error ?? 'unknown'}`)
     }
   }
@@ -68,11 +71,20 @@ try {
 }
 
 const command = [...opts.overrides, 'npm run bench:expiry'].join(' ')
-const table = resultsTable(results, scenarios, systems)
-const loads = results.map((r) => r.loadBefore)
-const load = `1-min load average before each run: ${Math.min(...loads).toFixed(2)} to ${Math.max(...loads).toFixed(2)} (${loadavg()[0]?.toFixed(2)} at the end)`
-const section = generatedSection({ command, date: startedAt.toISOString().slice(0, 10), machine: `${machine}; ${load}`, code }, table, cpuTable(results, scenarios, systems), results, takeoverTable(results, systems))
-console.log('\n' + section)
+// The burst scenarios have a section of their own.
+const main = scenarios.filter((s) => !s.burst)
+const mainResults = results.filter((r) => main.some((s) => s.key === r.scenario))
+const burstResults = results.filter((r) => !mainResults.includes(r))
+const info = (cells: CellResult[]) => {
+  const loads = cells.map((r) => r.loadBefore)
+  const load = `1-min load average before each run: ${Math.min(...loads).toFixed(2)} to ${Math.max(...loads).toFixed(2)} (${loadavg()[0]?.toFixed(2)} at the end)`
+  return { command, date: startedAt.toISOString().slice(0, 10), machine: `${machine}; ${load}`, code }
+}
+const section = main.length === 0
+  ? undefined
+  : generatedSection(info(mainResults), resultsTable(mainResults, main, systems), cpuTable(mainResults, main, systems), mainResults, takeoverTable(mainResults, systems))
+const throughput = burstResults.length === 0 ? undefined : throughputSection(info(burstResults), burstResults, scenarios, systems)
+for (const text of [section, throughput]) if (text !== undefined) console.log('\n' + text)
 
 writeFileSync(join(resultsDir, 'summary.json'), JSON.stringify({
   command,
@@ -86,11 +98,24 @@ writeFileSync(join(resultsDir, 'summary.json'), JSON.stringify({
   results
 }, null, 2))
 console.log(`\nraw results: bench/results/${runId}/`)
-if (opts.writeDocs) {
-  writeDoc(join(root, 'docs', 'benchmarks.md'), section)
-  console.log('updated docs/benchmarks.md')
-} else {
-  console.log('docs/benchmarks.md left as it is (not a full run; BENCH_DOCS=1 writes it anyway)')
+if (opts.cpuProf) console.log(`CPU profiles: bench/results/${runId}/prof/ (node --import tsx bench/profile-top.ts <file.cpuprofile>)`)
+const doc = join(root, 'docs', 'benchmarks.md')
+if (section !== undefined && opts.writeDocs) {
+  writeDoc(doc, section)
+  console.log('updated the results section of docs/benchmarks.md')
+}
+if (throughput !== undefined && opts.writeThroughputDocs) {
+  writeDoc(doc, throughput, 'throughput')
+  console.log('updated the throughput section of docs/benchmarks.md')
+}
+if ((section !== undefined && !opts.writeDocs) || (throughput !== undefined && !opts.writeThroughputDocs)) {
+  console.log('docs/benchmarks.md: a section not written (not a full run of its scenarios; BENCH_DOCS=1 writes it anyway)')
 }
 clearTimeout(watchdog)
+
+function costLine (c: ReturnType<typeof costs>): string {
+  if (!c) return ''
+  return `; worker CPU ${c.workerCpuPer10k.toFixed(2)} s/10k, Redis ${Math.round(c.redisUsPerExpiry)} µs, ` +
+    `${c.commandsPerExpiry.toFixed(1)} commands (${c.scriptCallsPerExpiry.toFixed(2)} script calls) per expiry`
+}
 process.exitCode = results.some((r) => r.error !== undefined) ? 1 : 0

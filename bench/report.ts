@@ -90,8 +90,8 @@ export function targetLines (results: CellResult[]): string[] {
   ]
 }
 
-export function generatedSection (info: RunInfo, table: string, cpu: string, results: CellResult[], takeover?: string): string {
-  const notes = results.flatMap((r) => r.notes.map((n) => `- ${r.scenario}/${r.system}: ${n}`))
+/** The lines every generated section opens with: how, when, where and on what code it ran. */
+export function runHeader (info: RunInfo): string[] {
   return [
     `Command: \`${info.command}\``,
     '',
@@ -99,7 +99,18 @@ export function generatedSection (info: RunInfo, table: string, cpu: string, res
     '',
     `Machine: ${info.machine}`,
     '',
-    `Code under test: ${info.code}`,
+    `Code under test: ${info.code}`
+  ]
+}
+
+/** The run's notes, one line per note, prefixed with its cell. */
+export const noteLines = (results: CellResult[]): string[] =>
+  results.flatMap((r) => r.notes.map((n) => `- ${r.scenario}/${r.system}: ${n}`))
+
+export function generatedSection (info: RunInfo, table: string, cpu: string, results: CellResult[], takeover?: string): string {
+  const notes = noteLines(results)
+  return [
+    ...runHeader(info),
     '',
     table,
     '',

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { join } from 'node:path'
 import type { NodeChild } from './children.js'
@@ -8,7 +8,7 @@ import type { BenchOptions } from './options.js'
 import { readRecords } from './record.js'
 import { startRedisServer, type BenchRedis } from './redis-server.js'
 import { BACKGROUND_TTL_MS, type Scenario } from './scenarios.js'
-import { summarize, takeoverAfterKill, type Delivery, type Takeover } from './stats.js'
+import { burstRate, summarize, takeoverAfterKill, type BurstRate, type Delivery, type Takeover } from './stats.js'
 import type { BenchSystem, Cell, Hold, Producer } from './systems/types.js'
 import { adminClient, sleep } from './util.js'
 import type { Redis } from 'ioredis'
@@ -25,6 +25,8 @@ export interface CellResult {
   delivery?: Delivery
   /** Scenario F: how the killed worker's runs were taken over. */
   takeover?: Takeover
+  /** Throughput scenarios: how fast the handlers ran through the burst. */
+  burst?: BurstRate
   hz?: number
   /** 1-minute load average when the run began: other work on the machine shows here. */
   loadBefore: number
@@ -40,8 +42,15 @@ export interface CellResult {
 
 /** Holds must be created at least this long before they are due. */
 const MIN_LEAD_MS = 2000
-/** Creation time planned per measured hold (allows 4,000 holds/s), on top of MIN_LEAD_MS. */
+/**
+ * Creation time planned per measured hold (allows 4,000 holds/s), on top of
+ * MIN_LEAD_MS; where the background holds showed creation to be slower, 1.5
+ * times their time per hold, so that even the 40,000 holds of a burst are all
+ * created before the first is due.
+ */
 const PLANNED_CREATE_MS_PER_HOLD = 0.25
+/** Buffered recording in the throughput scenarios (see bench/record.ts). */
+const RECORD_BUFFER_MS = 25
 
 export async function runCell (system: BenchSystem, scenario: Scenario, opts: BenchOptions, resultsDir: string): Promise<CellResult> {
   const tag = `${scenario.key}-${system.name}`
@@ -61,12 +70,21 @@ export async function runCell (system: BenchSystem, scenario: Scenario, opts: Be
       port: redis.port,
       recordFile: join(resultsDir, `${tag}.jsonl`),
       logFile: () => join(resultsDir, `${tag}.worker${started++}.log`),
-      workerEnv: scenario.handlerMs ? { BENCH_HANDLER_MS: String(scenario.handlerMs) } : {}
+      workerEnv: {
+        ...(scenario.handlerMs ? { BENCH_HANDLER_MS: String(scenario.handlerMs) } : {}),
+        ...(scenario.burst ? { BENCH_RECORD_BUFFER_MS: String(RECORD_BUFFER_MS) } : {})
+      }
+    }
+    // Only checkout-expiry's workers are profiled.
+    if (opts.cpuProf && system.name === 'ours') {
+      cell.profileDir = join(resultsDir, 'prof', tag)
+      mkdirSync(cell.profileDir, { recursive: true })
     }
     writeFileSync(cell.recordFile, '')
     producer = await system.producer(cell)
     if (scenario.fault.kind !== 'workers-late') workers.push(...await system.startWorkers(cell, scenario.workers))
 
+    let msPerHold = PLANNED_CREATE_MS_PER_HOLD
     if (scenario.background > 0) {
       const t = Date.now()
       const from = t + BACKGROUND_TTL_MS
@@ -75,9 +93,10 @@ export async function runCell (system: BenchSystem, scenario: Scenario, opts: Be
       }))
       await producer.create(background)
       result.timings.backgroundCreateMs = Date.now() - t
+      if (scenario.background >= 1000) msPerHold = Math.max(msPerHold, 1.5 * result.timings.backgroundCreateMs / scenario.background)
     }
 
-    const t0 = Date.now() + MIN_LEAD_MS + 500 + Math.ceil(scenario.holds * PLANNED_CREATE_MS_PER_HOLD)
+    const t0 = Date.now() + MIN_LEAD_MS + 500 + Math.ceil(scenario.holds * msPerHold)
     const step = scenario.windowMs / scenario.holds
     const holds: Hold[] = Array.from({ length: scenario.holds }, (_v, i) => ({
       id: `${scenario.key}-${i}`, deadline: Math.round(t0 + i * step)
@@ -90,6 +109,7 @@ export async function runCell (system: BenchSystem, scenario: Scenario, opts: Be
     result.timings.minLeadMs = created.minLeadMs
     result.timings.createdBeforeFirstDeadlineMs = t0 - createEnd
     if (created.minLeadMs < MIN_LEAD_MS) result.notes.push(`a hold was created only ${created.minLeadMs} ms before its deadline`)
+    if (createEnd > t0) result.notes.push(`creating the holds ended ${createEnd - t0} ms after the first deadline`)
 
     const cpuFrom = await sampleCpu(admin, workers)
     const collectFrom = Date.now()
@@ -119,9 +139,11 @@ export async function runCell (system: BenchSystem, scenario: Scenario, opts: Be
 
     result.cpu = cpuBetween(cpuFrom, await sampleCpu(admin, workers))
     result.timings.collectMs = collectEnd - collectFrom
-    await Promise.all(workers.map(async (w) => await w.stop()))
+    // A worker writes its CPU profile as it exits: give it time to.
+    await Promise.all(workers.map(async (w) => await w.stop(opts.cpuProf ? 20_000 : 5000)))
     const records = readRecords(cell.recordFile).filter((r) => r.now <= collectEnd)
     result.delivery = summarize(records, created.deadlines, t0)
+    if (scenario.burst) result.burst = burstRate(records, created.deadlines)
     if (result.fault.killedAt !== undefined) result.takeover = takeoverAfterKill(records, created.deadlines, result.fault.killedAt)
     if (result.delivery.lost > 0) result.lostState = await producer.describe(result.delivery.lostSample).catch((err: unknown) => ({ error: String(err) }))
   } catch (err) {

@@ -3,7 +3,10 @@
  * Counts scale with BENCH_SCALE; times do not, so a quick run keeps the same
  * shape at a lower rate.
  */
-export type ScenarioKey = 'A' | 'B' | 'C' | 'D' | 'E' | 'F'
+export type ScenarioKey = 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | BurstKey
+/** The throughput (burst) scenarios: reported in their own section, not run by default. */
+export type BurstKey = 'G' | 'H' | 'I' | 'J'
+export const BURST_KEYS: BurstKey[] = ['G', 'H', 'I', 'J']
 
 export type Fault =
   | { kind: 'none' }
@@ -33,7 +36,15 @@ export interface Scenario {
   handlerMs?: number
   /** Overrides BENCH_GRACE_MS: how long after the last deadline (or the fault) a handler may still run. */
   graceMs?: number
+  /**
+   * A throughput scenario: reported in the throughput section, and every
+   * system's handler buffers its records (see bench/record.ts) so that
+   * recording costs little at 20,000 calls/s.
+   */
+  burst?: boolean
 }
+
+export const isBurst = (key: ScenarioKey): key is BurstKey => (BURST_KEYS as string[]).includes(key)
 
 export const BACKGROUND_TTL_MS = 30 * 60_000
 
@@ -108,6 +119,25 @@ export function scenarios (scale: number): Scenario[] {
       handlerMs: 300,
       // Job queues wait out a lock and a stalled-job check (30 s each in BullMQ).
       graceMs: 75_000
-    }
+    },
+    ...BURST_KEYS.map((key, i) => burst(key, i + 1, n(100_000), n(40_000)))
   ]
+}
+
+/** 40,000 holds due over 2 s (20,000/s) on top of 100,000 background holds, with 1 to 4 workers. */
+function burst (key: BurstKey, workers: number, background: number, holds: number): Scenario {
+  const plural = workers === 1 ? 'one worker' : `${workers} workers`
+  return {
+    key,
+    title: `burst, ${plural}`,
+    description: `${background.toLocaleString('en')} background holds due in 30 min, then ${holds.toLocaleString('en')} holds due evenly over 2 s ` +
+      `(${Math.round(holds / 2).toLocaleString('en')}/s); ${plural}`,
+    workers,
+    background,
+    holds,
+    windowMs: 2_000,
+    appendonly: false,
+    fault: { kind: 'none' },
+    burst: true
+  }
 }

@@ -130,3 +130,33 @@ export function takeoverAfterKill (records: CallRecord[], deadlines: Map<string,
     lastStartAfterKillMs: rerun.length > 0 ? Math.max(...rerun.map((r) => r.now)) - killedAt : 0
   }
 }
+
+export interface BurstRate {
+  /** From the first deadline to the start of the last first run, ms. */
+  spanMs: number
+  /** Delivered ids per second over spanMs. */
+  perSecond: number
+  /** Most first runs that started within any one second. */
+  peak1s: number
+}
+
+/** Throughput scenarios: how fast the first runs of the expected ids came. */
+export function burstRate (records: CallRecord[], deadlines: Map<string, number>): BurstRate | undefined {
+  const first = new Map<string, number>()
+  for (const r of records) {
+    if (!deadlines.has(r.id)) continue
+    const seen = first.get(r.id)
+    if (seen === undefined || r.now < seen) first.set(r.id, r.now)
+  }
+  if (first.size === 0) return undefined
+  const starts = [...first.values()].sort((a, b) => a - b)
+  let firstDeadline = Infinity
+  for (const d of deadlines.values()) firstDeadline = Math.min(firstDeadline, d)
+  const spanMs = Math.max(1, (starts[starts.length - 1] as number) - firstDeadline)
+  let peak1s = 0
+  for (let lo = 0, hi = 0; hi < starts.length; hi++) {
+    while ((starts[hi] as number) - (starts[lo] as number) >= 1000) lo++
+    peak1s = Math.max(peak1s, hi - lo + 1)
+  }
+  return { spanMs, perSecond: Math.round(first.size / (spanMs / 1000)), peak1s }
+}

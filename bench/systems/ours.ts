@@ -59,7 +59,9 @@ export const ours: BenchSystem = {
       WORKER_HTTP_PORT: '0',
       ...cell.workerEnv
     }
-    const children = Array.from({ length: n }, () => spawnNode('workers/expiry-worker.ts', env, cell.logFile()))
+    // A profile is written when the process exits normally: the run stops workers with SIGTERM.
+    const nodeArgs = cell.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${cell.profileDir}`] : []
+    const children = Array.from({ length: n }, () => spawnNode('workers/expiry-worker.ts', env, cell.logFile(), nodeArgs))
     const admin = adminClient(cell.port)
     try {
       // With LOG_LEVEL=warn there is no "ready" line: a worker is ready once its

@@ -24,6 +24,8 @@ export interface Cell {
   logFile: () => string
   /** Environment every worker process of the cell gets (e.g. BENCH_HANDLER_MS). */
   workerEnv: Record<string, string>
+  /** BENCH_CPU_PROF=1: where checkout-expiry's workers write their CPU profiles. */
+  profileDir?: string
 }
 
 export interface CreateReport {
