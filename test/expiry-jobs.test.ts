@@ -67,6 +67,37 @@ t.test('a worker whose heartbeat lapsed is reaped: its job goes to another worke
   t.equal(again.registered, false, 'a learns its claims here were taken over')
 })
 
+t.test('due jobs are handed out before new expiries; an expiry that finds the claim full waits in the queue', async (t) => {
+  const w = { ...lease, token: 'limit-w' }
+  for (let i = 0; i < 4; i++) await createHold(store, { id: `lim-${i}`, ttlMs: 1000, payload: { i } })
+  await sleep(1050)
+  const first = await claimDue(store, 0, 2, w, 1)
+  t.equal(first.expired, 2, 'a claim expires at most its limit')
+  t.equal(first.jobs.length, 2)
+  t.equal(await releaseJobs(store, 0, w.token, first.jobs.map((job) => ({ job, how: 'unstarted' as const }))), 2, 'both given back unstarted')
+
+  const second = await claimDue(store, 0, 3, w, 2)
+  t.equal(second.expired, 2, 'the two other holds expire')
+  t.same(second.jobs.slice(0, 2).map((j) => j.id).sort(), first.jobs.map((j) => j.id).sort(), 'the jobs given back come first')
+  t.equal(second.jobs.length, 3, 'then one new expiry fills the claim')
+  const left = (await store.redis.zrangebyscore(store.keys.shard(0).jobs, '-inf', second.now)).filter((m) => m.includes(':lim-'))
+  t.equal(left.length, 1, 'the other new expiry waits in the queue, due now')
+
+  const third = await claimDue(store, 0, 10, w, 3)
+  const all = [...second.jobs, ...third.jobs.filter((j) => j.id.startsWith('lim-'))]
+  t.same(all.map((j) => j.id).sort(), ['lim-0', 'lim-1', 'lim-2', 'lim-3'], 'and comes with the next claim')
+  t.ok(all.every((j) => j.attempt === 1), 'each as its first attempt')
+  t.same(all.map((j) => j.payload?.i).sort(), [0, 1, 2, 3], 'each with its payload')
+  t.same(await ackJobs(store, 0, w.token, all), [true, true, true, true])
+})
+
+t.test('a claim that hands out nothing writes no claim record', async (t) => {
+  const idle = { ...lease, token: 'idle-w' }
+  const result = await claimDue(store, 0, 10, idle, 1)
+  t.same(result.jobs, [])
+  t.equal(await store.redis.exists(store.keys.shard(0).claimRecord(idle.token)), 0)
+})
+
 t.test('one ack call records many runs, each with its own answer', async (t) => {
   const a = { ...lease, token: 'batch-a' }
   for (let i = 0; i < 4; i++) await createHold(store, { id: `batch-${i}`, ttlMs: 1000 })

@@ -8,8 +8,9 @@ interface PendingAck {
 }
 
 /**
- * Sends the acknowledgements of one event-loop turn as one script call per
- * shard instead of one per run. At thousands of expiries a second a round
+ * Sends the acknowledgements of the runs that finish together (the
+ * synchronous handlers of one claim's jobs, the handlers resolved by one
+ * callback) as one script call per shard instead of one per run. At thousands of expiries a second a round
  * trip per ack is what caps a worker; batched, a turn's acks cost one call.
  * Each caller still gets its own answer (acknowledged, or the claim was lost).
  */
@@ -26,8 +27,9 @@ export class AckBatcher {
       queue.push({ job, resolve, reject })
       if (!this.scheduled) {
         this.scheduled = true
-        // After the turn's other callbacks, so every run that finishes in this turn joins the batch.
-        setImmediate(() => this.flush())
+        // Once the code that finished these runs (e.g. the jobs of one claim reply) is done, and
+        // no later: a worker killed between a handler's end and its ack runs that order again.
+        queueMicrotask(() => this.flush())
       }
     })
   }

@@ -37,10 +37,21 @@ interface ShardState {
   seq: number
   /** Local time the last complete claim (nothing more due, timer armed) finished. */
   claimedAt: number
+  /** Local time the last claim was sent. */
+  sentAt: number
+  /** The last claim handed out more than one job: the shard is under load, so claims are paced. */
+  busy: boolean
 }
 
 const CLAIM_BATCH = 200
 const EVENT_QUIET_MS = 20
+/**
+ * Under load a shard is claimed at most this often: each claim then carries
+ * the jobs of a few ms instead of one, which is what lets one worker keep up
+ * with tens of thousands of expiries a second. A shard that is not busy is
+ * claimed right at its next deadline.
+ */
+const BUSY_CLAIM_GAP_MS = 5
 
 export class Sweeper {
   readonly found: Record<FoundBy, number> = { event: 0, sweep: 0 }
@@ -58,7 +69,7 @@ export class Sweeper {
 
   constructor (private readonly opts: SweeperOptions) {
     this.shards = Array.from({ length: opts.store.keys.shards }, () => ({
-      timer: undefined, wakeAt: Infinity, claiming: false, again: undefined, seq: 1, claimedAt: 0
+      timer: undefined, wakeAt: Infinity, claiming: false, again: undefined, seq: 1, claimedAt: 0, sentAt: 0, busy: false
     }))
   }
 
@@ -101,7 +112,8 @@ export class Sweeper {
   onEvent (shard: number): void {
     const state = this.shards[shard]
     if (!state || state.claiming || Date.now() - state.claimedAt < EVENT_QUIET_MS) return
-    void this.claim(shard, 'event')
+    if (state.busy && Date.now() < state.sentAt + BUSY_CLAIM_GAP_MS) this.wakeAt(shard, state.sentAt + BUSY_CLAIM_GAP_MS)
+    else void this.claim(shard, 'event')
   }
 
   /** The runner has room again: serve the shards that had to wait. */
@@ -132,8 +144,9 @@ export class Sweeper {
     }
   }
 
-  private wakeAt (shard: number, localAt: number): void {
+  private wakeAt (shard: number, at: number): void {
     const state = this.shards[shard] as ShardState
+    const localAt = state.busy ? Math.max(at, state.sentAt + BUSY_CLAIM_GAP_MS) : at
     if (this.stopped || (state.timer && state.wakeAt <= localAt)) return
     if (state.timer) clearTimeout(state.timer)
     state.wakeAt = localAt
@@ -173,6 +186,7 @@ export class Sweeper {
         this.inFlight.add(finished)
         try {
           const sentAt = performance.now()
+          state.sentAt = Date.now()
           const result = await claimDue(this.opts.store, shard, limit, this.opts.claimant, state.seq)
           state.seq++
           this.opts.renewed(shard, sentAt, result.registered)
@@ -186,6 +200,7 @@ export class Sweeper {
           }
           for (const job of result.jobs) this.opts.run(job, job.attempt === 1 ? foundBy : 'retry')
           more = result.jobs.length >= limit
+          state.busy = result.jobs.length > 1
           nextDue = result.nextDue
           known = true
         } finally {

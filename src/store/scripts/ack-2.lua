@@ -3,7 +3,7 @@
   call: removes each job and records the outcome `handled` on its order, if
   the order is still on that generation. Only the current claim may do so:
   the job must still be held by this worker under this attempt (the fencing
-  token). The worker batches the acks of one shard per event-loop turn.
+  token). The worker sends the acks of one shard's runs that finish together in one call.
 
   KEYS[1] job queue   <base>jobs
   KEYS[2] held jobs   <base>held:<token>

@@ -1,8 +1,10 @@
 --[[
   The sweeper's step for one shard: renews this worker's heartbeat, releases
-  the jobs of workers whose heartbeat lapsed, records every pending hold past
-  its deadline as expired, then hands out due expiry jobs (new ones, retries,
-  released ones) to this worker.
+  the jobs of workers whose heartbeat lapsed, hands out due expiry jobs
+  (retries, released ones, expiries not yet taken) to this worker, then
+  records the pending holds past their deadline as expired and hands those
+  out in the same step while the claim has room. Writes to the shared sets
+  (deadline index, job queue, held set) go out as one command each.
 
   Each hand-out increments the job's attempt counter; the pair (worker token,
   attempt) is the claim's fencing token, checked by ack, fail and release, so
@@ -23,7 +25,7 @@
   KEYS[7] event outbox     <base>outbox (written only when ARGV[9] > 0)
 
   ARGV[1] base
-  ARGV[2] max holds to expire and max jobs to claim in this call
+  ARGV[2] max holds to expire and max jobs to claim in this call (at most a few thousand: Lua's unpack limit)
   ARGV[3] heartbeat ttl in ms (claims outlive the worker's last heartbeat by this)
   ARGV[4] worker token (unique per worker process)
   ARGV[5] result retention in ms
@@ -42,7 +44,7 @@
     each job is 7 entries: member (`<generation>:<id>`), id, generation,
     deadline, expiredAt, attempt, payload ('' for none)
 ]]
--- @include expire-order.lua
+-- @include now.lua
 -- @include workers.lua
 -- @include dead-letter.lua
 
@@ -85,23 +87,20 @@ if last[1] == ARGV[6] then
   return out
 end
 
-local expired = 0
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
-for _, id in ipairs(due) do
-  local cur = redis.call('HMGET', base .. 'order:' .. id, 's', 'd', 'g', 'p')
-  local deadline = tonumber(cur[2])
-  if cur[1] == 'pending' and deadline <= now then
-    expireOrder(base, id, cur[3], deadline, cur[4], now, ARGV[5])
-    expired = expired + 1
-  elseif cur[1] == 'pending' then
-    redis.call('ZADD', KEYS[1], deadline, id) -- stale score: repair it
-  else
-    redis.call('ZREM', KEYS[1], id) -- the hold ended another way
-  end
+local out = { now, 0, 0, registered }
+local claimed = {}
+local queued = {}     -- ZADD arguments: score, member, ...
+local held = {}       -- members to add to this worker's held set
+
+local function claimInto(member)
+  queued[#queued + 1] = now + runningMs
+  queued[#queued + 1] = member
+  held[#held + 1] = member
+  claimed[#claimed + 1] = member
 end
 
-local out = { now, expired, 0, registered }
-local claimed = {}
+-- Due jobs first (retries, jobs released by lapsed workers, expiries no
+-- worker took yet), oldest first, so new expiries never starve them.
 local members = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
 for _, member in ipairs(members) do
   local jobKey = base .. 'job:' .. member
@@ -121,16 +120,64 @@ for _, member in ipairs(members) do
     else
       local attempt = attempts + 1
       redis.call('HSET', jobKey, 'a', attempt, 'l', token)
-      redis.call('ZADD', KEYS[2], now + runningMs, member)
-      redis.call('SADD', KEYS[5], member)
-      claimed[#claimed + 1] = member
+      claimInto(member)
       appendJob(out, member, jobKey, attempt)
     end
   end
 end
 
--- cjson encodes an empty table as {}, which decodes back to an empty table too.
-redis.call('HSET', KEYS[3], 'seq', ARGV[6], 'members', cjson.encode(claimed))
-redis.call('PEXPIRE', KEYS[3], runningMs)
+-- Then the holds past their deadline: each is expired and, while this
+-- claim has room, handed to this worker in the same step (its job is
+-- written already claimed, attempt 1); the rest wait in the job queue.
+-- The timer key is left alone: it has run out, and Redis removes it itself.
+local expired = 0
+local ended = {}
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
+for _, id in ipairs(due) do
+  local orderKey = base .. 'order:' .. id
+  local cur = redis.call('HMGET', orderKey, 's', 'd', 'g', 'p')
+  local deadline = tonumber(cur[2])
+  if cur[1] == 'pending' and deadline <= now then
+    local gen = cur[3]
+    local member = gen .. ':' .. id
+    local jobKey = base .. 'job:' .. member
+    redis.call('HSET', orderKey, 's', 'expired', 't', now, 'h', 'pending')
+    redis.call('PEXPIRE', orderKey, ARGV[5])
+    if #claimed < limit then
+      redis.call('HSET', jobKey, 'i', id, 'g', gen, 'd', deadline, 'x', now, 'a', 1, 'l', token)
+      claimInto(member)
+      local n = #out
+      out[n + 1] = member
+      out[n + 2] = id
+      out[n + 3] = gen
+      out[n + 4] = deadline
+      out[n + 5] = now
+      out[n + 6] = 1
+      out[n + 7] = cur[4] or ''
+    else
+      redis.call('HSET', jobKey, 'i', id, 'g', gen, 'd', deadline, 'x', now, 'a', 0)
+      queued[#queued + 1] = now
+      queued[#queued + 1] = member
+    end
+    if cur[4] then redis.call('HSET', jobKey, 'p', cur[4]) end
+    ended[#ended + 1] = id
+    expired = expired + 1
+  elseif cur[1] == 'pending' then
+    redis.call('ZADD', KEYS[1], deadline, id) -- stale score: repair it
+  else
+    ended[#ended + 1] = id -- the hold ended another way
+  end
+end
+
+if #ended > 0 then redis.call('ZREM', KEYS[1], unpack(ended)) end
+if #queued > 0 then redis.call('ZADD', KEYS[2], unpack(queued)) end
+if #held > 0 then redis.call('SADD', KEYS[5], unpack(held)) end
+out[2] = expired
+
+-- Only a claim that handed something out needs to be found again when resent.
+if #claimed > 0 then
+  redis.call('HSET', KEYS[3], 'seq', ARGV[6], 'members', cjson.encode(claimed))
+  redis.call('PEXPIRE', KEYS[3], runningMs)
+end
 out[3] = nextDue()
 return out
