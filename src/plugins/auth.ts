@@ -4,6 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ConfigError, type Config } from '../config.js'
 import { Errors } from '../errors.js'
+import { isCheckoutRequest, pathOf, under } from './paths.js'
 
 /**
  * Optional bearer-token auth. With tokens configured, every /checkout route
@@ -45,8 +46,6 @@ export function tokenMatches (presented: string, known: Buffer[]): boolean {
   return match
 }
 
-const pathOf = (request: FastifyRequest) => request.url.split('?', 1)[0] ?? ''
-const under = (path: string, prefix: string) => path === prefix || path.startsWith(`${prefix}/`)
 
 export default fp<AuthSettings>(async (app, { tokens, protectMetrics, protectDocs }) => {
   if (tokens.length === 0) {
@@ -57,11 +56,14 @@ export default fp<AuthSettings>(async (app, { tokens, protectMetrics, protectDoc
     return
   }
   const known = tokens.map(digest)
-  const guarded = (path: string) =>
-    under(path, '/checkout') || (protectMetrics && under(path, '/metrics')) || (protectDocs && under(path, '/docs'))
+  const guarded = (request: FastifyRequest) => {
+    if (isCheckoutRequest(request)) return true
+    const path = pathOf(request)
+    return (protectMetrics && under(path, '/metrics')) || (protectDocs && under(path, '/docs'))
+  }
 
   app.addHook('onRequest', async (request, reply) => {
-    if (!guarded(pathOf(request))) return
+    if (!guarded(request)) return
     const header = request.headers.authorization ?? ''
     const match = /^Bearer +(\S+) *$/i.exec(header)
     if (match?.[1] !== undefined && tokenMatches(match[1], known)) return

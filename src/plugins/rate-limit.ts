@@ -3,6 +3,7 @@ import rateLimit from '@fastify/rate-limit'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Errors } from '../errors.js'
+import { isCheckoutRequest } from './paths.js'
 
 /**
  * Optional rate limit per client on the /checkout routes. Counters live in
@@ -33,7 +34,7 @@ export default fp<RateLimitSettings>(async (app, { max, windowMs, keyPrefix }) =
     nameSpace: `${keyPrefix}rl:`,
     keyGenerator: clientKey,
     // Health checks, metrics and the API document are not rate limited.
-    allowList: (request) => !request.url.startsWith('/checkout'),
+    allowList: (request) => !isCheckoutRequest(request),
     // With Redis away the routes answer 503 anyway; the limit must not turn that into 500s.
     skipOnError: true,
     errorResponseBuilder: (_request, context) => new Errors.RATE_LIMITED(Math.ceil(context.ttl / 1000))
