@@ -29,6 +29,10 @@ export interface Keyspace {
   shard: (shard: number) => ShardKeys
   /** STREAM of lifecycle events for consumers (docs/events.md); one key, outside every shard. */
   events: string
+  /** Pub/sub channel on which scripts tell the workers that something is due sooner: message `<base> <due ms>`. */
+  dueChannel: string
+  /** The shard whose base (`<prefix>{<tag>}:`) this is, or undefined. */
+  shardOfBase: (base: string) => number | undefined
   /** Order id of a timer key, or undefined for a key that is not one of ours. */
   parseTimerKey: (key: string) => { id: string, shard: number } | undefined
 }
@@ -85,6 +89,7 @@ export function createKeyspace (prefix: string, shards: number, format: KeyForma
   const tags = Array.from({ length: shards }, (_v, shard) => format === 2 ? balancedTag(shard, shards) : String(shard))
   const shardOfTag = new Map(tags.map((tag, shard) => [tag, shard]))
   const base = (shard: number) => `${prefix}{${tags[shard] ?? String(shard)}}:`
+  const shardOfBase = new Map(tags.map((_tag, shard) => [base(shard), shard]))
   const shardKeys = (shard: number): ShardKeys => {
     const b = base(shard)
     return {
@@ -112,6 +117,8 @@ export function createKeyspace (prefix: string, shards: number, format: KeyForma
     base,
     shard: shardKeys,
     events: `${prefix}events`,
+    dueChannel: `${prefix}due`,
+    shardOfBase: (b) => shardOfBase.get(b),
     order (id) {
       const shard = shardOf(id)
       const keys = shardKeys(shard)

@@ -40,6 +40,7 @@ t.test('expired events arrive from every master, and notify-keyspace-events is s
   const client = cluster.client()
   const keys = createKeyspace(testConfig(url).KEY_PREFIX, 16)
   const got = new Set<number>()
+  const due = new Map<number, number>()
   let subscribed = 0
   const events = await subscribeClusterExpiredEvents({
     cluster: client,
@@ -47,6 +48,7 @@ t.test('expired events arrive from every master, and notify-keyspace-events is s
     keys,
     log: pino({ level: 'silent' }),
     onExpired: (shard) => got.add(shard),
+    onDue: (shard, at) => due.set(shard, at),
     onSubscribed: () => { subscribed++ },
     onNotConfigurable: (node, reason) => t.fail(`${node} refused CONFIG: ${reason}`)
   })
@@ -68,6 +70,16 @@ t.test('expired events arrive from every master, and notify-keyspace-events is s
   t.ok(await until(() => got.size === keys.shards, 3000), `events from all ${keys.shards} shards (got ${got.size})`)
   const masters = new Set(await mastersOfShards(keys))
   t.equal(masters.size, 3, 'and those shards live on all three masters')
+
+  // A new hold that is its shard's earliest is published on <prefix>due, whichever master runs the script.
+  const store = createStoreContext(client, keys, 60_000)
+  const deadlines = new Map<number, number>()
+  for (const id of idPerShard(keys, 'due')) {
+    const view = await createHold(store, { id, ttlMs: 60_000 })
+    deadlines.set(keys.shardOf(id), view.expiresAt)
+  }
+  t.ok(await until(() => due.size === keys.shards, 3000), `told of the new earliest deadline in all ${keys.shards} shards (got ${due.size})`)
+  t.same([...due].filter(([shard, at]) => deadlines.get(shard) !== at), [], 'each with its deadline')
 })
 
 t.test('the API and two workers: 3,000 holds over every shard and master, each handled exactly once', async (t) => {

@@ -25,6 +25,7 @@ const rules = block.trim().split('\n').map((line) => {
   if (acl !== 'ACL' || setuser !== 'SETUSER') throw new Error(`not an ACL SETUSER line: ${line}`)
   return args.map((a) => a
     .replace(/^~ce:/, `~${prefix}`)
+    .replace(/^&ce:/, `&${prefix}`)
     .replace(/^>(API_PASSWORD|WORKER_PASSWORD)$/, (_m, name: keyof typeof passwords) => `>${passwords[name]}`))
 })
 

@@ -114,3 +114,20 @@ t.test('EXPIRY_CONCURRENCY is a hard limit on handlers running at once', async (
   t.ok(peak <= 5, `at most 5 at once (peak ${peak})`)
   t.ok(peak >= 2, 'but in parallel')
 })
+
+t.test('an idle worker learns of a new hold and of a retry from <prefix>due, without keyspace events or polling', async (t) => {
+  const { config, store } = setup(t, { EXPIRY_POLL_MS: '600000', EXPIRY_BACKOFF_MS: '300' })
+  const { calls, handler } = recorder((e) => { if (e.attempt === 1) throw new Error('once') })
+  const worker = await testWorker(config, [handler])
+  t.teardown(() => worker.close())
+  // The worker enabled expired events at start; with them off only the scripts' messages are left.
+  const admin = redis.client()
+  await admin.config('SET', 'notify-keyspace-events', '')
+  t.teardown(() => admin.config('SET', 'notify-keyspace-events', 'Ex'))
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const hold = await createHold(store, { id: 'due-1', ttlMs: 1000 })
+  t.ok(await until(() => calls.length >= 1, 3000), 'the first run came on time')
+  t.ok(Date.now() - hold.expiresAt < 1000, 'within a second of the deadline')
+  t.ok(await until(() => calls.length >= 2, 3000), 'and the retry after its backoff')
+  t.match(calls.map((c) => c.attempt), [1, 2])
+})

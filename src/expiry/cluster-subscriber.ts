@@ -2,7 +2,7 @@ import type { Cluster, Redis } from 'ioredis'
 import type { Keyspace } from '../keys.js'
 import type { Log } from '../redis/connection.js'
 import { clusterNodeSettings, nodeKey, NODE_TIMEOUT_MS, within } from './cluster-nodes.js'
-import { expiredKeyRouter, type ExpiredEvents } from './subscriber.js'
+import { dueMessageRouter, expiredKeyRouter, type ExpiredEvents } from './subscriber.js'
 
 /**
  * Expired events on a Redis Cluster. Keyspace events stay on the node where
@@ -11,6 +11,9 @@ import { expiredKeyRouter, type ExpiredEvents } from './subscriber.js'
  * a master that appears (failover, a new node) is subscribed, one that
  * leaves is dropped. Every new subscription is followed by onSubscribed, so
  * the worker sweeps every shard before trusting events from that node.
+ * Each connection also hears `<prefix>due` (see subscriber.ts); a cluster
+ * delivers that channel's messages on every node, so any master suffices
+ * and a repeated message only re-arms the same timer.
  */
 export interface ClusterExpiredEventsOptions {
   cluster: Cluster
@@ -19,6 +22,8 @@ export interface ClusterExpiredEventsOptions {
   keys: Keyspace
   log: Log
   onExpired: (shard: number, id: string) => void
+  /** Something in the shard is due at `at` (Redis server time, ms). */
+  onDue: (shard: number, at: number) => void
   /** A master was (re)subscribed: events published before that may be gone. */
   onSubscribed: () => void
   /** A node refused CONFIG (managed Redis): reported once per node. */
@@ -49,6 +54,7 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
   const { cluster, log } = opts
   const subs = new Map<string, NodeSubscription>()
   const router = expiredKeyRouter(opts.keys, opts.onExpired)
+  const onDueMessage = dueMessageRouter(opts.keys, opts.onDue)
   let closed = false
 
   const nodes = clusterNodeSettings({ cluster, connectNode: opts.connectNode, log, onNotConfigurable: opts.onNotConfigurable })
@@ -61,6 +67,7 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
     const sub: NodeSubscription = { conn, subscribed: false }
     subs.set(key, sub)
     conn.on('pmessage', router.onMessage)
+    conn.on('message', onDueMessage)
     // ioredis resubscribes by itself after a reconnect and then emits 'ready'. A restarted
     // node may have lost the setting and the events published meanwhile are gone.
     conn.on('ready', () => {
@@ -69,7 +76,7 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
       void configure(key).finally(() => opts.onSubscribed())
     })
     const [done] = await Promise.all([
-      within(NODE_TIMEOUT_MS, conn.psubscribe(PATTERN)).catch((err: unknown) => err),
+      within(NODE_TIMEOUT_MS, Promise.all([conn.subscribe(opts.keys.dueChannel), conn.psubscribe(PATTERN)])).catch((err: unknown) => err),
       configure(key)
     ])
     if (done === 'timeout' || done instanceof Error || subs.get(key) !== sub) {

@@ -5,7 +5,10 @@ import type { Log } from '../redis/connection.js'
 /**
  * Listens for `expired` keyevents of one database on a dedicated connection
  * and reports the timer keys that are ours. Events are only a hint that
- * something is due; the sweeper is what guarantees delivery.
+ * something is due; the sweeper is what guarantees delivery. The same
+ * connection hears `<prefix>due`, where the scripts say that something in a
+ * shard became due sooner (a new hold, a retry, a released job), so the
+ * sweeper can sleep until the earliest time it knows of instead of polling.
  */
 export interface ExpiredEventsOptions {
   redis: Redis
@@ -13,6 +16,8 @@ export interface ExpiredEventsOptions {
   keys: Keyspace
   log: Log
   onExpired: (shard: number, id: string) => void
+  /** Something in the shard is due at `at` (Redis server time, ms). */
+  onDue: (shard: number, at: number) => void
   /** Every (re)connection: the worker sweeps before trusting events again. */
   onSubscribed: () => void
 }
@@ -48,10 +53,22 @@ export function expiredKeyRouter (keys: Keyspace, onExpired: (shard: number, id:
   }
 }
 
+/** What a message on `<prefix>due` means: the shard and the server time something there is due. */
+export function dueMessageRouter (keys: Keyspace, onDue: (shard: number, at: number) => void) {
+  return (channel: string, message: string): void => {
+    if (channel !== keys.dueChannel) return
+    const space = message.lastIndexOf(' ')
+    const shard = keys.shardOfBase(message.slice(0, space))
+    const at = Number(message.slice(space + 1))
+    if (shard !== undefined && Number.isFinite(at)) onDue(shard, at)
+  }
+}
+
 export async function subscribeExpiredEvents (opts: ExpiredEventsOptions): Promise<ExpiredEvents> {
   const pattern = `__keyevent@${opts.db}__:expired`
   const router = expiredKeyRouter(opts.keys, opts.onExpired)
   opts.redis.on('pmessage', router.onMessage)
+  opts.redis.on('message', dueMessageRouter(opts.keys, opts.onDue))
   // ioredis resubscribes by itself after a reconnect and then emits 'ready'.
   let first = true
   opts.redis.on('ready', () => {
@@ -59,6 +76,7 @@ export async function subscribeExpiredEvents (opts: ExpiredEventsOptions): Promi
     opts.log.info({ pattern }, 'resubscribed to expired events')
     opts.onSubscribed()
   })
+  await opts.redis.subscribe(opts.keys.dueChannel)
   await opts.redis.psubscribe(pattern)
   let subscribed = true
   first = false
@@ -71,7 +89,9 @@ export async function subscribeExpiredEvents (opts: ExpiredEventsOptions): Promi
     connected: () => subscribed && opts.redis.status === 'ready',
     async close () {
       subscribed = false
-      if (opts.redis.status === 'ready') await opts.redis.punsubscribe(pattern).catch(() => {})
+      if (opts.redis.status === 'ready') {
+        await Promise.all([opts.redis.punsubscribe(pattern), opts.redis.unsubscribe(opts.keys.dueChannel)]).catch(() => {})
+      }
     }
   }
 }

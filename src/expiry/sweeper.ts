@@ -92,6 +92,15 @@ export class Sweeper {
     clearTimeout(timer)
   }
 
+  /**
+   * A script said something in this shard is due at `serverAt` (a new hold,
+   * a retry, released jobs): wake then, unless a timer fires sooner already.
+   */
+  onDue (shard: number, serverAt: number): void {
+    if (this.stopped || !this.shards[shard]) return
+    this.wakeAt(shard, serverAt - this.clockOffset)
+  }
+
   /** Jobs of a lapsed worker became due in this shard: claim them now. */
   takeOver (shard: number): void {
     void this.claim(shard, 'sweep')
@@ -137,11 +146,16 @@ export class Sweeper {
     try {
       const sentAt = Date.now()
       const { now, next } = await nextDue(this.opts.store, shard)
-      this.clockOffset = now - (sentAt + Date.now()) / 2
+      this.learnClock(now, sentAt)
       if (next !== undefined) this.wakeAt(shard, next - this.clockOffset)
     } catch (err) {
       this.opts.log.debug({ err, shard }, 'could not read the next deadline')
     }
+  }
+
+  /** Redis's clock against ours, from a reply with the server time to a call sent at sentAt (local ms). */
+  private learnClock (serverNow: number, sentAt: number): void {
+    this.clockOffset = serverNow - (sentAt + Date.now()) / 2
   }
 
   private wakeAt (shard: number, at: number): void {
@@ -189,6 +203,7 @@ export class Sweeper {
           state.sentAt = Date.now()
           const result = await claimDue(this.opts.store, shard, limit, this.opts.claimant, state.seq)
           state.seq++
+          this.learnClock(result.now, state.sentAt)
           this.opts.renewed(shard, sentAt, result.registered)
           this.found[foundBy] += result.expired
           if (result.expired > 0) this.opts.metrics.found(foundBy, result.expired)

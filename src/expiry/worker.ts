@@ -164,6 +164,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
       keys,
       log,
       onExpired: (shard) => sweeper.onEvent(shard),
+      onDue: (shard, at) => sweeper.onDue(shard, at),
       onSubscribed,
       onNotConfigurable: (node, reason) => {
         refusedReason ??= reason
@@ -185,6 +186,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
       keys,
       log,
       onExpired: (shard) => sweeper.onEvent(shard),
+      onDue: (shard, at) => sweeper.onDue(shard, at),
       onSubscribed: () => {
         // A restarted Redis may have lost the setting: make sure of the flags before the sweep.
         if (started) void ensureExpiredEvents(node, log)
@@ -199,6 +201,9 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   if (!eventsConfigurable) void probeEvents(opts.redis, subscription, keys.prefix, log)
   heartbeat.start()
   sweeper.start()
+  // Back from an outage of the command connection: what came due meanwhile is claimed now,
+  // not at the next safety poll.
+  opts.redis.on('ready', () => { if (state === 'running') sweeper.sweepAll() })
   // Publishes the events the scripts put in the shards' outboxes (docs/events.md).
   const relay = eventSettings ? startEventRelay({ store, log, maxLen: eventSettings.maxLen }) : undefined
   started = true

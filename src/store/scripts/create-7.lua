@@ -25,6 +25,9 @@
   ARGV[7] request fingerprint, '' when the request has no Idempotency-Key
   ARGV[8] idempotency record ttl in ms
 
+  A hold that is now the shard's earliest deadline is published on
+  `<prefix>due` (wake.lua).
+
   With events on, a hold created here appends a `created` event to the
   outbox; a replayed or refused request appends nothing.
 
@@ -37,6 +40,7 @@
 -- @include expire-order.lua
 -- @include idempotency.lua
 -- @include outbox.lua
+-- @include wake.lua
 
 local function act()
   local base, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -71,6 +75,7 @@ local function act()
   redis.call('HSET', KEYS[1], 'g', gen, 's', 'pending', 'c', now, 'd', deadline)
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'p', ARGV[4]) end
   redis.call('ZADD', KEYS[3], deadline, id)
+  wakeIfFirst(KEYS[3], id, deadline, base)
   recordEvent(KEYS[6], tonumber(ARGV[6]), {
     't', 'created', 'i', id, 'g', gen, 'at', now, 'd', deadline, 'ttl', ttl, 'pb', #ARGV[4]
   })

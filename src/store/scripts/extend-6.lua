@@ -17,6 +17,9 @@
   ARGV[6] request fingerprint, '' when the request has no Idempotency-Key
   ARGV[7] idempotency record ttl in ms
 
+  A deadline that is now the shard's earliest is published on
+  `<prefix>due` (wake.lua).
+
   With events on, a moved deadline appends an `extended` event to the
   outbox; a refusal or a replayed request appends nothing.
 
@@ -30,6 +33,7 @@
 -- @include pending-hold.lua
 -- @include idempotency.lua
 -- @include outbox.lua
+-- @include wake.lua
 
 local function act()
   local base, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -41,6 +45,7 @@ local function act()
   redis.call('HSET', KEYS[1], 'd', deadline)
   redis.call('SET', KEYS[2], cur[3], 'PX', ttl)
   redis.call('ZADD', KEYS[3], deadline, id)
+  wakeIfFirst(KEYS[3], id, deadline, base)
   recordEvent(KEYS[5], tonumber(ARGV[5]), { 't', 'extended', 'i', id, 'g', cur[3], 'at', now, 'd', deadline, 'ttl', ttl })
   return { 1, now, deadline, tonumber(cur[3]), tonumber(cur[5]) }
 end

@@ -20,6 +20,9 @@
   ARGV[8] retry delay in ms
   ARGV[9] outbox cap: 0 when events are off, else the approximate MAXLEN of the outbox
 
+  A retry that is now the shard's earliest job is published on `<prefix>due`
+  (wake.lua).
+
   With events on, a job dead-lettered here appends a `dead` event to the outbox.
 
   Returns
@@ -29,6 +32,7 @@
 ]]
 -- @include now.lua
 -- @include dead-letter.lua
+-- @include wake.lua
 local now = nowMs()
 local base, member, err = ARGV[1], ARGV[2], ARGV[6]
 local job = redis.call('HMGET', KEYS[2], 'l', 'a', 'a0')
@@ -44,6 +48,7 @@ end
 
 redis.call('HSET', KEYS[2], 'e', err, 'l', '')
 redis.call('ZADD', KEYS[1], now + tonumber(ARGV[8]), member)
+wakeIfFirst(KEYS[1], member, now + tonumber(ARGV[8]), base)
 if redis.call('HGET', KEYS[3], 'g') == ARGV[5] then
   redis.call('HSET', KEYS[3], 'h', 'retrying', 'e', err, 'a', attempts)
 end

@@ -18,9 +18,12 @@
   ARGV[3] 1 to release everything held and leave the shard, 0 for the listed jobs only
   ARGV[4..] triples: member, attempt (fencing token with ARGV[2]), 'unstarted', 'interrupted' or 'abandoned'
 
+  Released jobs are due at once; `<prefix>due` tells the workers (wake.lua).
+
   Returns the number of jobs released (jobs no longer held under that claim are skipped)
 ]]
 -- @include now.lua
+-- @include wake.lua
 local now = nowMs()
 local base, token = ARGV[1], ARGV[2]
 local released = 0
@@ -58,4 +61,6 @@ if ARGV[3] == '1' then
   redis.call('DEL', KEYS[2], KEYS[4])
   redis.call('ZREM', KEYS[3], token)
 end
+-- Due now: other workers take them at once.
+if released > 0 then wake(base, now) end
 return released

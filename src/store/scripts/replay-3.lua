@@ -12,16 +12,20 @@
   ARGV[1] base
   ARGV[2] job member (`<generation>:<id>`)
 
+  The job is due at once; `<prefix>due` tells the workers (wake.lua).
+
   Returns
     1  queued again
     0  not in the dead-letter set
 ]]
 -- @include now.lua
+-- @include wake.lua
 local now = nowMs()
 if redis.call('ZREM', KEYS[1], ARGV[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[3], 'a0', redis.call('HGET', KEYS[3], 'a'), 'l', '')
 redis.call('HDEL', KEYS[3], 'f')
 redis.call('ZADD', KEYS[2], now, ARGV[2])
+wake(ARGV[1], now)
 local job = redis.call('HMGET', KEYS[3], 'i', 'g')
 local orderKey = ARGV[1] .. 'order:' .. job[1]
 if redis.call('HGET', orderKey, 'g') == job[2] then
