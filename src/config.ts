@@ -76,7 +76,7 @@ export const ConfigSchema = Type.Object({
   EXPIRY_LEASE_MS: Int(500, 600_000, 2800, "how long a worker's claims outlive its last heartbeat; then another worker takes them over"),
   EXPIRY_HEARTBEAT_MS: Int(20, 60_000, 200, 'how often a worker renews its heartbeat; at most a third of EXPIRY_LEASE_MS'),
   EXPIRY_HANDLER_TIMEOUT_MS: Int(100, 3_600_000, 60_000, 'a handler run longer than this counts as failed'),
-  EXPIRY_CONCURRENCY: Int(1, 10_000, 64, 'handlers one worker runs at once'),
+  EXPIRY_CONCURRENCY: Int(1, 10_000, 256, 'handlers one worker runs at once (a slot frees when its handlers return, not when Redis has the outcome)'),
   EXPIRY_POLL_MS: Int(10, 600_000, 5000, 'a safety net: how often the worker re-reads the next due time of every shard; scripts publish a new earliest one on <KEY_PREFIX>due at once'),
   DEAD_LETTER_RETENTION_MS: Int(60_000, 3650 * 24 * 3_600_000, 30 * 24 * 3_600_000, 'dead letters older than this are removed by the worker'),
   WORKER_HTTP_PORT: Int(-1, 65535, 9091, 'worker port for /metrics, /healthz, /readyz; -1 turns it off, 0 picks a free port'),

@@ -5,7 +5,7 @@ import { countDeadLetters, listDeadLetters, purgeDeadLetter, replayDeadLetter } 
 import { ackJob, ackJobs, claimDue, failJob, heartbeat, nextDue, releaseJobs } from '../src/store/expiry-jobs.js'
 import { testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
-import { testStore } from './helpers/worker.js'
+import { testStore, until } from './helpers/worker.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
@@ -40,6 +40,8 @@ t.test('a claim sent again with the same sequence number hands back what it clai
   t.same(again.jobs.map((j) => j.id).sort(), [], 'still nothing new')
   const { next: due } = await nextDue(store, 0)
   t.ok(due !== undefined)
+  // Done with the others too: left leased, they would fall due again (runningMs) in the middle of a later test.
+  t.same(await ackJobs(store, 0, lease.token, first.jobs.slice(1)), [true, true])
 })
 
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
@@ -89,6 +91,27 @@ t.test('due jobs are handed out before new expiries; an expiry that finds the cl
   t.ok(all.every((j) => j.attempt === 1), 'each as its first attempt')
   t.same(all.map((j) => j.payload?.i).sort(), [0, 1, 2, 3], 'each with its payload')
   t.same(await ackJobs(store, 0, w.token, all), [true, true, true, true])
+})
+
+t.test('a hold claimed on time deletes its timer before it expires: no expired event; an unclaimed one still publishes it', async (t) => {
+  const admin = redis.client()
+  await admin.config('SET', 'notify-keyspace-events', 'Ex')
+  const sub = redis.client()
+  const expired: string[] = []
+  sub.on('pmessage', (_p: string, _c: string, key: string) => expired.push(key))
+  await sub.psubscribe('__keyevent@0__:expired')
+  t.teardown(() => { sub.disconnect() })
+  const own = testStore(testConfig(redis.url, { KEY_SHARDS: '1', KEY_PREFIX: 'timer-test:' }))
+  t.teardown(() => closeRedis(own.redis))
+  const w = { ...lease, token: 'timer-w' }
+  await createHold(own, { id: 'on-time', ttlMs: 1000 })
+  await createHold(own, { id: 'unclaimed', ttlMs: 1000 })
+  await sleep(1020)
+  const jobs = (await claimDue(own, 0, 1, w, 1)).jobs
+  t.same(jobs.map((j) => j.id), ['on-time'], 'claimed at its deadline')
+  await sleep(600)
+  t.notOk(expired.includes(own.keys.order('on-time').timer), 'no expired event for the claimed hold')
+  t.ok(await until(() => expired.includes(own.keys.order('unclaimed').timer), 3000), 'the unclaimed hold still publishes its event')
 })
 
 t.test('a claim that hands out nothing writes no claim record', async (t) => {
@@ -164,7 +187,7 @@ t.test('a job whose last attempt never reported back is dead-lettered by the nex
     t.equal((await claimDue(store, 0, 10, { ...a, token: `crash-${seq}` }, seq)).jobs.length, 1, `attempt ${seq} handed out`)
     await sleep(150) // the worker "dies": its heartbeat lapses
   }
-  t.same((await claimDue(store, 0, 10, a, 9)).jobs, [], 'not handed out a third time')
+  t.same((await claimDue(store, 0, 10, a, 9)).jobs.filter((j) => j.id === 'crashy'), [], 'not handed out a third time')
   const [dead] = await listDeadLetters(store, 0)
   t.match(dead, { id: 'crashy', attempts: 2, lastError: /never reported back/, payload: { p: 1 } })
   t.equal(await countDeadLetters(store), 1)

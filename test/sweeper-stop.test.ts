@@ -28,6 +28,8 @@ t.test('jobs claimed while stopping are given back unstarted', async (t) => {
     claimant,
     pollMs: 250,
     capacity: () => 10,
+    idle: () => started.length === 0,
+    refillAt: 1,
     run: (job) => started.push(job),
     renewed: () => {},
     log: pino({ level: 'silent' }),

@@ -24,7 +24,7 @@ export interface RunnerOptions {
   concurrency: number
   log: Logger
   metrics: WorkerMetrics
-  /** Called whenever a job finishes and a slot frees up. */
+  /** Called whenever a handler run ends and its slot frees up (its outcome may still be on its way to Redis). */
   onIdle: () => void
 }
 
@@ -80,17 +80,25 @@ export class Runner {
   private readonly acks: AckBatcher
   /** One timer for every run's handler timeout, armed for the oldest run. */
   private timeoutTimer: NodeJS.Timeout | undefined
+  /** Runs in `running` whose handlers have not finished yet. */
+  private handlersRunning = 0
 
   constructor (private readonly opts: RunnerOptions) {
     this.acks = new AckBatcher(opts.store, opts.token)
   }
 
+  /** Runs whose handlers run now. */
   get size (): number {
-    return this.running.size
+    return this.handlersRunning
   }
 
+  /**
+   * Handlers it can start now. A slot is taken while handlers run, not
+   * while the outcome travels to Redis: EXPIRY_CONCURRENCY bounds the work
+   * handlers do at once, and a round trip must not cap the rate.
+   */
   capacity (): number {
-    return this.opts.concurrency - this.running.size
+    return this.opts.concurrency - this.handlersRunning
   }
 
   start (job: ExpiryJob, foundBy: JobSource): void {
@@ -101,11 +109,11 @@ export class Runner {
     if (this.running.has(key)) return
     const run: Run = { job, key, startedAt: Date.now() }
     this.running.set(key, run)
+    this.handlersRunning++
     this.armTimeout()
     run.promise = this.execute(run, foundBy).finally(() => {
       this.running.delete(key)
       if (this.running.size === 0) this.disarmTimeout()
-      this.opts.onIdle()
     })
   }
 
@@ -199,6 +207,8 @@ export class Runner {
       error = err
     } finally {
       this.opts.metrics.handlerDuration((performance.now() - startedAt) / 1000)
+      this.handlersRunning--
+      this.opts.onIdle()
     }
     try {
       if (run.abandoned !== undefined) {

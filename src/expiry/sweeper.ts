@@ -19,6 +19,14 @@ export interface SweeperOptions {
   pollMs: number
   /** Jobs the runner can take now. */
   capacity: () => number
+  /** Nothing runs: every slot is free. */
+  idle: () => boolean
+  /**
+   * Once the runner was full, claims wait until this many slots are free
+   * again (or the runner is idle), so each carries a batch instead of the
+   * one job a single finished run makes room for.
+   */
+  refillAt: number
   run: (job: ExpiryJob, foundBy: FoundBy | 'retry') => void
   /** A claim sent at sentAt (performance.now()) renewed the worker's heartbeat in the shard. */
   renewed: (shard: number, sentAt: number, registered: boolean) => void
@@ -127,7 +135,7 @@ export class Sweeper {
 
   /** The runner has room again: serve the shards that had to wait. */
   onCapacity (): void {
-    if (this.starved.size === 0) return
+    if (this.starved.size === 0 || !this.roomForClaim()) return
     const waiting = [...this.starved]
     this.starved.clear()
     for (const shard of waiting) void this.claim(shard, 'sweep')
@@ -151,6 +159,12 @@ export class Sweeper {
     } catch (err) {
       this.opts.log.debug({ err, shard }, 'could not read the next deadline')
     }
+  }
+
+  /** Enough runner slots are free for a claim: refillAt of them, or every slot (nothing runs). */
+  private roomForClaim (): boolean {
+    const free = this.opts.capacity() - this.reserved
+    return free >= this.opts.refillAt || (free > 0 && this.opts.idle())
   }
 
   /** Redis's clock against ours, from a reply with the server time to a call sent at sentAt (local ms). */
@@ -187,7 +201,7 @@ export class Sweeper {
       let more = true
       while (more && !this.stopped) {
         const limit = Math.min(CLAIM_BATCH, this.opts.capacity() - this.reserved)
-        if (limit <= 0) {
+        if (limit <= 0 || !this.roomForClaim()) {
           // The runner will call onCapacity(); re-arming a timer now would only spin.
           this.starved.add(shard)
           known = true

@@ -141,6 +141,8 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     claimant,
     pollMs: config.EXPIRY_POLL_MS,
     capacity: () => runner.capacity(),
+    idle: () => runner.size === 0,
+    refillAt: Math.max(1, Math.floor(config.EXPIRY_CONCURRENCY / 8)),
     run: (job, foundBy) => runner.start(job, foundBy),
     renewed: (shard, sentAt, registered) => heartbeat.renewed(shard, sentAt, registered),
     log,

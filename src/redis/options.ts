@@ -1,4 +1,5 @@
 import type { RedisOptions } from 'ioredis'
+import { commandName } from '../store/scripts.js'
 
 /**
  * What each connection role needs from ioredis:
@@ -48,7 +49,14 @@ export function roleOptions (role: RedisRole, timeouts: ConnectionTimeouts, onRe
       enableAutoPipelining: true,
       reconnectOnError: reconnectOnError(false)
     },
-    worker: { maxRetriesPerRequest: null, enableAutoPipelining: true, reconnectOnError: reconnectOnError(true) },
+    worker: {
+      maxRetriesPerRequest: null,
+      enableAutoPipelining: true,
+      // Acks go out at once (they are batched already): auto-pipelining would hold them until the
+      // next check phase, and a worker that dies between a handler's end and its ack runs the order again.
+      autoPipeliningIgnoredCommands: [commandName('ack')],
+      reconnectOnError: reconnectOnError(true)
+    },
     subscriber: { maxRetriesPerRequest: null, autoResubscribe: true, reconnectOnError: reconnectOnError(false) }
   }
   return {

@@ -51,7 +51,8 @@ export function scriptSources (): ScriptSource[] {
   return cache
 }
 
-const commandName = (name: ScriptName) => `ce${SCRIPTS_VERSION}_${name.replace(/-/g, '_')}`
+/** The name a script is registered under on a connection (defineCommand). */
+export const commandName = (name: ScriptName): string => `ce${SCRIPTS_VERSION}_${name.replace(/-/g, '_')}`
 
 type ScriptCommand = (...keysAndArgs: Array<string | number>) => Promise<unknown>
 

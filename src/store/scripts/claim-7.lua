@@ -129,9 +129,11 @@ end
 -- Then the holds past their deadline: each is expired and, while this
 -- claim has room, handed to this worker in the same step (its job is
 -- written already claimed, attempt 1); the rest wait in the job queue.
--- The timer key is left alone: it has run out, and Redis removes it itself.
+-- Their timer keys go in one DEL, within their grace (timer.lua): no
+-- `expired` event is published for a hold claimed on time.
 local expired = 0
 local ended = {}
+local timers = {}
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit)
 for _, id in ipairs(due) do
   local orderKey = base .. 'order:' .. id
@@ -160,6 +162,7 @@ for _, id in ipairs(due) do
       queued[#queued + 1] = member
     end
     if cur[4] then redis.call('HSET', jobKey, 'p', cur[4]) end
+    timers[#timers + 1] = base .. 'timer:' .. id
     ended[#ended + 1] = id
     expired = expired + 1
   elseif cur[1] == 'pending' then
@@ -170,6 +173,7 @@ for _, id in ipairs(due) do
 end
 
 if #ended > 0 then redis.call('ZREM', KEYS[1], unpack(ended)) end
+if #timers > 0 then redis.call('DEL', unpack(timers)) end
 if #queued > 0 then redis.call('ZADD', KEYS[2], unpack(queued)) end
 if #held > 0 then redis.call('SADD', KEYS[5], unpack(held)) end
 out[2] = expired

@@ -41,6 +41,7 @@
 -- @include idempotency.lua
 -- @include outbox.lua
 -- @include wake.lua
+-- @include timer.lua
 
 local function act()
   local base, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -56,7 +57,7 @@ local function act()
 
   -- A second guard: a timer exists only while a hold is pending.
   if redis.call('EXISTS', KEYS[2]) == 1 then
-    return { -1, redis.call('PTTL', KEYS[2]) }
+    return { -1, math.max(0, redis.call('PTTL', KEYS[2]) - TIMER_GRACE_MS) }
   end
 
   -- Generations of one id only grow, even for data written before the counter existed.
@@ -70,7 +71,7 @@ local function act()
   end
 
   local deadline = now + ttl
-  redis.call('SET', KEYS[2], gen, 'PX', ttl)
+  setTimer(KEYS[2], gen, ttl)
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'g', gen, 's', 'pending', 'c', now, 'd', deadline)
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'p', ARGV[4]) end

@@ -34,6 +34,7 @@
 -- @include idempotency.lua
 -- @include outbox.lua
 -- @include wake.lua
+-- @include timer.lua
 
 local function act()
   local base, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -43,7 +44,7 @@ local function act()
 
   local deadline = now + ttl
   redis.call('HSET', KEYS[1], 'd', deadline)
-  redis.call('SET', KEYS[2], cur[3], 'PX', ttl)
+  setTimer(KEYS[2], cur[3], ttl)
   redis.call('ZADD', KEYS[3], deadline, id)
   wakeIfFirst(KEYS[3], id, deadline, base)
   recordEvent(KEYS[5], tonumber(ARGV[5]), { 't', 'extended', 'i', id, 'g', cur[3], 'at', now, 'd', deadline, 'ttl', ttl })
