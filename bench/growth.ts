@@ -9,7 +9,7 @@ import { codeVersion } from './machine.js'
 import { createHolds, envNumber, envSizes, fmt, guardRun, holdId, machineLine, openStore, pool, warmUp, type BenchStore } from './memory-kit.js'
 import { readRecords } from './record.js'
 import { startRedisServer } from './redis-server.js'
-import { writeDoc } from './report.js'
+import { runHeader, writeDoc } from './report.js'
 import { percentile, summarize, type Delivery } from './stats.js'
 import { ours } from './systems/ours.js'
 import { adminClient, sleep } from './util.js'
@@ -224,13 +224,7 @@ function section (cells: Cell[], command: string, date: string): string {
     ? `Target: lateness p99 ≤ ${TARGET.p99} ms at ${fmt(TARGET.pending)} pending and ${fmt(TARGET.rate)} due/s: ${p99 <= TARGET.p99 ? 'met' : '**missed**'} (${fmt(p99)} ms).`
     : `Target: lateness p99 ≤ ${TARGET.p99} ms at ${fmt(TARGET.pending)} pending and ${fmt(TARGET.rate)} due/s: not measured in this run.`
   return [
-    `Command: \`${command}\``,
-    '',
-    `Date: ${date}`,
-    '',
-    `Machine: ${machineLine()}`,
-    '',
-    `Code under test: ${codeVersion()}`,
+    ...runHeader({ command, date, machine: machineLine(), code: codeVersion() }),
     '',
     `Each row is a fresh redis-server holding that many pending holds (made with \`createHold\`, ids of 25 characters, due 2 to 3 h later). Create: \`createHold\` of new ids, ${fmt(ONE_AT_A_TIME)} one at a time, then ${fmt(MANY)} with ${IN_FLIGHT} in flight; read: \`getCheckout\` of background holds, the same. Redis commands count those run inside scripts (\`INFO commandstats\`); Redis CPU is \`used_cpu_user + used_cpu_sys\` over the ${fmt(MANY)} calls.`,
     '',

@@ -9,7 +9,7 @@ import {
   createHolds, envNumber, envSizes, fmt, guardRun, holdId, machineLine, openStore, payloadOfSize, pool, settledMemory, warmUp, type BenchStore
 } from './memory-kit.js'
 import { startRedisServer } from './redis-server.js'
-import { writeDoc } from './report.js'
+import { runHeader, writeDoc } from './report.js'
 import { adminClient } from './util.js'
 
 /**
@@ -188,13 +188,7 @@ async function ours (n: number, payload: boolean, then?: 'breakdown' | 'ended'):
 
 function section (rows: Row[], command: string, date: string): string {
   const lines = [
-    `Command: \`${command}\``,
-    '',
-    `Date: ${date}`,
-    '',
-    `Machine: ${machineLine()}`,
-    '',
-    `Code under test: ${codeVersion()}`,
+    ...runHeader({ command, date, machine: machineLine(), code: codeVersion() }),
     '',
     `Each figure is \`used_memory\` after minus before, divided by the number of holds, on a fresh redis-server (default settings and listpack limits); holds made with the store's \`createHold\` (ids of 25 characters, default \`KEY_PREFIX\` and \`KEY_SHARDS\`, 1,000 in flight), no payload or a JSON payload of ${PAYLOAD_LABEL}. The baseline is \`SET <the hold's timer key name> 1 PX <ttl>\` per id, in the same run.`,
     '',
