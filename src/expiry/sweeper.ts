@@ -47,7 +47,7 @@ interface ShardState {
   claimedAt: number
   /** Local time the last claim was sent. */
   sentAt: number
-  /** The last claim handed out more than one job: the shard is under load, so claims are paced. */
+  /** The last claim handed out BUSY_CLAIM_JOBS or more: the shard is under load, so claims are paced. */
   busy: boolean
 }
 
@@ -60,12 +60,17 @@ const EVENT_QUIET_MS = 20
  * claimed right at its next deadline.
  */
 const BUSY_CLAIM_GAP_MS = 5
+/** A claim that hands out this many jobs marks its shard busy; fewer happen by chance at a few hundred a second. */
+const BUSY_CLAIM_JOBS = 4
+const CLOCK_SAMPLE_MAX_AGE_MS = 30_000
 
 export class Sweeper {
   readonly found: Record<FoundBy, number> = { event: 0, sweep: 0 }
   private readonly shards: ShardState[]
   /** Redis server time minus local time, so timers fire at server deadlines. */
   private clockOffset = 0
+  /** Round trip (ms) and local time of the reply the offset was taken from. */
+  private clockSample = { rtt: Infinity, at: 0 }
   private poller: NodeJS.Timeout | undefined
   private stopped = false
   /** Claims not yet done with (jobs handed out or given back), so stop() can wait for them. */
@@ -169,7 +174,14 @@ export class Sweeper {
 
   /** Redis's clock against ours, from a reply with the server time to a call sent at sentAt (local ms). */
   private learnClock (serverNow: number, sentAt: number): void {
-    this.clockOffset = serverNow - (sentAt + Date.now()) / 2
+    // The midpoint of a round trip errs by up to half of it, and a reply that
+    // waited behind other work in this process errs late; so the offset comes
+    // from the quickest recent round trip, renewed at least every 30 s.
+    const now = Date.now()
+    const rtt = now - sentAt
+    if (rtt > this.clockSample.rtt * 1.5 + 1 && now - this.clockSample.at < CLOCK_SAMPLE_MAX_AGE_MS) return
+    this.clockSample = { rtt, at: now }
+    this.clockOffset = serverNow - (sentAt + now) / 2
   }
 
   private wakeAt (shard: number, at: number): void {
@@ -229,7 +241,7 @@ export class Sweeper {
           }
           for (const job of result.jobs) this.opts.run(job, job.attempt === 1 ? foundBy : 'retry')
           more = result.jobs.length >= limit
-          state.busy = result.jobs.length > 1
+          state.busy = result.jobs.length >= BUSY_CLAIM_JOBS
           nextDue = result.nextDue
           known = true
         } finally {
