@@ -5,6 +5,7 @@ import autocannon from 'autocannon'
 import { freePort } from '../test/helpers/redis.js'
 import { killAll, root, track } from './children.js'
 import { codeVersion, describeMachine } from './machine.js'
+import { envNumber, guardRun } from './memory-kit.js'
 import { startRedisServer } from './redis-server.js'
 import { writeDoc } from './report.js'
 
@@ -15,6 +16,7 @@ import { writeDoc } from './report.js'
  * GET /checkout/:id, with autocannon in alternating runs; GET also with
  * READ_CACHE=true (a third process on the same data). Reports req/s, p50,
  * p99 and the ratio, and writes the table into docs/benchmarks.md.
+ * BENCH_MAX_MINUTES (default 10) caps the whole run.
  */
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_API_ROUNDS ?? 3)
@@ -151,9 +153,10 @@ async function main (): Promise<void> {
   if (process.env.BENCH_WRITE_DOC !== '0') writeDoc(join(root, 'docs', 'benchmarks.md'), section, 'api')
 }
 
-process.once('SIGINT', () => { killAll(); process.exit(130) })
+const stopGuard = guardRun('bench:api', envNumber('BENCH_MAX_MINUTES', 10, 1, 120) * 60_000)
 try {
   await main()
 } finally {
+  stopGuard()
   killAll()
 }
