@@ -44,7 +44,7 @@
     each job is 7 entries: member (`<generation>:<id>`), id, generation,
     deadline, expiredAt, attempt, payload ('' for none)
 ]]
--- @include now.lua
+-- @include expire-order.lua
 -- @include workers.lua
 -- @include dead-letter.lua
 
@@ -143,10 +143,9 @@ for _, id in ipairs(due) do
     local gen = cur[3]
     local member = gen .. ':' .. id
     local jobKey = base .. 'job:' .. member
-    redis.call('HSET', orderKey, 's', 'expired', 't', now, 'h', 'pending')
-    redis.call('PEXPIRE', orderKey, ARGV[5])
+    markOrderExpired(orderKey, now, ARGV[5])
     if #claimed < limit then
-      redis.call('HSET', jobKey, 'i', id, 'g', gen, 'd', deadline, 'x', now, 'a', 1, 'l', token)
+      writeJob(jobKey, id, gen, deadline, cur[4], now, token)
       claimInto(member)
       local n = #out
       out[n + 1] = member
@@ -157,11 +156,10 @@ for _, id in ipairs(due) do
       out[n + 6] = 1
       out[n + 7] = cur[4] or ''
     else
-      redis.call('HSET', jobKey, 'i', id, 'g', gen, 'd', deadline, 'x', now, 'a', 0)
+      writeJob(jobKey, id, gen, deadline, cur[4], now)
       queued[#queued + 1] = now
       queued[#queued + 1] = member
     end
-    if cur[4] then redis.call('HSET', jobKey, 'p', cur[4]) end
     timers[#timers + 1] = base .. 'timer:' .. id
     ended[#ended + 1] = id
     expired = expired + 1

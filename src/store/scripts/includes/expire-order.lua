@@ -1,5 +1,23 @@
 -- @include now.lua
 
+-- The order's side of an expiry: `expired`, its handler outcome pending,
+-- kept for the result retention from now on.
+local function markOrderExpired(orderKey, now, retentionMs)
+  redis.call('HSET', orderKey, 's', 'expired', 't', now, 'h', 'pending')
+  redis.call('PEXPIRE', orderKey, retentionMs)
+end
+
+-- Writes an expiry job's hash: queued (attempt 0, no holder) or, with a
+-- holder, already claimed by that worker as attempt 1.
+local function writeJob(jobKey, id, gen, deadline, payload, now, holder)
+  if holder then
+    redis.call('HSET', jobKey, 'i', id, 'g', gen, 'd', deadline, 'x', now, 'a', 1, 'l', holder)
+  else
+    redis.call('HSET', jobKey, 'i', id, 'g', gen, 'd', deadline, 'x', now, 'a', 0)
+  end
+  if payload then redis.call('HSET', jobKey, 'p', payload) end
+end
+
 -- Records that a pending hold ran out and queues its expiry job.
 -- Every script that sees a pending hold past its deadline calls this first,
 -- so "expired" is decided exactly once, by whichever script comes first.
@@ -7,13 +25,9 @@
 -- same order can start before this one's handler has run. The generation
 -- is unique in the shard for ever (create-7.lua), so the job hash is new.
 local function expireOrder(base, id, gen, deadline, payload, now, retentionMs)
-  local orderKey = base .. 'order:' .. id
   local member = gen .. ':' .. id
-  local jobKey = base .. 'job:' .. member
-  redis.call('HSET', orderKey, 's', 'expired', 't', now, 'h', 'pending')
-  redis.call('PEXPIRE', orderKey, retentionMs)
-  redis.call('HSET', jobKey, 'i', id, 'g', gen, 'd', deadline, 'x', now, 'a', 0)
-  if payload then redis.call('HSET', jobKey, 'p', payload) end
+  markOrderExpired(base .. 'order:' .. id, now, retentionMs)
+  writeJob(base .. 'job:' .. member, id, gen, deadline, payload, now)
   redis.call('ZADD', base .. 'jobs', now, member)
   redis.call('ZREM', base .. 'deadlines', id)
   redis.call('DEL', base .. 'timer:' .. id)
