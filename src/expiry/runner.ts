@@ -140,12 +140,14 @@ export class Runner {
   private armTimeout (): void {
     if (this.timeoutTimer) return
     const oldest = this.running.values().next().value
-    if (!oldest) return
-    const inMs = oldest.startedAt + this.opts.handlerTimeoutMs - Date.now()
+    if (oldest) this.timeOutIn(oldest.startedAt + this.opts.handlerTimeoutMs - Date.now())
+  }
+
+  private timeOutIn (ms: number): void {
     this.timeoutTimer = setTimeout(() => {
       this.timeoutTimer = undefined
       this.timeOut()
-    }, Math.max(0, inMs))
+    }, Math.max(0, ms))
   }
 
   private disarmTimeout (): void {
@@ -158,11 +160,9 @@ export class Runner {
     const { handlerTimeoutMs } = this.opts
     const now = Date.now()
     for (const run of this.running.values()) {
+      // Runs aborted before stay here until their handlers stop: re-arm for the first one still in time.
       if (run.startedAt + handlerTimeoutMs > now) {
-        this.timeoutTimer = setTimeout(() => {
-          this.timeoutTimer = undefined
-          this.timeOut()
-        }, run.startedAt + handlerTimeoutMs - now)
+        this.timeOutIn(run.startedAt + handlerTimeoutMs - now)
         return
       }
       if (!run.controller?.signal.aborted) abortRun(run, new Error(`handler timed out after ${handlerTimeoutMs} ms`))
@@ -179,8 +179,7 @@ export class Runner {
     if (run.abandoned !== undefined) return
     run.abandoned = reason
     abortRun(run, new Error(`run abandoned: ${reason}`))
-    this.opts.log.warn({ orderId: run.job.id, generation: run.job.generation, attempt: run.job.attempt, reason },
-      'expiry handler aborted; another worker will run it')
+    this.logOf(run).warn({ reason }, 'expiry handler aborted; another worker will run it')
   }
 
   private async execute (run: Run, foundBy: JobSource): Promise<void> {

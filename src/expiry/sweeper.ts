@@ -64,6 +64,9 @@ const BUSY_CLAIM_GAP_MS = 5
 const BUSY_CLAIM_JOBS = 4
 const CLOCK_SAMPLE_MAX_AGE_MS = 30_000
 
+/** Local time from which the shard may be claimed again: a busy shard waits BUSY_CLAIM_GAP_MS after its last claim. */
+const claimsFrom = (state: ShardState): number => state.busy ? state.sentAt + BUSY_CLAIM_GAP_MS : 0
+
 export class Sweeper {
   readonly found: Record<FoundBy, number> = { event: 0, sweep: 0 }
   private readonly shards: ShardState[]
@@ -134,7 +137,8 @@ export class Sweeper {
   onEvent (shard: number): void {
     const state = this.shards[shard]
     if (!state || state.claiming || Date.now() - state.claimedAt < EVENT_QUIET_MS) return
-    if (state.busy && Date.now() < state.sentAt + BUSY_CLAIM_GAP_MS) this.wakeAt(shard, state.sentAt + BUSY_CLAIM_GAP_MS)
+    const from = claimsFrom(state)
+    if (Date.now() < from) this.wakeAt(shard, from)
     else void this.claim(shard, 'event')
   }
 
@@ -186,7 +190,7 @@ export class Sweeper {
 
   private wakeAt (shard: number, at: number): void {
     const state = this.shards[shard] as ShardState
-    const localAt = state.busy ? Math.max(at, state.sentAt + BUSY_CLAIM_GAP_MS) : at
+    const localAt = Math.max(at, claimsFrom(state))
     if (this.stopped || (state.timer && state.wakeAt <= localAt)) return
     if (state.timer) clearTimeout(state.timer)
     state.wakeAt = localAt
@@ -213,7 +217,7 @@ export class Sweeper {
       let more = true
       while (more && !this.stopped) {
         const limit = Math.min(CLAIM_BATCH, this.opts.capacity() - this.reserved)
-        if (limit <= 0 || !this.roomForClaim()) {
+        if (!this.roomForClaim()) {
           // The runner will call onCapacity(); re-arming a timer now would only spin.
           this.starved.add(shard)
           known = true
