@@ -6,6 +6,9 @@ import { Errors, type ErrorDetails } from '../errors.js'
 
 type AnyError = FastifyError & { details?: ErrorDetails }
 
+/** Seconds a client should wait before retrying a 503: Redis outages the API rides out are mostly shorter. */
+export const RETRY_AFTER_S = 1
+
 /** The longest path parameter the router takes; longer ids reach the schema and get a 400 naming the limit. */
 export const MAX_PARAM_LENGTH = 16 * 1024
 
@@ -56,6 +59,8 @@ function sendError (raw: AnyError, request: FastifyRequest, reply: FastifyReply,
     const known = err.code === 'REDIS_UNAVAILABLE'
     request.log[known ? 'warn' : 'error']({ err: raw }, known ? 'redis unavailable' : 'request failed')
     const safe = known ? err : new Errors.INTERNAL()
+    // Every 503 says when to come back; a client that retries at once only adds to the load.
+    if (safe.statusCode === 503) void reply.header('Retry-After', String(RETRY_AFTER_S))
     return reply.code(safe.statusCode ?? 500).send(errorBody(safe, safe.statusCode ?? 500))
   }
   request.log.info({ code: err.code, message: err.message }, 'request rejected')
