@@ -14,6 +14,8 @@ export const Errors = {
     'This Idempotency-Key was used with a different request in the last 24 h; send a new key with a new request', 422),
   PAYLOAD_TOO_LARGE: createError('PAYLOAD_TOO_LARGE', 'payload is %d bytes serialized; at most %d allowed', 413),
   BODY_TOO_LARGE: createError('BODY_TOO_LARGE', 'Request body is larger than %d bytes', 413),
+  BODY_TOO_DEEP: createError('BODY_TOO_DEEP', 'Request body is nested deeper than %d levels of objects and arrays', 400),
+  FORBIDDEN_KEY: createError('FORBIDDEN_KEY', 'Request body has a "__proto__" or "constructor.prototype" key; this API refuses them because they can change how objects behave', 400),
   INVALID_JSON: createError('INVALID_JSON', 'Request body is not valid JSON: %s', 400),
   UNSUPPORTED_MEDIA_TYPE: createError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type %s is not supported; send application/json', 415),
   ROUTE_NOT_FOUND: createError('ROUTE_NOT_FOUND', 'Route %s %s not found', 404),

@@ -98,23 +98,12 @@ export function clientErrorHandler (err: Error & { code?: string }, socket: Sock
   socket.destroy(err)
 }
 
-/** The one error handler, the 404 handler, and a JSON parser that takes an empty body as no body. */
+/** The one error handler and the 404 handler. */
 export default fp<{ bodyLimit: number }>(async (app: FastifyInstance, { bodyLimit }) => {
   app.setErrorHandler((raw: AnyError, request: FastifyRequest, reply: FastifyReply) => sendError(raw, request, reply, bodyLimit))
 
   app.setNotFoundHandler((request, reply) => {
     const err = new Errors.ROUTE_NOT_FOUND(request.method, request.url)
     return reply.code(404).send(errorBody(err, 404))
-  })
-
-  // `content-type: application/json` with no body is what many clients send on POST …/complete and DELETE.
-  const json = app.getDefaultJsonParser('error', 'error')
-  app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') {
-      done(null, undefined)
-      return
-    }
-    json(request, body as string, done)
   })
 }, { name: 'error-handler' })
