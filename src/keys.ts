@@ -13,7 +13,8 @@ import { balancedTag } from './shard-tags.js'
 export type KeyFormat = 1 | 2
 export const KEY_FORMATS: readonly KeyFormat[] = [1, 2]
 
-export const ORDER_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$'
+// `.` and `..` are path segments: a hold under them could not be reached by URL.
+export const ORDER_ID_PATTERN = '^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$'
 
 export interface Keyspace {
   readonly prefix: string
