@@ -18,6 +18,7 @@ export const Errors = {
   FORBIDDEN_KEY: createError('FORBIDDEN_KEY', 'Request body has a "__proto__" or "constructor.prototype" key; this API refuses them because they can change how objects behave', 400),
   INVALID_JSON: createError('INVALID_JSON', 'Request body is not valid JSON: %s', 400),
   UNSUPPORTED_MEDIA_TYPE: createError('UNSUPPORTED_MEDIA_TYPE', 'Content-Type %s is not supported; send application/json', 415),
+  METHOD_NOT_ALLOWED: createError('METHOD_NOT_ALLOWED', 'Method %s is not allowed here; this path takes %s', 405),
   ROUTE_NOT_FOUND: createError('ROUTE_NOT_FOUND', 'Route %s %s not found', 404),
   INVALID_URL: createError('INVALID_URL', 'The URL is not valid: %s', 400),
   URL_TOO_LONG: createError('URL_TOO_LONG', 'A path parameter is longer than %d characters', 414),

@@ -3,6 +3,7 @@ import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Errors, type ErrorDetails } from '../errors.js'
+import { RouteMethods } from './route-methods.js'
 
 type AnyError = FastifyError & { details?: ErrorDetails }
 
@@ -102,7 +103,15 @@ export function clientErrorHandler (err: Error & { code?: string }, socket: Sock
 export default fp<{ bodyLimit: number }>(async (app: FastifyInstance, { bodyLimit }) => {
   app.setErrorHandler((raw: AnyError, request: FastifyRequest, reply: FastifyReply) => sendError(raw, request, reply, bodyLimit))
 
+  const routes = new RouteMethods()
+  app.addHook('onRoute', (route) => routes.add(route.url, route.method))
   app.setNotFoundHandler((request, reply) => {
+    const allowed = routes.allowed(request.url.split('?', 1)[0] ?? '')
+    if (allowed.length > 0) {
+      void reply.header('Allow', allowed.join(', '))
+      const err = new Errors.METHOD_NOT_ALLOWED(request.method, allowed.join(', '))
+      return reply.code(405).send(errorBody(err, 405))
+    }
     const err = new Errors.ROUTE_NOT_FOUND(request.method, request.url)
     return reply.code(404).send(errorBody(err, 404))
   })
