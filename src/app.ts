@@ -6,6 +6,7 @@ import type { RedisClient } from './redis/connection.js'
 import accessLog from './plugins/access-log.js'
 import auth, { readApiTokens } from './plugins/auth.js'
 import idempotency from './plugins/idempotency.js'
+import jsonBody from './plugins/json-body.js'
 import metricsPlugin from './plugins/metrics.js'
 import openapi from './plugins/openapi.js'
 import errorHandler, { clientErrorHandler, frameworkErrors, MAX_PARAM_LENGTH } from './plugins/error-handler.js'
@@ -52,6 +53,7 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
   app.removeContentTypeParser('text/plain')
   try {
     await app.register(errorHandler, { bodyLimit: BODY_LIMIT_BYTES })
+    await app.register(jsonBody)
     await app.register(requestIdPlugin)
     await app.register(accessLog)
     // Before any route, so the document sees every one of them.

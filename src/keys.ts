@@ -13,7 +13,8 @@ import { balancedTag } from './shard-tags.js'
 export type KeyFormat = 1 | 2
 export const KEY_FORMATS: readonly KeyFormat[] = [1, 2]
 
-export const ORDER_ID_PATTERN = '^[A-Za-z0-9._:-]{1,128}$'
+// `.` and `..` are path segments: a hold under them could not be reached by URL.
+export const ORDER_ID_PATTERN = '^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$'
 
 export interface Keyspace {
   readonly prefix: string
@@ -29,6 +30,8 @@ export interface Keyspace {
   shard: (shard: number) => ShardKeys
   /** STREAM of lifecycle events for consumers (docs/events.md); one key, outside every shard. */
   events: string
+  /** STRING the API's readiness check writes (`SET PX`): a Redis that refuses writes (memory full, a failed snapshot) is not ready. */
+  readyProbe: string
   /** Pub/sub channel on which scripts tell the workers that something is due sooner: message `<base> <due ms>`. */
   dueChannel: string
   /** The shard whose base (`<prefix>{<tag>}:`) this is, or undefined. */
@@ -118,6 +121,7 @@ export function createKeyspace (prefix: string, shards: number, format: KeyForma
     shard: shardKeys,
     events: `${prefix}events`,
     dueChannel: `${prefix}due`,
+    readyProbe: `${prefix}ready`,
     shardOfBase: (b) => shardOfBase.get(b),
     order (id) {
       const shard = shardOf(id)

@@ -30,9 +30,9 @@ async function start (handlers: NamedHandler[], port: number, log = pino({ level
   })
 }
 
-async function get (port: number, path: string): Promise<{ status: number, body: string }> {
+async function get (port: number, path: string): Promise<{ status: number, body: string, retryAfter: string | null }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(3000) })
-  return { status: res.status, body: await res.text() }
+  return { status: res.status, body: await res.text(), retryAfter: res.headers.get('retry-after') }
 }
 const status = async (port: number, path: string) => (await get(port, path)).status
 
@@ -58,6 +58,7 @@ t.test('readyz is 503 until the worker has subscribed, then 200; healthz is 200 
   t.ok(await until(async () => await status(port, '/healthz').catch(() => 0) === 200, 5000), 'healthz answers while Redis is away')
   const ready = await get(port, '/readyz')
   t.equal(ready.status, 503)
+  t.equal(ready.retryAfter, '1', 'a 503 says when to ask again')
   t.match(JSON.parse(ready.body), { status: 'not ready', reason: 'starting' })
   await redis.start()
   worker = await starting

@@ -93,6 +93,9 @@ async function answer (req: IncomingMessage, res: ServerResponse, opts: WorkerHt
 }
 
 function send (req: IncomingMessage, res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' })
+  const headers: Record<string, string | number> = { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' }
+  // Like the API's: every 503 says when to ask again.
+  if (status === 503) headers['retry-after'] = 1
+  res.writeHead(status, headers)
   res.end(req.method === 'HEAD' ? undefined : body)
 }

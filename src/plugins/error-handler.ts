@@ -3,8 +3,12 @@ import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Errors, type ErrorDetails } from '../errors.js'
+import { RouteMethods } from './route-methods.js'
 
 type AnyError = FastifyError & { details?: ErrorDetails }
+
+/** Seconds a client should wait before retrying a 503: Redis outages the API rides out are mostly shorter. */
+export const RETRY_AFTER_S = 1
 
 /** The longest path parameter the router takes; longer ids reach the schema and get a 400 naming the limit. */
 export const MAX_PARAM_LENGTH = 16 * 1024
@@ -56,6 +60,8 @@ function sendError (raw: AnyError, request: FastifyRequest, reply: FastifyReply,
     const known = err.code === 'REDIS_UNAVAILABLE'
     request.log[known ? 'warn' : 'error']({ err: raw }, known ? 'redis unavailable' : 'request failed')
     const safe = known ? err : new Errors.INTERNAL()
+    // Every 503 says when to come back; a client that retries at once only adds to the load.
+    if (safe.statusCode === 503) void reply.header('Retry-After', String(RETRY_AFTER_S))
     return reply.code(safe.statusCode ?? 500).send(errorBody(safe, safe.statusCode ?? 500))
   }
   request.log.info({ code: err.code, message: err.message }, 'request rejected')
@@ -93,23 +99,20 @@ export function clientErrorHandler (err: Error & { code?: string }, socket: Sock
   socket.destroy(err)
 }
 
-/** The one error handler, the 404 handler, and a JSON parser that takes an empty body as no body. */
+/** The one error handler and the 404 handler. */
 export default fp<{ bodyLimit: number }>(async (app: FastifyInstance, { bodyLimit }) => {
   app.setErrorHandler((raw: AnyError, request: FastifyRequest, reply: FastifyReply) => sendError(raw, request, reply, bodyLimit))
 
+  const routes = new RouteMethods()
+  app.addHook('onRoute', (route) => routes.add(route.url, route.method))
   app.setNotFoundHandler((request, reply) => {
+    const allowed = routes.allowed(request.url.split('?', 1)[0] ?? '')
+    if (allowed.length > 0) {
+      void reply.header('Allow', allowed.join(', '))
+      const err = new Errors.METHOD_NOT_ALLOWED(request.method, allowed.join(', '))
+      return reply.code(405).send(errorBody(err, 405))
+    }
     const err = new Errors.ROUTE_NOT_FOUND(request.method, request.url)
     return reply.code(404).send(errorBody(err, 404))
-  })
-
-  // `content-type: application/json` with no body is what many clients send on POST …/complete and DELETE.
-  const json = app.getDefaultJsonParser('error', 'error')
-  app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '') {
-      done(null, undefined)
-      return
-    }
-    json(request, body as string, done)
   })
 }, { name: 'error-handler' })

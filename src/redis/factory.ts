@@ -3,7 +3,7 @@ import type { HostPort } from '../config.js'
 import type { Log, RedisClient } from './connection.js'
 import type { ClusterDeployment, RedisDeployment, SentinelDeployment } from './deployment.js'
 import { retryDelay, roleOptions, type RedisRole } from './options.js'
-import { describeFatalConnectionError } from './tls.js'
+import { describeFatalConnectionError, isSelectFailure } from './tls.js'
 
 /**
  * Builds every Redis connection of the service from the deployment: the
@@ -137,13 +137,18 @@ export function createReplicaReader (dep: RedisDeployment, opts: ClientOptions =
 
 /** Logs the first error of an outage and the recovery, once each; without a listener ioredis prints every failure. */
 export function watch<C extends RedisClient> (client: C, role: RedisRole, log: Log | undefined): C {
-  if (!log) {
-    client.on('error', () => {})
-    return client
-  }
   let down = false
   let connected = false
   client.on('error', (err: Error) => {
+    if (isSelectFailure(err)) {
+      // A connection whose SELECT failed goes on in database 0: close it for good, so every
+      // command fails (503) instead of writing to another database. Before the first
+      // connection, connectOrRefuse stops the process with one line instead.
+      if (connected) log?.error({ err: { message: describeFatalConnectionError(err) }, role }, 'redis connection closed: it cannot use the database in REDIS_URL')
+      client.disconnect()
+      return
+    }
+    if (!log) return
     // Before the first connection an untrusted certificate or a refused password
     // stops the process with one line (connectOrRefuse): not a warning as well.
     if (!connected && describeFatalConnectionError(err)) return
@@ -151,7 +156,7 @@ export function watch<C extends RedisClient> (client: C, role: RedisRole, log: L
     down = true
   })
   client.on('ready', () => {
-    if (down) log.info({ role }, 'redis connection restored')
+    if (down) log?.info({ role }, 'redis connection restored')
     down = false
     connected = true
   })

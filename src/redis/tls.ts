@@ -43,6 +43,11 @@ const UNTRUSTED = new Set([
  * that may pass (refused, reset, timed out, loading).
  */
 export function describeFatalConnectionError (err: Error): string | undefined {
+  if (isSelectFailure(err)) {
+    const db = String(err.command?.args[0] ?? '')
+    return `Redis refused to select database ${db} (${err.message}): check the database number at the end of REDIS_URL ` +
+      '(Redis has as many as its "databases" setting, 16 by default; a cluster has only 0)'
+  }
   const code = (err as NodeJS.ErrnoException).code ?? ''
   if (UNTRUSTED.has(code)) return `the Redis server certificate is not trusted (${err.message}): check REDIS_TLS_CA_FILE`
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
@@ -54,4 +59,13 @@ export function describeFatalConnectionError (err: Error): string | undefined {
   if (/^(WRONGPASS|NOAUTH)\b/.test(err.message)) return `Redis refused the credentials (${err.message}): check the user and password in REDIS_URL`
   if (/^NOPERM\b/.test(err.message)) return `the Redis user lacks a permission the connection needs (${err.message}): see the ACL rules in docs/deploy.md`
   return undefined
+}
+
+/**
+ * The SELECT of REDIS_URL's database failed. ioredis then carries on in
+ * database 0, where the data would mix with whatever is there: never serve
+ * on such a connection.
+ */
+export function isSelectFailure (err: Error): err is Error & { command: { name: string, args: unknown[] } } {
+  return (err as { command?: { name?: unknown } }).command?.name === 'select'
 }

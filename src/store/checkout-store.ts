@@ -3,6 +3,7 @@ import { Errors, withDetails } from '../errors.js'
 import { isRedisUnavailable } from '../redis/errors.js'
 import { waitForReplicas } from '../redis/wait.js'
 import { outboxCap, run, type StoreContext } from './context.js'
+import { direct } from './direct.js'
 import type { ScriptName } from './scripts.js'
 
 /**
@@ -36,6 +37,9 @@ export interface NewHold {
   ttlMs: number
   payload?: Record<string, unknown> | undefined
 }
+
+/** Long enough to outlive the check that wrote it, short enough to leave nothing behind. */
+const READY_PROBE_TTL_MS = 10_000
 
 const orderKeys = (ctx: StoreContext, id: string) => {
   const k = ctx.keys.order(id)
@@ -219,9 +223,7 @@ export async function extendHold (
 export async function pingStore (ctx: StoreContext): Promise<void> {
   // Not ready while refusing every call (a key layout that does not match the data).
   if (ctx.refusal) throw ctx.refusal
-  try {
-    await ctx.redis.ping()
-  } catch (err) {
-    throw new Errors.REDIS_UNAVAILABLE({ cause: err })
-  }
+  // A write, not a PING: a Redis that answers but refuses writes (OOM under noeviction, MISCONF)
+  // cannot take a hold, so the API is not ready. A few bytes that expire on their own.
+  await direct(ctx, async () => await ctx.redis.set(ctx.keys.readyProbe, '1', 'PX', READY_PROBE_TTL_MS))
 }
