@@ -13,6 +13,8 @@ export function maskUrl (value: string): string {
   } catch {
     return maskUnparsed(value)
   }
+  // `user:pw@host` parses too, as scheme `user:` and path `pw@host`.
+  if (!hasCredentials(url) && value.includes('@')) return maskUnparsed(value)
   if (!hasCredentials(url) && url.search === '' && url.hash === '') return value
   if (url.password) url.password = MASK
   else if (url.username) url.username = MASK

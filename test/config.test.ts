@@ -134,6 +134,8 @@ t.test('a config error never echoes a password, a URL query or a secret, and sti
   const cases: Array<[Record<string, string>, string]> = [
     [{ REDIS_URL: `http://app:${password}@h:6379/0` }, 'REDIS_URL'],
     [{ REDIS_URL: `redis//app:${password}@h:6379/0` }, 'REDIS_URL'],
+    [{ REDIS_URL: `app:${password}@h:6379/0` }, 'REDIS_URL'],
+    [{ REDIS_URL: `${password}@h:6379` }, 'REDIS_URL'],
     [{ REDIS_URL: `redis://app:${password}@h:99999/0` }, 'REDIS_URL'],
     [{ REDIS_URL: `redis://app:${password}@h:6379/x?password=${password}` }, 'REDIS_URL'],
     [{ REDIS_URL: `redis://h:6379/${password}@x` }, 'REDIS_URL'],
