@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { hasCredentials, maskUrl } from './url-secrets.js'
 
 /**
  * Every setting the API and the worker read, from the environment only.
@@ -65,9 +66,12 @@ export const ConfigSchema = Type.Object({
   WEBHOOK_URL: Type.String({
     pattern: '^(https?://.+)?$',
     default: '',
-    description: 'where the built-in webhook handler POSTs each expiry (http:// or https://)'
+    description: 'where the built-in webhook handler POSTs each expiry (http:// or https://, without user:password@)'
   }),
-  WEBHOOK_SECRET: Type.String({ default: '', description: 'HMAC-SHA256 key of the Checkout-Signature header' }),
+  WEBHOOK_SECRET: Type.String({
+    default: '',
+    description: 'HMAC-SHA256 key of the Checkout-Signature header; during a rotation two, comma-separated (old,new): one v1= each'
+  }),
   WEBHOOK_TIMEOUT_MS: Int(100, 600_000, 5000, 'a webhook that has not answered within this fails the run'),
   EVENT_STREAM: Bool(false, 'record lifecycle events (created, extended, completed, cancelled, dead) in the stream <KEY_PREFIX>events'),
   EVENT_STREAM_MAXLEN: Int(1000, 100_000_000, 100_000, 'approximate length the event stream is trimmed to'),
@@ -121,7 +125,7 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     const name = first.path.replace(/^\//, '')
     const schema = ConfigSchema.properties[name as keyof Config] as TSchema | undefined
     const allowed = schema ? describeAllowed(schema) : first.message
-    throw new ConfigError(`Invalid ${name}=${JSON.stringify(env[name] ?? '')}: expected ${allowed}`)
+    throw new ConfigError(`Invalid ${name}${shown(name, env[name] ?? '')}: expected ${allowed}`)
   }
   const config = withDefaults as Config
   if (config.CHECKOUT_DEFAULT_TTL_MS > config.CHECKOUT_MAX_TTL_MS) {
@@ -135,14 +139,26 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     )
   }
   checkRedisSettings(config)
+  checkWebhookSettings(config)
   return config
+}
+
+/** Settings whose value is never printed, and URL settings printed without their credentials and query. */
+const SECRETS = new Set(['API_TOKENS', 'WEBHOOK_SECRET', 'REDIS_SENTINEL_PASSWORD'])
+const URLS = new Set(['REDIS_URL', 'REDIS_REPLICA_URL', 'WEBHOOK_URL'])
+
+/** `="<value>"` for an error message: masked for a URL, left out for a secret. */
+function shown (name: string, value: string): string {
+  if (SECRETS.has(name)) return ''
+  return `=${JSON.stringify(URLS.has(name) ? maskUrl(value) : value)}`
 }
 
 /** The Redis settings that only make sense together. */
 function checkRedisSettings (config: Config): void {
   const target = parseRedisUrl(config.REDIS_URL)
+  if (config.REDIS_REPLICA_URL) parseRedisUrl(config.REDIS_REPLICA_URL, 'REDIS_REPLICA_URL')
   const invalid = (name: keyof Config, why: string) =>
-    new ConfigError(`Invalid ${name}=${JSON.stringify(String(config[name]))}: ${why}`)
+    new ConfigError(`Invalid ${name}${shown(name, String(config[name]))}: ${why}`)
   if (config.REDIS_CLUSTER_NODES && config.REDIS_SENTINELS) {
     throw invalid('REDIS_SENTINELS', 'set either REDIS_CLUSTER_NODES or REDIS_SENTINELS, not both')
   }
@@ -169,6 +185,32 @@ function checkRedisSettings (config: Config): void {
   }
   if (config.REDIS_WAIT_REPLICAS > 0 && config.REDIS_WAIT_TIMEOUT_MS >= config.REDIS_COMMAND_TIMEOUT_MS) {
     throw invalid('REDIS_WAIT_TIMEOUT_MS', `expected less than REDIS_COMMAND_TIMEOUT_MS (${config.REDIS_COMMAND_TIMEOUT_MS})`)
+  }
+}
+
+/**
+ * WEBHOOK_URL without credentials: fetch refuses a URL with user:password@
+ * (every run would fail), and its error would carry the password into
+ * lastError, the logs and the dead event. WEBHOOK_SECRET: one secret, or
+ * two during a rotation.
+ */
+function checkWebhookSettings (config: Config): void {
+  if (config.WEBHOOK_URL) {
+    let url: URL
+    try {
+      url = new URL(config.WEBHOOK_URL)
+    } catch {
+      throw new ConfigError(`Invalid WEBHOOK_URL${shown('WEBHOOK_URL', config.WEBHOOK_URL)}: not a URL`)
+    }
+    if (hasCredentials(url)) {
+      throw new ConfigError('Invalid WEBHOOK_URL: credentials in the URL (user:password@) are refused: they are never sent and ' +
+        'would show in errors and logs. The receiver authenticates requests by their Checkout-Signature (WEBHOOK_SECRET)')
+    }
+  }
+  const secrets = config.WEBHOOK_SECRET === '' ? [] : config.WEBHOOK_SECRET.split(',')
+  if (secrets.length > 2 || new Set(secrets).size !== secrets.length || secrets.some((s) => !/^[^\s,]+$/.test(s))) {
+    throw new ConfigError('Invalid WEBHOOK_SECRET: expected one secret, or two separated by a comma during a rotation ' +
+      '(old,new; distinct, no spaces, no empty entry)')
   }
 }
 
@@ -202,18 +244,24 @@ export interface RedisTarget {
   tls: boolean
 }
 
-/** Validates REDIS_URL and extracts what the worker needs to know (the db of its keyspace events). */
-export function parseRedisUrl (url: string): RedisTarget {
+/**
+ * Validates REDIS_URL (or REDIS_REPLICA_URL) and extracts what the worker
+ * needs to know (the db of its keyspace events). The messages never echo the
+ * URL: a malformed one may hold its password anywhere.
+ */
+export function parseRedisUrl (url: string, name: 'REDIS_URL' | 'REDIS_REPLICA_URL' = 'REDIS_URL'): RedisTarget {
   let parsed: URL
   try {
     parsed = new URL(url)
   } catch {
-    throw new ConfigError(`Invalid REDIS_URL: not a URL (expected redis://[user:password@]host:port/db)`)
+    throw new ConfigError(`Invalid ${name}: not a URL (expected redis://[user:password@]host:port/db)`)
   }
-  if (!parsed.hostname) throw new ConfigError('Invalid REDIS_URL: missing host')
+  if (!parsed.hostname) throw new ConfigError(`Invalid ${name}: missing host`)
   const dbPart = parsed.pathname.replace(/^\//, '')
   if (dbPart !== '' && !/^\d+$/.test(dbPart)) {
-    throw new ConfigError(`Invalid REDIS_URL: database "${dbPart}" is not a number`)
+    // A short word is safe to show; anything else may be a misplaced password.
+    const what = /^[\w.-]{1,20}$/.test(dbPart) ? `database "${dbPart}"` : 'the path after the host'
+    throw new ConfigError(`Invalid ${name}: ${what} is not a number`)
   }
   return { url, db: dbPart === '' ? 0 : Number(dbPart), tls: parsed.protocol === 'rediss:' }
 }

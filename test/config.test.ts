@@ -128,3 +128,53 @@ t.test('connection roles: capped backoff, READONLY reconnects (the API fails the
   t.equal(worker.reconnectOnError?.(new Error('ERR wrong number of arguments')), false)
   t.equal(worker.maxRetriesPerRequest, null)
 })
+
+t.test('a config error never echoes a password, a URL query or a secret, and still names the variable', async (t) => {
+  const password = 'hunter2-Zq9'
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ REDIS_URL: `http://app:${password}@h:6379/0` }, 'REDIS_URL'],
+    [{ REDIS_URL: `redis//app:${password}@h:6379/0` }, 'REDIS_URL'],
+    [{ REDIS_URL: `app:${password}@h:6379/0` }, 'REDIS_URL'],
+    [{ REDIS_URL: `${password}@h:6379` }, 'REDIS_URL'],
+    [{ REDIS_URL: `redis://app:${password}@h:99999/0` }, 'REDIS_URL'],
+    [{ REDIS_URL: `redis://app:${password}@h:6379/x?password=${password}` }, 'REDIS_URL'],
+    [{ REDIS_URL: `redis://h:6379/${password}@x` }, 'REDIS_URL'],
+    [{ REDIS_READ_FROM: 'replica', REDIS_REPLICA_URL: `http://app:${password}@r:1` }, 'REDIS_REPLICA_URL'],
+    [{ REDIS_READ_FROM: 'replica', REDIS_REPLICA_URL: `redis://app:${password}@r:99999` }, 'REDIS_REPLICA_URL'],
+    [{ REDIS_READ_FROM: 'replica', REDIS_REPLICA_URL: `redis://app:${password}@r:1/x` }, 'REDIS_REPLICA_URL'],
+    [{ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_MASTER: 'm', REDIS_REPLICA_URL: `redis://app:${password}@r:1` }, 'REDIS_REPLICA_URL'],
+    [{ WEBHOOK_URL: `ftp://app:${password}@hooks.example/x` }, 'WEBHOOK_URL'],
+    [{ WEBHOOK_URL: `https://app:${password}@hooks.example/x` }, 'WEBHOOK_URL'],
+    [{ WEBHOOK_URL: `https://${password}@hooks.example/x` }, 'WEBHOOK_URL'],
+    [{ WEBHOOK_URL: `https://hooks.example:99999/x?token=${password}` }, 'WEBHOOK_URL'],
+    [{ WEBHOOK_SECRET: `${password},` }, 'WEBHOOK_SECRET'],
+    [{ WEBHOOK_SECRET: `${password}, other` }, 'WEBHOOK_SECRET'],
+    [{ WEBHOOK_SECRET: `${password},b,c` }, 'WEBHOOK_SECRET']
+  ]
+  for (const [env, name] of cases) {
+    let message = ''
+    try {
+      redisDeployment(loadConfig(env))
+    } catch (err) {
+      t.equal((err as Error).name, 'ConfigError', `${name}: a ConfigError, not a crash (${(err as Error).message})`)
+      message = `${(err as Error).message} ${JSON.stringify(err)}`
+    }
+    t.match(message, new RegExp(`^Invalid ${name}\\b`), `refused, naming ${name}`)
+    t.notMatch(message, password, `${name}: no secret in "${message}"`)
+  }
+})
+
+t.test('WEBHOOK_URL with user:password@ is refused (it would not be sent and would be logged); a header secret is the way', async (t) => {
+  t.throws(() => loadConfig({ WEBHOOK_URL: 'https://user:pw@hooks.example/expired' }), {
+    name: 'ConfigError', message: /^Invalid WEBHOOK_URL.*credentials.*WEBHOOK_SECRET/
+  })
+  t.equal(loadConfig({ WEBHOOK_URL: 'https://hooks.example/expired?tenant=7' }).WEBHOOK_URL, 'https://hooks.example/expired?tenant=7')
+})
+
+t.test('WEBHOOK_SECRET holds one secret, or two separated by a comma during a rotation', async (t) => {
+  t.equal(loadConfig({ WEBHOOK_SECRET: 'whsec_a' }).WEBHOOK_SECRET, 'whsec_a')
+  t.equal(loadConfig({ WEBHOOK_SECRET: 'whsec_a,whsec_b' }).WEBHOOK_SECRET, 'whsec_a,whsec_b')
+  for (const bad of [',', 'a,', ',b', 'a,,b', 'a, b', ' a', 'a,b,c', 'a,a']) {
+    t.throws(() => loadConfig({ WEBHOOK_SECRET: bad }), { name: 'ConfigError', message: /^Invalid WEBHOOK_SECRET: expected one secret, or two/ }, JSON.stringify(bad))
+  }
+})

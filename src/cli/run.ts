@@ -1,4 +1,3 @@
-import { redactUrl } from '../logger.js'
 import { InvalidCursorError } from '../store/listing.js'
 import { USAGE, usageProblem, type Command, type Invocation } from './command.js'
 import { CliError, CliErrors } from './errors.js'
@@ -58,7 +57,7 @@ export async function runCli (invocation: Invocation, env: NodeJS.ProcessEnv, io
     io.out(invocation.json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`)
     return 0
   } catch (err) {
-    const error = toCliError(err, session ? redactUrl(session.config.REDIS_URL) : undefined)
+    const error = toCliError(err, session?.where)
     reportError(io, invocation.json, error, error.code === 'USAGE' ? USAGE : undefined)
     return error.exitCode
   } finally {

@@ -17,6 +17,8 @@ import { CliErrors } from './errors.js'
  */
 export interface Session {
   config: Config
+  /** Where Redis is, for messages: never the credentials of REDIS_URL. */
+  where: string
   store: StoreContext
   close: () => Promise<void>
 }
@@ -64,7 +66,7 @@ export async function openSession (
     throw CliErrors.redisUnavailable(url, err instanceof Error ? err.message : String(err))
   }
   const store = createStoreContext(redis, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS), config.CHECKOUT_RESULT_RETENTION_MS)
-  const session = { config, store, close: async () => await closeRedis(redis) }
+  const session = { config, where: url, store, close: async () => await closeRedis(redis) }
   try {
     if (opts.writes || await redis.exists(`${config.KEY_PREFIX}layout`) === 1) {
       // The recorded key format (a new prefix gets KEY_FORMAT, as the API and the worker record it).
