@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { pino } from 'pino'
 import t, { type Test } from 'tap'
@@ -269,4 +270,30 @@ t.test('a dead webhook expiry records no URL query in lastError', async (t) => {
   const hold = await getCheckout(store, 'wh-query')
   t.match(hold.lastError, /^webhook 127\.0\.0\.1:\d+: /)
   t.notMatch(hold.lastError, /Zq9/)
+})
+
+t.test('a receiver answering with a huge body: the handler reads a few KB and returns, never the whole body', async (t) => {
+  const TOTAL = 200 * 1024 * 1024
+  const chunk = Buffer.alloc(64 * 1024, 0x61)
+  let sent = 0
+  const server = createServer((req, res) => {
+    req.resume()
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': TOTAL })
+    // Writes as fast as the client reads (backpressure), stopping at TOTAL or when the client hangs up.
+    const pump = () => {
+      while (sent < TOTAL && !res.destroyed) {
+        sent += chunk.length
+        if (!res.write(chunk)) return void res.once('drain', pump)
+      }
+      if (!res.destroyed) res.end()
+    }
+    res.on('close', () => { res.destroy() })
+    pump()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+  const { port } = server.address() as AddressInfo
+  const h = webhookHandler({ url: `http://127.0.0.1:${port}/expired`, secret: SECRET, timeoutMs: 20_000 })
+  await h(expiryEvent('big-body'), silentCtx())
+  t.ok(sent < 32 * 1024 * 1024, `the receiver got to send ${Math.round(sent / 1024 / 1024)} MB of ${TOTAL / 1024 / 1024} MB before the handler let go`)
 })
