@@ -2,22 +2,27 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { errorResponse } from '../schemas.js'
+import type { Access } from './route-access.js'
+
+/**
+ * What the auth and rate-limit plugins can answer on a route that may need a
+ * token: every /checkout route, and /metrics (see auth.ts, rate-limit.ts).
+ */
+const accessResponses = {
+  401: { ...errorResponse(401), description: 'API_TOKENS is set (for /metrics: and METRICS_REQUIRE_AUTH) and the request has no valid bearer token' },
+  429: { ...errorResponse(429), description: 'RATE_LIMIT_MAX is set and the client (its valid token, else its address) used it up; see Retry-After' }
+}
+const guardable = new Set<Access | undefined>(['api', 'metrics'])
 
 /**
  * The API document, generated from the routes' TypeBox schemas: OpenAPI 3 at
  * GET /docs/json, a browsable UI at /docs. Registered before the routes so
  * it sees every one of them.
  */
-/** What the auth and rate-limit plugins can answer on every /checkout route (see src/plugins/auth.ts, rate-limit.ts). */
-const accessResponses = {
-  401: { ...errorResponse(401), description: 'API_TOKENS is set and the request has no valid bearer token' },
-  429: { ...errorResponse(429), description: 'RATE_LIMIT_MAX is set and the client used it up; see Retry-After' }
-}
-
 export default fp(async (app) => {
   await app.register(swagger, {
-    transform: ({ schema, url }) => {
-      if (!url.startsWith('/checkout')) return { schema, url }
+    transform: ({ schema, url, route }) => {
+      if (!guardable.has(route.config?.access)) return { schema, url }
       const response = { ...(schema.response as Record<string, unknown> | undefined), ...accessResponses }
       return { schema: { ...schema, response, security: [{ bearerAuth: [] }] }, url }
     },
@@ -40,5 +45,9 @@ export default fp(async (app) => {
       ]
     }
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(async (docs) => {
+    // Every route the UI plugin declares (the document, the page, its files) is a docs route, whatever its path.
+    docs.addHook('onRoute', (route) => { route.config = { ...route.config, access: 'docs' } })
+    await docs.register(swaggerUi, { routePrefix: '/docs' })
+  })
 }, { name: 'openapi' })
