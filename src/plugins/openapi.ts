@@ -14,6 +14,13 @@ const accessResponses = {
 }
 const guardable = new Set<Access | undefined>(['api', 'metrics'])
 
+/** What the body parser answers, before the route runs, on any method that may carry a body. */
+const bodyResponses = {
+  413: { ...errorResponse(413), description: 'the body is larger than the server accepts' },
+  415: { ...errorResponse(415), description: 'a body that is not application/json' }
+}
+const bodyless = new Set(['GET', 'HEAD'])
+
 /**
  * The API document, generated from the routes' TypeBox schemas: OpenAPI 3 at
  * GET /docs/json, a browsable UI at /docs. Registered before the routes so
@@ -22,9 +29,15 @@ const guardable = new Set<Access | undefined>(['api', 'metrics'])
 export default fp(async (app) => {
   await app.register(swagger, {
     transform: ({ schema, url, route }) => {
-      if (!guardable.has(route.config?.access)) return { schema, url }
-      const response = { ...(schema.response as Record<string, unknown> | undefined), ...accessResponses }
-      return { schema: { ...schema, response, security: [{ bearerAuth: [] }] }, url }
+      const guarded = guardable.has(route.config?.access)
+      const withBody = [route.method].flat().some((m) => !bodyless.has(m))
+      if (!guarded && !withBody) return { schema, url }
+      const response = {
+        ...(withBody ? bodyResponses : {}),
+        ...(schema.response as Record<string, unknown> | undefined),
+        ...(guarded ? accessResponses : {})
+      }
+      return { schema: { ...schema, response, ...(guarded ? { security: [{ bearerAuth: [] }] } : {}) }, url }
     },
     openapi: {
       openapi: '3.0.3',
