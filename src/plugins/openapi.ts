@@ -29,7 +29,8 @@ const bodyless = new Set(['GET', 'HEAD'])
 export default fp(async (app) => {
   await app.register(swagger, {
     transform: ({ schema, url, route }) => {
-      const guarded = guardable.has(route.config?.access)
+      // A route that declares nothing is guarded like an api route (see route-access.ts).
+      const guarded = guardable.has(route.config?.access ?? 'api')
       const withBody = [route.method].flat().some((m) => !bodyless.has(m))
       if (!guarded && !withBody) return { schema, url }
       const response = {

@@ -7,11 +7,13 @@ import type { FastifyRequest } from 'fastify'
  * as `/checkout/a1`, so they get the same treatment. A request that matches
  * no route (a 404) has no access class and reaches no handler.
  *
- * - `api`: the /checkout routes.
+ * - `api`: the /checkout routes, and any route that declares nothing, so a
+ *   route added without a thought is guarded rather than open.
  * - `metrics`: GET /metrics.
  * - `docs`: the API document and its UI under /docs.
+ * - `public`: the health checks (load balancers call them without a token).
  */
-export type Access = 'api' | 'metrics' | 'docs'
+export type Access = 'api' | 'metrics' | 'docs' | 'public'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -26,7 +28,9 @@ export interface AccessPolicy {
   protectDocs: boolean
 }
 
-export const accessOf = (request: FastifyRequest): Access | undefined => request.routeOptions.config.access
+/** The matched route's access; none for a request no route matched (it gets a 404 and reaches no handler). */
+export const accessOf = (request: FastifyRequest): Access | undefined =>
+  request.is404 ? undefined : request.routeOptions.config.access ?? 'api'
 
 /** With tokens configured: every api route, and metrics and docs when the config says so. */
 export function needsToken (access: Access | undefined, policy: AccessPolicy): boolean {
