@@ -29,7 +29,7 @@ export const BODY_LIMIT_BYTES = 64 * 1024
 
 /** Builds the API. Never listens: src/server.ts does, tests use inject(). */
 export async function buildApp ({ config, logger, redis }: AppOptions): Promise<FastifyInstance> {
-  const tokens = readApiTokens(config)
+  const policy = { tokens: readApiTokens(config), protectMetrics: config.METRICS_REQUIRE_AUTH, protectDocs: config.DOCS_REQUIRE_AUTH }
   const app = Fastify({
     ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
     bodyLimit: BODY_LIMIT_BYTES,
@@ -56,13 +56,13 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
     await app.register(jsonBody)
     await app.register(requestIdPlugin)
     await app.register(accessLog)
-    // Before any route, so the document sees every one of them.
-    await app.register(openapi)
-    // Before auth and the rate limit, so their 401 and 429 answers are counted too.
-    await app.register(metricsPlugin)
-    await app.register(auth, { tokens, protectMetrics: config.METRICS_REQUIRE_AUTH, protectDocs: config.DOCS_REQUIRE_AUTH })
     await app.register(redisPlugin, { config, client: redis })
-    await app.register(rateLimit, { max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS, keyPrefix: config.KEY_PREFIX })
+    // Auth and the rate limit before any route: they decide on each route's declared access (see plugins/route-access.ts).
+    await app.register(auth, policy)
+    await app.register(rateLimit, { max: config.RATE_LIMIT_MAX, windowMs: config.RATE_LIMIT_WINDOW_MS, keyPrefix: config.KEY_PREFIX, policy })
+    // Before any other route, so the document sees every one of them.
+    await app.register(openapi)
+    await app.register(metricsPlugin)
     await app.register(storePlugin, { config })
     await app.register(idempotency)
     await app.register(healthRoutes)

@@ -94,3 +94,17 @@ t.test('the comparison checks the whole token', async (t) => {
   t.notOk(tokenMatches('betaa', known))
   t.notOk(tokenMatches('', known))
 })
+
+t.test('a route that declares no access is guarded; public routes and unmatched requests are not', async (t) => {
+  const { default: Fastify } = await import('fastify')
+  const { default: auth } = await import('../src/plugins/auth.js')
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(auth, { tokens: ['tok-a'], protectMetrics: false, protectDocs: false })
+  app.get('/added-later', async () => ({ ok: true }))
+  app.get('/open', { config: { access: 'public' } }, async () => ({ ok: true }))
+  t.equal((await app.inject('/added-later')).statusCode, 401, 'guarded by default')
+  t.equal((await app.inject({ url: '/added-later', headers: bearer('tok-a') })).statusCode, 200)
+  t.equal((await app.inject('/open')).statusCode, 200)
+  t.equal((await app.inject('/nowhere')).statusCode, 404, 'no route: a 404, not a 401')
+})

@@ -4,18 +4,7 @@ import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ConfigError, type Config } from '../config.js'
 import { Errors } from '../errors.js'
-import { isCheckoutRequest, pathOf, under } from './paths.js'
-
-/**
- * Optional bearer-token auth. With tokens configured, every /checkout route
- * needs `Authorization: Bearer <token>`; /metrics and /docs only when the
- * config says so; health checks never (load balancers call them).
- */
-export interface AuthSettings {
-  tokens: string[]
-  protectMetrics: boolean
-  protectDocs: boolean
-}
+import { accessOf, needsToken, type AccessPolicy } from './route-access.js'
 
 /** API_TOKENS plus the lines of API_TOKENS_FILE (blank lines and `#` comments skipped). */
 export function readApiTokens (config: Pick<Config, 'API_TOKENS' | 'API_TOKENS_FILE'>): string[] {
@@ -36,7 +25,12 @@ export function readApiTokens (config: Pick<Config, 'API_TOKENS' | 'API_TOKENS_F
 }
 
 /** Hashing first gives every comparison the same length, so timingSafeEqual applies and no length leaks. */
-const digest = (token: string) => createHash('sha256').update(token).digest()
+export const digest = (token: string): Buffer => createHash('sha256').update(token).digest()
+
+/** The token of an `Authorization: Bearer <token>` header (the scheme in any case), if the request sent one. */
+export function bearerToken (request: FastifyRequest): string | undefined {
+  return /^Bearer +(\S+) *$/i.exec(request.headers.authorization ?? '')?.[1]
+}
 
 /** Checks the token against every configured one, without an early exit. */
 export function tokenMatches (presented: string, known: Buffer[]): boolean {
@@ -46,27 +40,30 @@ export function tokenMatches (presented: string, known: Buffer[]): boolean {
   return match
 }
 
-
-export default fp<AuthSettings>(async (app, { tokens, protectMetrics, protectDocs }) => {
-  if (tokens.length === 0) {
+/**
+ * Optional bearer-token auth. With tokens configured, every /checkout route
+ * needs `Authorization: Bearer <token>`; /metrics and /docs only when the
+ * config says so; health checks never (load balancers call them). Which
+ * route is which is declared on the route (see route-access.ts).
+ */
+export default fp<AccessPolicy>(async (app, policy) => {
+  if (policy.tokens.length === 0) {
     // Once the app is ready: an API that refuses to start says only why.
     app.addHook('onReady', async () => {
       app.log.warn('API_TOKENS is not set: the /checkout routes are open to anyone who can reach this port')
     })
     return
   }
-  const known = tokens.map(digest)
-  const guarded = (request: FastifyRequest) => {
-    if (isCheckoutRequest(request)) return true
-    const path = pathOf(request)
-    return (protectMetrics && under(path, '/metrics')) || (protectDocs && under(path, '/docs'))
-  }
+  const known = policy.tokens.map(digest)
 
-  app.addHook('onRequest', async (request, reply) => {
-    if (!guarded(request)) return
+  // preParsing, not onRequest: the rate limit (an onRequest hook of each
+  // route) runs first, so a refused attempt counts against the client's
+  // budget and guessing tokens ends in 429. Still before the body is read.
+  app.addHook('preParsing', async (request, reply) => {
+    if (!needsToken(accessOf(request), policy)) return
+    const token = bearerToken(request)
+    if (token !== undefined && tokenMatches(token, known)) return
     const header = request.headers.authorization ?? ''
-    const match = /^Bearer +(\S+) *$/i.exec(header)
-    if (match?.[1] !== undefined && tokenMatches(match[1], known)) return
     const realm = 'Bearer realm="checkout-expiry"'
     if (header === '') {
       void reply.header('WWW-Authenticate', realm)

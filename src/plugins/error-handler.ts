@@ -3,6 +3,7 @@ import type { Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { Errors, type ErrorDetails } from '../errors.js'
+import { pathForLog } from './access-log.js'
 import { RouteMethods } from './route-methods.js'
 
 type AnyError = FastifyError & { details?: ErrorDetails }
@@ -37,7 +38,8 @@ function translate (err: AnyError, request: FastifyRequest, bodyLimit: number): 
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new Errors.UNSUPPORTED_MEDIA_TYPE(request.headers['content-type'] ?? '(none)')
     case 'FST_ERR_BAD_URL':
-      return new Errors.INVALID_URL(request.url)
+      // Logged as 'request rejected': never the query string, which can hold a credential.
+      return new Errors.INVALID_URL(pathForLog(request.url))
     case 'FST_ERR_MAX_PARAM_LENGTH':
       return new Errors.URL_TOO_LONG(MAX_PARAM_LENGTH)
   }

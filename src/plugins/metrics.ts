@@ -50,6 +50,7 @@ export default fp<MetricsPluginOptions>(async (app, opts) => {
   })
 
   app.get('/metrics', {
+    config: { access: 'metrics' },
     schema: {
       summary: 'Prometheus metrics in the text exposition format',
       tags: ['health'],

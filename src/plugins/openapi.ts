@@ -2,24 +2,43 @@ import swagger from '@fastify/swagger'
 import swaggerUi from '@fastify/swagger-ui'
 import fp from 'fastify-plugin'
 import { errorResponse } from '../schemas.js'
+import type { Access } from './route-access.js'
+
+/**
+ * What the auth and rate-limit plugins can answer on a route that may need a
+ * token: every /checkout route, and /metrics (see auth.ts, rate-limit.ts).
+ */
+const accessResponses = {
+  401: { ...errorResponse(401), description: 'API_TOKENS is set (for /metrics: and METRICS_REQUIRE_AUTH) and the request has no valid bearer token' },
+  429: { ...errorResponse(429), description: 'RATE_LIMIT_MAX is set and the client (its valid token, else its address) used it up; see Retry-After' }
+}
+const guardable = new Set<Access | undefined>(['api', 'metrics'])
+
+/** What the body parser answers, before the route runs, on any method that may carry a body. */
+const bodyResponses = {
+  413: { ...errorResponse(413), description: 'the body is larger than the server accepts' },
+  415: { ...errorResponse(415), description: 'a body that is not application/json' }
+}
+const bodyless = new Set(['GET', 'HEAD'])
 
 /**
  * The API document, generated from the routes' TypeBox schemas: OpenAPI 3 at
  * GET /docs/json, a browsable UI at /docs. Registered before the routes so
  * it sees every one of them.
  */
-/** What the auth and rate-limit plugins can answer on every /checkout route (see src/plugins/auth.ts, rate-limit.ts). */
-const accessResponses = {
-  401: { ...errorResponse(401), description: 'API_TOKENS is set and the request has no valid bearer token' },
-  429: { ...errorResponse(429), description: 'RATE_LIMIT_MAX is set and the client used it up; see Retry-After' }
-}
-
 export default fp(async (app) => {
   await app.register(swagger, {
-    transform: ({ schema, url }) => {
-      if (!url.startsWith('/checkout')) return { schema, url }
-      const response = { ...(schema.response as Record<string, unknown> | undefined), ...accessResponses }
-      return { schema: { ...schema, response, security: [{ bearerAuth: [] }] }, url }
+    transform: ({ schema, url, route }) => {
+      // A route that declares nothing is guarded like an api route (see route-access.ts).
+      const guarded = guardable.has(route.config?.access ?? 'api')
+      const withBody = [route.method].flat().some((m) => !bodyless.has(m))
+      if (!guarded && !withBody) return { schema, url }
+      const response = {
+        ...(withBody ? bodyResponses : {}),
+        ...(schema.response as Record<string, unknown> | undefined),
+        ...(guarded ? accessResponses : {})
+      }
+      return { schema: { ...schema, response, ...(guarded ? { security: [{ bearerAuth: [] }] } : {}) }, url }
     },
     openapi: {
       openapi: '3.0.3',
@@ -40,5 +59,9 @@ export default fp(async (app) => {
       ]
     }
   })
-  await app.register(swaggerUi, { routePrefix: '/docs' })
+  await app.register(async (docs) => {
+    // Every route the UI plugin declares (the document, the page, its files) is a docs route, whatever its path.
+    docs.addHook('onRoute', (route) => { route.config = { ...route.config, access: 'docs' } })
+    await docs.register(swaggerUi, { routePrefix: '/docs' })
+  })
 }, { name: 'openapi' })

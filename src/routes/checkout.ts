@@ -47,8 +47,12 @@ export function toResponse (view: CheckoutView): CheckoutResponse {
 /** Error responses by status; every route can also answer 500 INTERNAL. */
 const errors = (...statuses: number[]) => Object.fromEntries([...statuses, 500].map((status) => [status, errorResponse(status)]))
 
+/** Every route here needs a token when tokens are set, and counts against the rate limit (see plugins/route-access.ts). */
+const config = { access: 'api' } as const
+
 const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.post('/checkout', {
+    config,
     schema: {
       summary: 'Hold an order for a limited time',
       tags: ['checkout'],
@@ -70,6 +74,7 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.get('/checkout/:id', {
+    config,
     schema: {
       summary: 'Read a hold: time left while pending, the outcome once ended',
       tags: ['checkout'],
@@ -85,6 +90,7 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
   })
 
   app.patch('/checkout/:id', {
+    config,
     schema: {
       summary: 'Move the deadline of a pending hold to now + the given time',
       tags: ['checkout'],
@@ -117,10 +123,10 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return { id: ended.id, status: ended.status, [endedField[status]]: iso(ended.endedAt) }
   }
 
-  app.post('/checkout/:id/complete', { schema: endSchema('Complete a pending hold; its expiry handler never runs') },
+  app.post('/checkout/:id/complete', { config, schema: endSchema('Complete a pending hold; its expiry handler never runs') },
     async (request, reply) => await end(request, reply, 'completed'))
 
-  app.delete('/checkout/:id', { schema: endSchema('Cancel a pending hold; its expiry handler never runs') },
+  app.delete('/checkout/:id', { config, schema: endSchema('Cancel a pending hold; its expiry handler never runs') },
     async (request, reply) => await end(request, reply, 'cancelled'))
 }
 
