@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { Log } from '../redis/connection.js'
 import type { ReadCache } from './read-cache.js'
+import { watchLiveness } from './read-cache-liveness.js'
 
 /** The channel Redis publishes invalidations on for clients that REDIRECT them (RESP2). */
 export const INVALIDATE_CHANNEL = '__redis__:invalidate'
@@ -20,7 +21,8 @@ export interface TrackedReads {
  * the cache is flushed and caches nothing on every close of either, and
  * tracking is set up again once both are ready. A connection that stays
  * open but no longer answers (a partition with no RST) is caught by the
- * PINGs below: hits stop when none has been answered for the max age.
+ * PINGs of read-cache-liveness.ts: hits stop when none has been answered
+ * for the max age.
  */
 export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log): () => void {
   const { reader, invalidations } = conns
@@ -51,48 +53,19 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
     }
     return await subscribing
   }
-  // Liveness: a PING on the invalidation connection, answered after every invalidation
-  // Redis queued before it, confirms the cache up to the PING's send time. One in
-  // flight at a time; one unanswered for the max age is given up, and by then hits
-  // have stopped (ReadCache.confirm).
-  let pingSentAt: number | undefined
-  let silent = false
-  const ping = async (): Promise<void> => {
-    const sentAt = performance.now()
-    pingSentAt = sentAt
-    const session = invalidationsSession
-    try {
-      await invalidations.ping()
-      // An answer from before a reconnect says nothing about the new connection.
-      if (session !== invalidationsSession) return
-      cache.confirm(sentAt)
-      if (silent) log?.info('read cache: the invalidation connection answers again; serving hits')
-      silent = false
-    } finally {
-      if (pingSentAt === sentAt) pingSentAt = undefined
-    }
-  }
-  const beat = () => {
-    if (!cache.tracking || invalidations.status !== 'ready') return
-    if (pingSentAt !== undefined) {
-      if (performance.now() - pingSentAt < cache.maxAgeMs) return
-      if (!silent) log?.warn({ maxAgeMs: cache.maxAgeMs }, 'read cache: the invalidation connection has not answered a PING; serving uncached')
-      silent = true
-    }
-    ping().catch(() => {})
-  }
-  const beats = setInterval(beat, Math.min(1000, Math.max(10, Math.floor(cache.maxAgeMs / 4))))
-  beats.unref()
+  const liveness = watchLiveness(invalidations, cache, log)
 
   const setUp = async (mine: number) => {
     const id = await subscribe()
     if (mine !== attempt) return
     await reader.client('TRACKING', 'ON', 'REDIRECT', id)
     if (mine !== attempt) return
+    // On once the invalidation connection has answered a PING sent after TRACKING ON,
+    // so hits can start at once rather than at the next beat.
+    const sentAt = await liveness.ping()
+    if (mine !== attempt || sentAt === undefined) return
     cache.setTracking(true)
-    // Confirmed at once, so hits start without waiting for the next beat.
-    await ping()
-    if (mine !== attempt) return
+    liveness.confirm(sentAt)
     log?.info({ redirect: id }, 'read cache: tracking on')
   }
   const tryUp = () => {
@@ -136,7 +109,7 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
     }
     invalidations.off('messageBuffer', onMessage)
     invalidations.off('close', invalidationsDown)
-    clearInterval(beats)
+    liveness.stop()
     attempt++
     cache.setTracking(false)
   }
