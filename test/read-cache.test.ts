@@ -71,7 +71,7 @@ t.test('an entry is served for at most its max age, its hold\'s life, and while 
   fill('k')
   t.same(cache.get('k'), hold)
   await sleep(350)
-  t.equal(cache.get('k'), undefined, 'no hit once the last answered PING is older than the max age')
+  t.equal(cache.get('k'), undefined, 'no hit once the last answered PING is older than the liveness bound (the max age here)')
   cache.confirm(performance.now())
   t.equal(cache.get('k'), undefined, 'and the entry itself has aged out meanwhile')
 })

@@ -14,10 +14,10 @@ export interface Liveness {
  * Proves the invalidation connection alive: Redis answers a PING on it after
  * every invalidation it queued before, so the answer confirms the cache up to
  * the PING's send time (ReadCache.confirm), and hits stop once no PING sent
- * within the max age has been answered: a connection that stays open but
+ * within `livenessMs` has been answered: a connection that stays open but
  * carries nothing (a partition with no RST) is caught within that bound.
- * A PING every quarter of the max age (at most every second), one at a time;
- * one unanswered for the max age is given up and the next one sent.
+ * A PING every quarter of it, one at a time; one unanswered for that long
+ * is given up and the next one sent.
  */
 export function watchLiveness (invalidations: Redis, cache: ReadCache, log?: Log): Liveness {
   let sentLast: number | undefined
@@ -47,13 +47,13 @@ export function watchLiveness (invalidations: Redis, cache: ReadCache, log?: Log
   const beat = () => {
     if (!cache.tracking || invalidations.status !== 'ready') return
     if (sentLast !== undefined) {
-      if (performance.now() - sentLast < cache.maxAgeMs) return
-      if (!silent) log?.warn({ maxAgeMs: cache.maxAgeMs }, 'read cache: the invalidation connection has not answered a PING; serving uncached')
+      if (performance.now() - sentLast < cache.livenessMs) return
+      if (!silent) log?.warn({ livenessMs: cache.livenessMs }, 'read cache: the invalidation connection has not answered a PING; serving uncached')
       silent = true
     }
     ping().then(confirm, () => {})
   }
-  const beats = setInterval(beat, Math.min(1000, Math.max(10, Math.floor(cache.maxAgeMs / 4))))
+  const beats = setInterval(beat, Math.max(10, Math.floor(cache.livenessMs / 4)))
   beats.unref()
   return {
     ping,

@@ -22,7 +22,7 @@ export interface TrackedReads {
  * tracking is set up again once both are ready. A connection that stays
  * open but no longer answers (a partition with no RST) is caught by the
  * PINGs of read-cache-liveness.ts: hits stop when none has been answered
- * for the max age.
+ * for a second (less with a shorter max age).
  */
 export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log): () => void {
   const { reader, invalidations } = conns

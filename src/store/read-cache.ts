@@ -6,7 +6,7 @@ import { LRUCache } from 'lru-cache'
  * hashes as Redis returned them, least recently read evicted first, bounded
  * in entries and in bytes. It only serves entries while Redis tracks them
  * for us (src/store/read-cache-tracking.ts says when) and while the
- * invalidation connection has answered a PING sent less than `maxAgeMs`
+ * invalidation connection has answered a PING sent less than `livenessMs`
  * ago; no entry lives longer than `maxAgeMs` nor than its hold does in
  * Redis. An invalidation evicts one key, a lost connection all of them.
  * No view is cached: a hit recomputes the view from the stored fields and
@@ -52,6 +52,8 @@ export interface ReadCache {
   /** The estimated size of the entries (entryBytes), at most READ_CACHE_MAX_BYTES. */
   readonly bytes: number
   readonly maxAgeMs: number
+  /** Hits are served only while a PING answered on the invalidation connection was sent less than this long ago. */
+  readonly livenessMs: number
   /** The cached hold, or undefined (counted as a miss, and the caller reads Redis). */
   get: (key: string) => CachedHold | undefined
   /** Call before reading `key` from Redis; undefined when the result must not be cached. */
@@ -69,10 +71,16 @@ export interface ReadCache {
   /**
    * The invalidation connection answered a PING sent at `sentAt`
    * (performance.now()): every invalidation Redis sent before it has been
-   * applied. Hits are served only while the last such PING is younger than maxAgeMs.
+   * applied. Hits are served only while the last such PING is younger than livenessMs.
    */
   confirm: (sentAt: number) => void
 }
+
+/**
+ * The longest a hit may rest on an unproven invalidation connection, whatever
+ * the max age: a longer READ_CACHE_MAX_AGE_MS buys hits, not a longer blind spot.
+ */
+export const MAX_LIVENESS_MS = 1000
 
 /** Measured on Node 20 (V8 heap, lru-cache slots included): an entry costs its characters plus about this much. */
 const ENTRY_OVERHEAD_BYTES = 96
@@ -87,6 +95,7 @@ export function entryBytes (key: string, hold: CachedHold): number {
 
 export function createReadCache (opts: ReadCacheOptions): ReadCache {
   const { maxAgeMs, metrics } = opts
+  const livenessMs = Math.min(maxAgeMs, MAX_LIVENESS_MS)
   const entries = new LRUCache<string, CachedHold>({
     max: opts.maxEntries,
     maxSize: opts.maxBytes,
@@ -116,13 +125,14 @@ export function createReadCache (opts: ReadCacheOptions): ReadCache {
     report()
     if (counted) metrics?.flush()
   }
-  const live = () => tracking && confirmedAt !== undefined && performance.now() - confirmedAt <= maxAgeMs
+  const live = () => tracking && confirmedAt !== undefined && performance.now() - confirmedAt <= livenessMs
 
   return {
     get tracking () { return tracking },
     get size () { return entries.size },
     get bytes () { return entries.calculatedSize },
     maxAgeMs,
+    livenessMs,
     get (key) {
       // A lapsed entry is dropped by the get itself.
       const hold = live() ? entries.get(key) : undefined
