@@ -103,7 +103,9 @@ export function createReadCache (opts: ReadCacheOptions): ReadCache {
     ttl: maxAgeMs,
     // An entry's age counts from its read on Redis, never from its last hit.
     updateAgeOnGet: false,
-    allowStale: false
+    allowStale: false,
+    // Read the clock on every check rather than a copy up to 1 ms old: the bound is exact.
+    ttlResolution: 0
   })
   // Keys with a read in flight: how many reads, and whether an invalidation came while they ran.
   const inFlight = new Map<string, { reads: number, invalidated: boolean }>()
