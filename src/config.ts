@@ -46,6 +46,8 @@ export const ConfigSchema = Type.Object({
   REDIS_REPLICA_URL: Str('^$|^rediss?://', 'standalone only: the replica (reader endpoint) GET /checkout/:id reads from with REDIS_READ_FROM=replica', 'a redis:// or rediss:// URL'),
   READ_CACHE: Bool(false, 'cache holds in the API process for GET /checkout/:id, kept coherent by Redis client-side caching (CLIENT TRACKING)'),
   READ_CACHE_MAX_ENTRIES: Int(1, 10_000_000, 100_000, 'holds the read cache keeps at most (least recently used go first)'),
+  READ_CACHE_MAX_BYTES: Int(65_536, 17_179_869_184, 64 * 1024 * 1024, 'estimated memory the read cache may use; the least recently read holds go first'),
+  READ_CACHE_MAX_AGE_MS: Int(50, 60_000, 1000, 'no read-cache entry is served older than this; hits also stop while the invalidation connection has not answered a PING for 1 s (or this, if shorter)'),
   REDIS_WAIT_REPLICAS: Int(0, 16, 0, 'after each API write, WAIT for this many replicas to have it; fewer answers 503. 0 turns it off'),
   REDIS_WAIT_TIMEOUT_MS: Int(1, 60_000, 200, 'how long an API write waits for REDIS_WAIT_REPLICAS'),
   LOG_LEVEL: Type.Union(

@@ -93,3 +93,65 @@ t.test('cached-reader connections killed: B serves no stale entry and tracks aga
   await send(a.base, 'DELETE', '/checkout/reader-killed')
   t.match(await get('reader-killed'), { cache: 'miss', body: { status: 'cancelled' } }, 'and invalidated again')
 })
+
+t.test('reads through B while writes through A are in flight, under load: no answer staler than READ_CACHE_MAX_AGE_MS', async (t) => {
+  const maxAgeMs = 1000 // the default, which A and B run with
+  type Rank = readonly [number, number, number]
+  const rank = (v: Record<string, unknown>): Rank => [Number(v.generation), v.status === 'pending' ? 0 : 1, Date.parse(String(v.expiresAt))]
+  const older = (x: Rank, y: Rank) => x[0] < y[0] || (x[0] === y[0] && (x[1] < y[1] || (x[1] === y[1] && x[2] < y[2])))
+  const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
+  const ids = ['w-0', 'w-1', 'w-2']
+  const acked = new Map<string, Array<{ rank: Rank, at: number }>>()
+  const ack = (id: string, state: Rank) => acked.get(id)!.push({ rank: state, at: performance.now() })
+  let ttl = 60_000
+  for (const id of ids) {
+    acked.set(id, [])
+    ack(id, rank((await send(a.base, 'POST', '/checkout', { id, ttlMs: ttl })).body))
+  }
+  // Load on both processes while the rounds run: polls of other holds, as checkout pages do.
+  for (let i = 0; i < 4; i++) t.equal((await send(a.base, 'POST', '/checkout', { id: `load-${i}`, ttlMs: 60_000 })).status, 201)
+  let loading = true
+  const load = async (base: string, i: number) => {
+    for (let n = 0; loading && n < 20_000; n++) await send(base, 'GET', `/checkout/load-${i % 4}`)
+  }
+  const loaders = [0, 1, 2, 3, 4, 5].map(async (i) => await load(i % 2 === 0 ? b.base : a.base, i))
+
+  const write = async (id: string, i: number) => {
+    ttl += 10
+    if (i % 3 !== 2) {
+      const res = await send(a.base, 'PATCH', `/checkout/${id}`, { ttlMs: ttl })
+      if (res.status === 200) ack(id, rank(res.body))
+      return
+    }
+    const [generation, , expiresAt] = acked.get(id)!.at(-1)!.rank
+    if ((await send(a.base, 'DELETE', `/checkout/${id}`)).status === 200) ack(id, [generation, 1, expiresAt])
+    ack(id, rank((await send(a.base, 'POST', '/checkout', { id, ttlMs: ttl })).body))
+  }
+  const seen = { reads: 0, hits: 0, stale: 0, worstMs: 0 }
+  const staleMs: number[] = []
+  const read = async (id: string) => {
+    const startedAt = performance.now()
+    const res = await get(id)
+    seen.reads++
+    if (res.cache === 'hit') seen.hits++
+    const got = rank(res.body)
+    // The first acknowledged state newer than the answer: stale by the time since A acknowledged it.
+    const newer = acked.get(id)!.find((s) => older(got, s.rank))
+    if (newer === undefined || newer.at > startedAt) return
+    seen.stale++
+    staleMs.push(startedAt - newer.at)
+  }
+  const rounds = 150
+  for (let i = 0; i < rounds; i++) {
+    const id = ids[i % ids.length]!
+    // Reads while the write is in flight, and one sent the moment A's answer arrives.
+    await Promise.all([write(id, i).then(async () => await read(id)), ...[0, 1, 3, 10, 30, 100].map(async (d) => { await sleep(d); await read(id) })])
+  }
+  loading = false
+  await Promise.all(loaders)
+  seen.worstMs = Math.max(0, ...staleMs)
+  t.comment(`${rounds} rounds, ${seen.reads} reads through B, ${seen.hits} hits, ${seen.stale} stale ` +
+    `(${staleMs.map((ms) => ms.toFixed(0)).join(', ')} ms after A acknowledged the newer state)`)
+  t.ok(seen.worstMs <= maxAgeMs, `no answer staler than ${maxAgeMs} ms (stalest ${seen.worstMs.toFixed(1)} ms)`)
+  t.ok(seen.hits > 0, 'the cache served reads')
+})

@@ -39,7 +39,9 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   const placeholder = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS, config.KEY_FORMAT as KeyFormat)
   // READ_CACHE (docs/read-cache.md); refused on a cluster and with replica reads before any connection is opened.
   const readCache = config.READ_CACHE
-    ? openReadCache(redisDeployment(config), config.READ_CACHE_MAX_ENTRIES, app.log, app.hasDecorator('metrics') ? app.metrics.readCache : undefined)
+    ? openReadCache(redisDeployment(config), {
+      maxEntries: config.READ_CACHE_MAX_ENTRIES, maxBytes: config.READ_CACHE_MAX_BYTES, maxAgeMs: config.READ_CACHE_MAX_AGE_MS
+    }, app.log, app.hasDecorator('metrics') ? app.metrics.readCache : undefined)
     : undefined
   if (readCache) app.addHook('onClose', readCache.close)
   // GET /checkout/:id reads from a replica with REDIS_READ_FROM=replica, on a connection of its own.

@@ -14,7 +14,8 @@ export interface CachedRead {
  * the entry was read), so the time left and a lapsed deadline come out as
  * a miss would give them. A miss runs the same get script on the tracked
  * connection, which makes Redis track the key for this process. Holds not
- * found are not cached. Without the cache: getCheckout.
+ * found are not cached, and an ended hold is cached no longer than Redis
+ * keeps it. Without the cache: getCheckout.
  */
 export async function readCheckout (ctx: StoreContext, id: string): Promise<CachedRead> {
   const rc = ctx.readCache
@@ -35,7 +36,10 @@ export async function readCheckout (ctx: StoreContext, id: string): Promise<Cach
   }
   const now = Number(reply[0])
   const fields = reply.length < 3 ? undefined : hashFields(reply)
-  rc.cache.end(ticket, fields && { fields, clockOffsetMs: now - Date.now() })
+  // Redis drops an ended hold at its end plus the retention (the PEXPIRE of end-6.lua and
+  // expire-order.lua); the entry must not outlive it, whatever happens to invalidations.
+  const lifeMs = fields?.t === undefined ? undefined : Number(fields.t) + ctx.retentionMs - now
+  rc.cache.end(ticket, fields && { fields, clockOffsetMs: now - Date.now() }, lifeMs)
   if (!fields) throw new Errors.CHECKOUT_NOT_FOUND(id)
   return { view: toView(id, fields, now), cache: 'miss' }
 }

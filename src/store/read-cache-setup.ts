@@ -4,7 +4,7 @@ import { closeRedis, type Log } from '../redis/connection.js'
 import type { RedisDeployment } from '../redis/deployment.js'
 import { createRedisClient } from '../redis/factory.js'
 import type { ReadCacheSettings } from './context.js'
-import { createReadCache, type ReadCacheMetrics } from './read-cache.js'
+import { createReadCache, type ReadCacheMetrics, type ReadCacheOptions } from './read-cache.js'
 import { keepTracking } from './read-cache-tracking.js'
 
 export interface OpenReadCache {
@@ -22,14 +22,16 @@ export interface OpenReadCache {
  * the primary could be served stale for as long as the replica lags). A
  * ConfigError: the API process stops with its message in one line.
  */
-export function openReadCache (dep: RedisDeployment, maxEntries: number, log: Log, metrics?: ReadCacheMetrics): OpenReadCache {
+export function openReadCache (
+  dep: RedisDeployment, limits: Omit<ReadCacheOptions, 'metrics'>, log: Log, metrics?: ReadCacheMetrics
+): OpenReadCache {
   if (dep.mode === 'cluster') throw new ConfigError('READ_CACHE=true is not supported on a Redis Cluster yet; turn it off (docs/read-cache.md)')
   if (dep.readFrom === 'replica') {
     throw new ConfigError('READ_CACHE=true and REDIS_READ_FROM=replica cannot be combined; choose one (docs/read-cache.md)')
   }
   const reader = createRedisClient(dep, 'api', { log, name: 'checkout-expiry:api-cached-reader' }) as Redis
   const invalidations = createRedisClient(dep, 'subscriber', { log, name: 'checkout-expiry:api-invalidations' }) as Redis
-  const cache = createReadCache(maxEntries, metrics)
+  const cache = createReadCache({ ...limits, metrics })
   const stop = keepTracking({ reader, invalidations }, cache, log)
   return {
     settings: { cache, reader, settled: async () => { await invalidations.ping() } },

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { Log } from '../redis/connection.js'
 import type { ReadCache } from './read-cache.js'
+import { watchLiveness } from './read-cache-liveness.js'
 
 /** The channel Redis publishes invalidations on for clients that REDIRECT them (RESP2). */
 export const INVALIDATE_CHANNEL = '__redis__:invalidate'
@@ -18,7 +19,10 @@ export interface TrackedReads {
  * subscribed to `__redis__:invalidate`. Tracking belongs to one connection
  * and the redirect names one client id, so a reconnect of either loses it:
  * the cache is flushed and caches nothing on every close of either, and
- * tracking is set up again once both are ready.
+ * tracking is set up again once both are ready. A connection that stays
+ * open but no longer answers (a partition with no RST) is caught by the
+ * PINGs of read-cache-liveness.ts: hits stop when none has been answered
+ * for a second (less with a shorter max age).
  */
 export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log): () => void {
   const { reader, invalidations } = conns
@@ -49,12 +53,19 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
     }
     return await subscribing
   }
+  const liveness = watchLiveness(invalidations, cache, log)
+
   const setUp = async (mine: number) => {
     const id = await subscribe()
     if (mine !== attempt) return
     await reader.client('TRACKING', 'ON', 'REDIRECT', id)
     if (mine !== attempt) return
+    // On once the invalidation connection has answered a PING sent after TRACKING ON,
+    // so hits can start at once rather than at the next beat.
+    const sentAt = await liveness.ping()
+    if (mine !== attempt || sentAt === undefined) return
     cache.setTracking(true)
+    liveness.confirm(sentAt)
     log?.info({ redirect: id }, 'read cache: tracking on')
   }
   const tryUp = () => {
@@ -98,6 +109,7 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
     }
     invalidations.off('messageBuffer', onMessage)
     invalidations.off('close', invalidationsDown)
+    liveness.stop()
     attempt++
     cache.setTracking(false)
   }
