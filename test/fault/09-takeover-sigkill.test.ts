@@ -21,7 +21,7 @@ t.test('SIGKILL mid-handler: the other worker takes the claims over within secon
   victim!.proc.kill('SIGKILL')
   await victim!.exited
 
-  await expectExactlyOnce(t, s.record, ids, 15_000)
+  await expectExactlyOnce(t, s, ids, 15_000)
   const runs = readRecords(s.record)
   t.ok(runs.every((r) => r.attempt === 2 && r.pid !== victim!.proc.pid), 'every order ran again as attempt 2 on the survivor')
   const takeoverMs = Math.max(...runs.map((r) => r.startedAt)) - killedAt
