@@ -12,7 +12,8 @@ import { readRecords } from '../helpers/processes.js'
 t.test('SIGKILL mid-handler: the other worker takes the claims over within seconds, exactly once', async (t) => {
   const s = await scenario(t, { env: { EXPIRY_CONCURRENCY: '500' } })
   // The victim claims every order alone, then dies while its handlers sleep.
-  const [victim] = await s.startWorkers(1, { RECORD_SLEEP_MS: '8000' })
+  // It sleeps far longer than a loaded machine takes to start the survivor: it is killed long before.
+  const [victim] = await s.startWorkers(1, { RECORD_SLEEP_MS: '30000' })
   const ids = await createHolds(s.store, 100, 'takeover', () => 1000)
   await new Promise((resolve) => setTimeout(resolve, 1500))
   await s.startWorkers(1, { RECORD_SLEEP_MS: '0' })
