@@ -99,7 +99,7 @@ async function withEpoch (redis: RedisClient, key: string, raw: string, recorded
   }
   if (typeof epoch !== 'string' || !EPOCH_PATTERN.test(epoch)) {
     throw new LayoutMismatchError(`the key layout record ${key} holds an invalid epoch (${JSON.stringify(epoch)}); ` +
-      'restore the record, or delete its epoch field to record a new one (docs/keys.md)')
+      'restore the record, or delete its epoch field to record a new one (docs/delivery.md)')
   }
   return { ...recorded, epoch }
 }
