@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { balancedTag } from './shard-tags.js'
 
 /**
@@ -21,6 +22,14 @@ export interface Keyspace {
   readonly shards: number
   /** How shard tags are written; fixed for the life of the data under the prefix. */
   readonly format: KeyFormat
+  /**
+   * Random id of the data under this prefix on this Redis, recorded in the
+   * layout record; generations restart with a new prefix or a new Redis,
+   * the epoch does not come back with them.
+   */
+  readonly epoch: string
+  /** The handler's idempotencyKey for one expiry: `<id>:<epoch>:<generation>` (docs/delivery.md). */
+  idempotencyKey: (id: string, generation: number) => string
   /** The hash tag of each shard, without braces. */
   readonly tags: readonly string[]
   shardOf: (id: string) => number
@@ -83,12 +92,20 @@ function fnv1a (text: string): number {
   return hash >>> 0
 }
 
+/** A new epoch: 64 random bits, so two prefixes or two Redis instances never draw the same one. */
+export function newEpoch (): string {
+  return randomBytes(8).toString('hex')
+}
+
 /**
  * The key names of one prefix. Format 1 is the default for callers that do
  * not read the recorded layout; processes that do open their keyspace with
- * openKeyspace (src/store/layout.ts), which follows the record.
+ * openKeyspace (src/store/layout.ts), which follows the record (format and
+ * epoch). A keyspace made without the record gets an epoch of its own: its
+ * idempotency keys are still never reused, but only the recorded epoch
+ * keeps them the same across processes.
  */
-export function createKeyspace (prefix: string, shards: number, format: KeyFormat = 1): Keyspace {
+export function createKeyspace (prefix: string, shards: number, format: KeyFormat = 1, epoch: string = newEpoch()): Keyspace {
   const tags = Array.from({ length: shards }, (_v, shard) => format === 2 ? balancedTag(shard, shards) : String(shard))
   const shardOfTag = new Map(tags.map((tag, shard) => [tag, shard]))
   const base = (shard: number) => `${prefix}{${tags[shard] ?? String(shard)}}:`
@@ -115,6 +132,8 @@ export function createKeyspace (prefix: string, shards: number, format: KeyForma
     prefix,
     shards,
     format,
+    epoch,
+    idempotencyKey: (id, generation) => `${id}:${epoch}:${generation}`,
     tags,
     shardOf,
     base,

@@ -7,6 +7,7 @@ import { loadHandlers, type ExpiryEvent, type ExpiryHandler } from '../src/expir
 import { webhookHandler } from '../src/expiry/handlers/webhook.js'
 import { closeRedis } from '../src/redis/connection.js'
 import { createHold, getCheckout } from '../src/store/checkout-store.js'
+import { openKeyspace } from '../src/store/layout.js'
 import { signWebhook, verifyWebhookSignature } from '../src/webhook-signature.js'
 import { testConfig } from './helpers/app.js'
 import { freePort, startRedis } from './helpers/redis.js'
@@ -157,8 +158,10 @@ t.test('each expiry is POSTed signed, with its idempotency key; failures are ret
   t.ok(await until(async () => (await getCheckout(store, 'wh-1')).outcome === 'handled', 6000), 'handled')
   t.equal(r.calls.length, 3, 'two failures, then success')
   t.ok(r.calls.every((c) => c.verified), 'every signature verifies')
-  t.same(r.calls.map((c) => c.idempotencyKey), Array(3).fill(`wh-1:${hold.generation}`))
-  t.match(r.calls[2]!.body, { id: 'wh-1', attempt: 3, payload: { cart: ['sku-1'] }, idempotencyKey: `wh-1:${hold.generation}` })
+  const recorded = await openKeyspace(store.redis, store.keys.prefix, store.keys.shards, { warn: () => {} })
+  const key = recorded.idempotencyKey('wh-1', hold.generation)
+  t.same(r.calls.map((c) => c.idempotencyKey), Array(3).fill(key))
+  t.match(r.calls[2]!.body, { id: 'wh-1', attempt: 3, payload: { cart: ['sku-1'] }, idempotencyKey: key })
   t.match(await getCheckout(store, 'wh-1'), { attempts: 3, lastError: /answered 503/ })
 })
 

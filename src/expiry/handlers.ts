@@ -20,7 +20,7 @@ export interface ExpiryEvent {
   /** 1 on the first run, 2 on the first retry, ... */
   attempt: number
   generation: number
-  /** `<id>:<generation>`: the same on every run for one expiry. */
+  /** `<id>:<epoch>:<generation>`: the same on every run of one expiry, never on two (docs/delivery.md). */
   idempotencyKey: string
 }
 

@@ -191,7 +191,7 @@ export class Runner {
       expiredAt: new Date(job.expiredAt).toISOString(),
       attempt: job.attempt,
       generation: job.generation,
-      idempotencyKey: `${job.id}:${job.generation}`
+      idempotencyKey: this.opts.store.keys.idempotencyKey(job.id, job.generation)
     }
     const lateMs = run.startedAt - job.deadline
     // Lateness is the delay of the first run; retries are late by design (backoff).

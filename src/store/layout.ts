@@ -1,5 +1,6 @@
 import { createKeyspace, KEY_FORMATS, type KeyFormat, type Keyspace } from '../keys.js'
 import type { Log, RedisClient } from '../redis/connection.js'
+import { defineScripts, runScript } from './scripts.js'
 
 /**
  * The key layout is fixed for the life of the data: an API and a worker that
@@ -11,6 +12,10 @@ import type { Log, RedisClient } from '../redis/connection.js'
  * to new prefixes only: data recorded with format 1 keeps its tags for its
  * whole life, and a process whose keys use another format than the record
  * refuses to start rather than read and write keys nobody else uses.
+ *
+ * And it holds the epoch, a random id of the data under the prefix that
+ * every idempotencyKey carries: generations start again under a new prefix
+ * or on a new Redis, and the epoch tells those expiries apart.
  */
 /** The newest key format: what openKeyspace records for a new prefix unless told otherwise. */
 export const KEY_FORMAT_VERSION: KeyFormat = 2
@@ -24,7 +29,14 @@ export interface Layout {
   shards: number
   /** When it was first recorded (ISO 8601). */
   since: string
+  /** Random id of the data (src/keys.ts); a record written before epochs gets one on its first open. */
+  epoch: string
 }
+
+/** A record as read: those written by earlier releases have no epoch. */
+type RecordedLayout = Omit<Layout, 'epoch'> & { epoch?: unknown }
+
+const EPOCH_PATTERN = /^[0-9a-f]{16}$/
 
 export class LayoutMismatchError extends Error {
   override name = 'LayoutMismatchError'
@@ -40,11 +52,12 @@ export interface LayoutCheck {
 
 /** Records the layout on first start, or checks ours against the recorded one. */
 export async function ensureLayout (redis: RedisClient, keys: Keyspace): Promise<LayoutCheck> {
-  const mine: Layout = { version: keys.format, prefix: keys.prefix, shards: keys.shards, since: new Date().toISOString() }
+  const mine: Layout = { version: keys.format, prefix: keys.prefix, shards: keys.shards, since: new Date().toISOString(), epoch: keys.epoch }
   const key = `${keys.prefix}layout`
   const created = await redis.set(key, JSON.stringify(mine), 'NX') === 'OK'
-  const recorded = created ? mine : JSON.parse(await redis.get(key) ?? 'null') as Layout | null
-  if (!recorded) throw new LayoutMismatchError(`the key layout record ${key} vanished while it was being read; start again`)
+  const raw = created ? JSON.stringify(mine) : await redis.get(key)
+  const recorded = raw === null ? null : JSON.parse(raw) as RecordedLayout | null
+  if (!recorded || raw === null) throw new LayoutMismatchError(`the key layout record ${key} vanished while it was being read; start again`)
   if (!(KEY_FORMATS as readonly number[]).includes(recorded.version)) {
     throw new LayoutMismatchError(
       `the data under KEY_PREFIX=${keys.prefix} uses key format ${recorded.version}; this release reads formats ${KEY_FORMATS.join(' and ')}. ` +
@@ -62,18 +75,40 @@ export async function ensureLayout (redis: RedisClient, keys: Keyspace): Promise
       `(since ${recorded.since}). Set KEY_SHARDS=${recorded.shards} on every API and worker: a process with another value ` +
       'reads and writes other keys, and expiries are lost.')
   }
+  const layout = await withEpoch(redis, key, raw, recorded, keys.epoch)
   let otherPrefixes: string[] = []
   if (created) {
     await redis.sadd(PREFIX_REGISTRY_KEY, keys.prefix)
     otherPrefixes = (await redis.smembers(PREFIX_REGISTRY_KEY)).filter((p) => p !== keys.prefix).sort()
   }
-  return { layout: recorded, created, otherPrefixes }
+  return { layout, created, otherPrefixes }
+}
+
+/**
+ * The record with its epoch. One written before records had an epoch gets
+ * `candidate`, written once: the first process to add one wins and every
+ * other gets that one back (layout-epoch-1.lua compares the whole record).
+ */
+async function withEpoch (redis: RedisClient, key: string, raw: string, recorded: RecordedLayout, candidate: string): Promise<Layout> {
+  let epoch = recorded.epoch
+  if (epoch === undefined) {
+    defineScripts(redis)
+    const stored = await runScript(redis, 'layout-epoch', [key], [raw, JSON.stringify({ ...recorded, epoch: candidate })]) as unknown as string | null
+    if (stored === null) throw new LayoutMismatchError(`the key layout record ${key} vanished while it was being read; start again`)
+    epoch = (JSON.parse(stored) as RecordedLayout).epoch
+  }
+  if (typeof epoch !== 'string' || !EPOCH_PATTERN.test(epoch)) {
+    throw new LayoutMismatchError(`the key layout record ${key} holds an invalid epoch (${JSON.stringify(epoch)}); ` +
+      'restore the record, or delete its epoch field to record a new one (docs/delivery.md)')
+  }
+  return { ...recorded, epoch }
 }
 
 /**
  * Reads the recorded layout, or records one with `newFormat` for a new
- * prefix, and returns the keyspace in the recorded format after the same
- * checks as checkLayout. Data written with format 1 keeps format 1.
+ * prefix, and returns the keyspace in the recorded format, with the recorded
+ * epoch, after the same checks as checkLayout. Data written with format 1
+ * keeps format 1.
  */
 export async function openKeyspace (
   redis: RedisClient, prefix: string, shards: number, log: Pick<Log, 'warn'>, newFormat: KeyFormat = KEY_FORMAT_VERSION
@@ -85,14 +120,16 @@ export async function openKeyspace (
     // An unknown version is refused by ensureLayout below, with the message that says so.
     : (KEY_FORMATS as readonly number[]).includes(recorded.version ?? 0) ? recorded.version as KeyFormat : newFormat
   const keys = createKeyspace(prefix, shards, format)
-  await checkLayout(redis, keys, log)
-  return keys
+  const { epoch } = await checkLayout(redis, keys, log)
+  return epoch === keys.epoch ? keys : createKeyspace(prefix, shards, keys.format, epoch)
 }
 
 /** What the API and the worker do at start: record or check the layout, and warn about a new prefix beside others. */
-export async function checkLayout (redis: RedisClient, keys: Keyspace, log: Pick<Log, 'warn'>): Promise<void> {
-  const warning = newPrefixWarning(await ensureLayout(redis, keys))
+export async function checkLayout (redis: RedisClient, keys: Keyspace, log: Pick<Log, 'warn'>): Promise<Layout> {
+  const check = await ensureLayout(redis, keys)
+  const warning = newPrefixWarning(check)
   if (warning) log.warn(warning)
+  return check.layout
 }
 
 /** The warning a process logs when its prefix is new beside others: an API and a worker on different prefixes never meet. */

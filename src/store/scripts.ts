@@ -13,7 +13,7 @@ export const SCRIPTS_VERSION = 4
 export type ScriptName =
   | 'create' | 'get' | 'end' | 'extend'
   | 'claim' | 'ack' | 'fail' | 'heartbeat' | 'release' | 'next-due' | 'replay' | 'purge'
-  | 'relay-take' | 'relay-done'
+  | 'relay-take' | 'relay-done' | 'layout-epoch'
 
 interface ScriptSource {
   name: ScriptName

@@ -14,5 +14,5 @@ t.test('worker killed with SIGKILL while handlers run, then restarted: none lost
   t.ok(doneBeforeKill < ids.length, `killed mid-run (${doneBeforeKill} of ${ids.length} done)`)
   await new Promise((resolve) => setTimeout(resolve, 500))
   await s.startWorkers(1)
-  await expectExactlyOnce(t, s.record, ids, 30_000)
+  await expectExactlyOnce(t, s, ids, 30_000)
 })

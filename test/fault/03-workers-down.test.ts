@@ -6,5 +6,5 @@ t.test('all workers down across the deadlines, started later: every order handle
   const ids = await createHolds(s.store, 500, 'down', (i) => 1000 + (i % 10) * 100)
   await new Promise((resolve) => setTimeout(resolve, 2500))
   await s.startWorkers(2)
-  await expectExactlyOnce(t, s.record, ids, 20_000)
+  await expectExactlyOnce(t, s, ids, 20_000)
 })

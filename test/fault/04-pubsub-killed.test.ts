@@ -12,5 +12,5 @@ t.test('subscriber connection killed during the window: every order handled once
     kills += Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))
   }
   t.ok(kills >= 8, `killed subscriber connections ${kills} times`)
-  await expectExactlyOnce(t, s.record, ids, 30_000)
+  await expectExactlyOnce(t, s, ids, 30_000)
 })

@@ -11,5 +11,5 @@ t.test('Redis restarted from AOF with holds due during the downtime: every order
   await s.redis.kill({ crash: true })
   await new Promise((resolve) => setTimeout(resolve, 3000)) // "during" holds fall due now
   await s.redis.start()
-  await expectExactlyOnce(t, s.record, [...early, ...during, ...late], 30_000)
+  await expectExactlyOnce(t, s, [...early, ...during, ...late], 30_000)
 })

@@ -1,6 +1,6 @@
 import t from 'tap'
-import { createHold, endHold } from '../../src/store/checkout-store.js'
-import { scenario } from '../helpers/fault.js'
+import { createHold, endHold, getCheckout } from '../../src/store/checkout-store.js'
+import { expectHandledInRedis, scenario } from '../helpers/fault.js'
 import { successCounts } from '../helpers/processes.js'
 import { until } from '../helpers/worker.js'
 
@@ -38,4 +38,8 @@ t.test('complete vs expiry at the deadline ±10 ms: completed or expired, never 
   const counts = successCounts(s.record)
   t.same(expired.filter((id) => counts.get(id) !== 1), [], 'every expired order handled exactly once')
   t.same(completed.filter((id) => counts.has(id)), [], 'no completed order reached the handler')
+  await expectHandledInRedis(t, s, expired)
+  const views = await Promise.all(completed.map(async (id) => await getCheckout(s.store, id)))
+  t.same(views.filter((v) => v.status !== 'completed' || v.outcome !== undefined || v.attempts !== undefined).map((v) => v.id), [],
+    'Redis records every completed order completed, with no handler outcome or attempt')
 })

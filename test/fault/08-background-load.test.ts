@@ -7,5 +7,5 @@ t.test('30,000 holds due in 30 minutes plus 2,000 due within 10 s: all 2,000 han
   await createHolds(s.store, 30_000, 'background', () => 30 * 60_000, 1000)
   await s.startWorkers(1)
   const ids = await createHolds(s.store, 2000, 'due', (i) => 1000 + Math.floor((i / 2000) * 9000))
-  await expectExactlyOnce(t, s.record, ids, 40_000)
+  await expectExactlyOnce(t, s, ids, 40_000)
 })

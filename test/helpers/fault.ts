@@ -2,10 +2,10 @@ import { join } from 'node:path'
 import type { Test } from 'tap'
 import type { Config } from '../../src/config.js'
 import { closeRedis } from '../../src/redis/connection.js'
-import { createHold } from '../../src/store/checkout-store.js'
+import { createHold, getCheckout } from '../../src/store/checkout-store.js'
 import type { StoreContext } from '../../src/store/context.js'
 import { testConfig } from './app.js'
-import { RECORD_HANDLER, startWorker, successCounts, type Child } from './processes.js'
+import { readRecords, RECORD_HANDLER, startWorker, successCounts, type Child, type Recorded } from './processes.js'
 import { startRedis, type TestRedis, type TestRedisOptions } from './redis.js'
 import { tempDir } from './temp.js'
 import { testStore, until } from './worker.js'
@@ -13,7 +13,8 @@ import { testStore, until } from './worker.js'
 /**
  * The fault-injection scenarios share this: a Redis of their own, real
  * worker processes with the recording handler, and the final check that
- * every order's handler ran exactly once successfully.
+ * every order's handler ran exactly once successfully and that Redis
+ * recorded it so.
  */
 export interface Scenario {
   redis: TestRedis
@@ -72,8 +73,14 @@ export async function createHolds (
   return ids
 }
 
-/** Waits (bounded) until every id has a successful run, then a little longer to catch duplicates. */
-export async function expectExactlyOnce (t: Test, record: string, ids: string[], timeoutMs: number): Promise<void> {
+/**
+ * Waits (bounded) until every id has a successful run, then a little longer
+ * to catch duplicates; then checks what Redis recorded (expectHandledInRedis).
+ */
+export async function expectExactlyOnce (
+  t: Test, s: Pick<Scenario, 'record' | 'store'>, ids: string[], timeoutMs: number
+): Promise<void> {
+  const { record } = s
   const want = new Set(ids)
   await until(() => {
     const counts = successCounts(record)
@@ -88,4 +95,46 @@ export async function expectExactlyOnce (t: Test, record: string, ids: string[],
   t.same(lost, [], `none lost of ${ids.length}`)
   t.same(duplicated, [], 'none handled twice')
   t.same(foreign, [], 'no handler ran for an order that should not expire')
+  await expectHandledInRedis(t, s, ids)
+}
+
+/**
+ * The side-effect file shows a handler ran; only Redis shows the run was
+ * acknowledged. For each id: the order is `expired` and `handled` on the
+ * generation and by the attempt of its successful run, and its job is gone
+ * (job hash, queue, dead-letter set). An ack that never landed leaves the
+ * order `pending` and its job queued, to run again. Waits up to `settleMs`
+ * for acks still on their way.
+ */
+export async function expectHandledInRedis (
+  t: Test, s: Pick<Scenario, 'record' | 'store'>, ids: string[], settleMs = 10_000
+): Promise<void> {
+  let wrong: string[] = []
+  const check = async () => {
+    const succeeded = new Map(readRecords(s.record).filter((r) => r.ok).map((r) => [r.id, r]))
+    wrong = []
+    for (let i = 0; i < ids.length; i += 200) {
+      const found = await Promise.all(ids.slice(i, i + 200).map(async (id) => await recordedWrong(s.store, id, succeeded.get(id))))
+      wrong.push(...found.filter((w): w is string => w !== undefined))
+    }
+    return wrong.length === 0
+  }
+  await until(check, settleMs, 250)
+  t.same(wrong.slice(0, 10), [], `Redis records all ${ids.length} handled by their successful attempt, jobs gone (${wrong.length} not)`)
+}
+
+async function recordedWrong (store: StoreContext, id: string, run: Recorded | undefined): Promise<string | undefined> {
+  if (!run) return `${id}: no successful run`
+  const view = await getCheckout(store, id).catch((err: unknown) => String(err))
+  if (typeof view === 'string') return `${id}: ${view}`
+  if (view.status !== 'expired' || view.outcome !== 'handled' || view.handledAt === undefined) {
+    return `${id}: status ${view.status}, outcome ${String(view.outcome)}`
+  }
+  if (view.generation !== run.generation) return `${id}: generation ${view.generation}, but generation ${run.generation} ran`
+  if (view.attempts !== run.attempt) return `${id}: ${String(view.attempts)} attempts recorded, but attempt ${run.attempt} succeeded`
+  const k = store.keys.order(id)
+  const member = `${view.generation}:${id}`
+  const [job, queued, dead] = await Promise.all([store.redis.exists(k.job(member)), store.redis.zscore(k.jobs, member), store.redis.zscore(k.dead, member)])
+  if (job !== 0 || queued !== null || dead !== null) return `${id}: job left behind (hash ${job}, queued ${String(queued)}, dead ${String(dead)})`
+  return undefined
 }
