@@ -24,6 +24,9 @@ export interface CheckoutLimits {
 }
 
 export const MIN_TTL_MS = 1000
+/** How often an API that could not open the key layout tries again: quickly at first, then every few seconds. */
+const LAYOUT_RETRY_MIN_MS = 250
+const LAYOUT_RETRY_MAX_MS = 5000
 export const MAX_PAYLOAD_BYTES = 16 * 1024
 
 /**
@@ -65,21 +68,49 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   const open = async () => {
     store.keys = await openKeyspace(app.redis, config.KEY_PREFIX, config.KEY_SHARDS, app.log, config.KEY_FORMAT as KeyFormat)
   }
+  const refuseForGood = (err: LayoutMismatchError) => {
+    store.refusal = err
+    app.log.fatal({ err }, 'the key layout does not match the data in Redis: refusing every request')
+  }
   if (app.redis.status === 'ready') {
-    await open()
-    return
+    try {
+      await open()
+      return
+    } catch (err) {
+      // A mismatch stops the API at start; anything else (Redis full on a new prefix, a failover) passes.
+      if (err instanceof LayoutMismatchError) throw err
+      app.log.warn({ err }, 'could not open the key layout yet; answering 503 and trying again')
+    }
   }
   store.refusal = new Errors.REDIS_UNAVAILABLE()
-  const onReady = () => {
+  // Tried again on a timer, not only on a reconnection: a failed read on a live connection
+  // (memory full, a replica being promoted) would otherwise refuse every request for ever.
+  let timer: NodeJS.Timeout | undefined
+  let delayMs = LAYOUT_RETRY_MIN_MS
+  let closed = false
+  const attempt = () => {
+    clearTimeout(timer)
+    timer = undefined
+    if (closed || app.redis.status !== 'ready') return
     open().then(() => {
-      app.redis.off('ready', onReady)
       delete store.refusal
+      app.redis.off('ready', attempt)
     }, (err: unknown) => {
-      if (!(err instanceof LayoutMismatchError)) return // opened on the next reconnect
-      app.redis.off('ready', onReady)
-      store.refusal = err
-      app.log.fatal({ err }, 'the key layout does not match the data in Redis: refusing every request')
+      if (err instanceof LayoutMismatchError) {
+        app.redis.off('ready', attempt)
+        refuseForGood(err)
+        return
+      }
+      app.log.debug({ err, retryInMs: delayMs }, 'could not open the key layout yet')
+      timer = setTimeout(attempt, delayMs)
+      delayMs = Math.min(delayMs * 2, LAYOUT_RETRY_MAX_MS)
     })
   }
-  app.redis.on('ready', onReady)
+  app.redis.on('ready', attempt)
+  app.addHook('onClose', async () => {
+    closed = true
+    clearTimeout(timer)
+    app.redis.off('ready', attempt)
+  })
+  attempt()
 }, { name: 'store', dependencies: ['redis'] })

@@ -50,14 +50,29 @@ export interface LayoutCheck {
   otherPrefixes: string[]
 }
 
+/**
+ * The record under `key`, or ours recorded when there is none. Reads first and
+ * writes only when the record is missing, so a full Redis, a replica or a
+ * read-only user opens an existing layout; a process that loses the race to
+ * record a new one gets the winner's record.
+ */
+async function readOrRecord (redis: RedisClient, key: string, mine: Layout): Promise<{ raw: string, created: boolean }> {
+  const existing = await redis.get(key)
+  if (existing !== null) return { raw: existing, created: false }
+  const text = JSON.stringify(mine)
+  if (await redis.set(key, text, 'NX') === 'OK') return { raw: text, created: true }
+  const winner = await redis.get(key)
+  if (winner === null) throw new LayoutMismatchError(`the key layout record ${key} vanished while it was being read; start again`)
+  return { raw: winner, created: false }
+}
+
 /** Records the layout on first start, or checks ours against the recorded one. */
 export async function ensureLayout (redis: RedisClient, keys: Keyspace): Promise<LayoutCheck> {
   const mine: Layout = { version: keys.format, prefix: keys.prefix, shards: keys.shards, since: new Date().toISOString(), epoch: keys.epoch }
   const key = `${keys.prefix}layout`
-  const created = await redis.set(key, JSON.stringify(mine), 'NX') === 'OK'
-  const raw = created ? JSON.stringify(mine) : await redis.get(key)
-  const recorded = raw === null ? null : JSON.parse(raw) as RecordedLayout | null
-  if (!recorded || raw === null) throw new LayoutMismatchError(`the key layout record ${key} vanished while it was being read; start again`)
+  const { raw, created } = await readOrRecord(redis, key, mine)
+  const recorded = JSON.parse(raw) as RecordedLayout | null
+  if (!recorded) throw new LayoutMismatchError(`the key layout record ${key} is empty; restore it or start again`)
   if (!(KEY_FORMATS as readonly number[]).includes(recorded.version)) {
     throw new LayoutMismatchError(
       `the data under KEY_PREFIX=${keys.prefix} uses key format ${recorded.version}; this release reads formats ${KEY_FORMATS.join(' and ')}. ` +
@@ -120,8 +135,17 @@ export async function openKeyspace (
     // An unknown version is refused by ensureLayout below, with the message that says so.
     : (KEY_FORMATS as readonly number[]).includes(recorded.version ?? 0) ? recorded.version as KeyFormat : newFormat
   const keys = createKeyspace(prefix, shards, format)
-  const { epoch } = await checkLayout(redis, keys, log)
-  return epoch === keys.epoch ? keys : createKeyspace(prefix, shards, keys.format, epoch)
+  try {
+    const { epoch } = await checkLayout(redis, keys, log)
+    return epoch === keys.epoch ? keys : createKeyspace(prefix, shards, keys.format, epoch)
+  } catch (err) {
+    // Another process recorded this new prefix, with its own format, between our read and our write:
+    // follow the record, as if it had been there first (the checks run again).
+    if (recorded === undefined && err instanceof LayoutMismatchError && await redis.exists(`${prefix}layout`) === 1) {
+      return await openKeyspace(redis, prefix, shards, log, newFormat)
+    }
+    throw err
+  }
 }
 
 /** What the API and the worker do at start: record or check the layout, and warn about a new prefix beside others. */
