@@ -5,6 +5,7 @@ import type { StoreContext } from '../store/context.js'
 import { failJob, releaseJobs, type ExpiryJob } from '../store/expiry-jobs.js'
 import { AckBatcher } from './ack-batcher.js'
 import { settledOrGivenUp } from './abortable.js'
+import { lastErrorMessage } from './error-message.js'
 import type { ExpiryEvent, HandlerContext, NamedHandler } from './handlers.js'
 
 /**
@@ -62,6 +63,9 @@ interface Run {
   /** The handler running now; names the one that failed. */
   handler?: string
 }
+
+/** How a run's handlers ended. Success is this value, never the absence of an error: `throw undefined` failed. */
+type HandlerResult = { ok: true } | { ok: false, error: unknown }
 
 function signalOf (run: Run): AbortSignal {
   run.controller ??= new AbortController()
@@ -197,13 +201,14 @@ export class Runner {
     // Lateness is the delay of the first run; retries are late by design (backoff).
     if (foundBy !== 'retry') this.opts.metrics.late(foundBy, Math.max(0, lateMs) / 1000)
     if (this.opts.log.isLevelEnabled('debug')) this.logOf(run).debug({ lateMs, foundBy }, 'running expiry handlers')
-    let error: unknown
+    let result: HandlerResult
     const startedAt = performance.now()
     try {
       const pending = this.runHandlers(run, event)
       if (pending) await pending
-    } catch (err) {
-      error = err
+      result = { ok: true }
+    } catch (error) {
+      result = { ok: false, error }
     } finally {
       this.opts.metrics.handlerDuration((performance.now() - startedAt) / 1000)
       this.handlersRunning--
@@ -216,8 +221,8 @@ export class Runner {
         await this.giveBack(run)
         return
       }
-      if (error !== undefined) this.opts.metrics.handlerFailed(run.handler ?? 'unknown')
-      this.count(await this.record(run, error), foundBy)
+      if (!result.ok) this.opts.metrics.handlerFailed(run.handler ?? 'unknown')
+      this.count(await this.record(run, result), foundBy)
     } catch (err) {
       // Redis refused the outcome: the claim is taken over when the heartbeat lapses, and the job runs again.
       this.logOf(run).error({ err }, 'could not record the handler outcome; the order will be handled again')
@@ -270,10 +275,10 @@ export class Runner {
     await releaseJobs(this.opts.store, run.job.shard, this.opts.token, [{ job: run.job, how: run.interrupted ? 'interrupted' : 'abandoned' }])
   }
 
-  private async record (run: Run, error: unknown): Promise<RunOutcome> {
+  private async record (run: Run, result: HandlerResult): Promise<RunOutcome> {
     const { job } = run
     const { store, token, maxAttempts, backoffMs } = this.opts
-    if (error === undefined) {
+    if (result.ok) {
       if (await this.acks.ack(job)) {
         if (this.opts.log.isLevelEnabled('debug')) this.logOf(run).debug('expiry handled')
         return 'handled'
@@ -282,7 +287,8 @@ export class Runner {
       return 'claim_lost'
     }
     const log = this.logOf(run)
-    const message = error instanceof Error ? error.message : String(error)
+    const { error } = result
+    const message = lastErrorMessage(error)
     const delay = backoffDelay(backoffMs, job.attempt)
     const outcome = await failJob(store, job, token, message, maxAttempts, delay)
     if (outcome === 'dead') {
