@@ -57,7 +57,7 @@ interface Run {
   log?: Logger
   /** Why the run was given up; set once, then its outcome is never recorded. */
   abandoned?: string
-  /** Given up because the worker stops: the attempt is given back with the claim. */
+  /** Given up for a reason that is not the handler's (the worker stops, Redis out of reach): the attempt is given back with the claim. */
   interrupted?: boolean
   promise?: Promise<void>
   /** The handler running now; names the one that failed. */
@@ -121,9 +121,17 @@ export class Runner {
     })
   }
 
-  /** The worker's claims in this shard are lost: abort its runs there; their outcome is not recorded. */
-  abandonShard (shard: number, reason: string): void {
-    for (const run of this.running.values()) if (run.job.shard === shard) this.abandon(run, reason)
+  /**
+   * The worker's claims in this shard are lost: abort its runs there; their
+   * outcome is not recorded and they are given back. `countsAttempt`: the
+   * attempt counts when this process is to blame (it stalled past its lease),
+   * so a handler that stalls its worker every time still ends dead; not when
+   * contact with Redis was lost, which is not the handler's doing.
+   */
+  abandonShard (shard: number, reason: string, countsAttempt = true): void {
+    for (const run of this.running.values()) {
+      if (run.job.shard === shard) this.abandon(run, reason, countsAttempt)
+    }
   }
 
   /** Waits for running handlers; after timeoutMs aborts them and returns false (the caller releases their claims). */
@@ -134,10 +142,7 @@ export class Runner {
     const result = await Promise.race([all, timedOut])
     clearTimeout(timer)
     if (result !== 'timeout') return true
-    for (const run of this.running.values()) {
-      run.interrupted = true
-      this.abandon(run, 'the worker is shutting down')
-    }
+    for (const run of this.running.values()) this.abandon(run, 'the worker is shutting down', false)
     return false
   }
 
@@ -179,9 +184,10 @@ export class Runner {
     return run.log
   }
 
-  private abandon (run: Run, reason: string): void {
+  private abandon (run: Run, reason: string, countsAttempt: boolean): void {
     if (run.abandoned !== undefined) return
     run.abandoned = reason
+    run.interrupted = !countsAttempt
     abortRun(run, new Error(`run abandoned: ${reason}`))
     this.logOf(run).warn({ reason }, 'expiry handler aborted; another worker will run it')
   }
