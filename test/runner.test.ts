@@ -33,6 +33,7 @@ t.test('one run per claim: a resent claim is skipped, the next attempt of the sa
     concurrency: 10,
     log: pino({ level: 'silent' }),
     metrics: createWorkerMetrics(),
+    serverNow: () => Date.now(),
     onIdle: () => {}
   })
   const job = (attempt: number): ExpiryJob => ({ shard: 0, member: '1:same-order', id: 'same-order', generation: 1, deadline: 0, expiredAt: 0, attempt })

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { JobSource, RunOutcome, WorkerMetrics } from '../metrics/worker-metrics.js'
 import type { StoreContext } from '../store/context.js'
-import { failJob, releaseJobs, type ExpiryJob } from '../store/expiry-jobs.js'
+import { failRun, releaseJobs, type ExpiryJob } from '../store/expiry-jobs.js'
 import { AckBatcher } from './ack-batcher.js'
 import { settledOrGivenUp } from './abortable.js'
 import { lastErrorMessage } from './error-message.js'
@@ -20,11 +20,14 @@ export interface RunnerOptions {
   /** The worker's token: with the job's attempt, the fencing token of every outcome. */
   token: string
   maxAttempts: number
+  /** The first retry's delay, doubled for each further attempt of a set (with jitter; see failRun). */
   backoffMs: number
   handlerTimeoutMs: number
   concurrency: number
   log: Logger
   metrics: WorkerMetrics
+  /** Redis server time now (ms): deadlines are written with it, so lateness is measured with it. */
+  serverNow: () => number
   /** Called whenever a handler run ends and its slot frees up (its outcome may still be on its way to Redis). */
   onIdle: () => void
 }
@@ -39,17 +42,11 @@ export interface RunnerStats {
   claimLost: number
 }
 
-/** Exponential backoff with "equal jitter": half fixed, half random, capped at one hour. */
-export function backoffDelay (baseMs: number, attempt: number, random = Math.random): number {
-  const exp = Math.min(baseMs * 2 ** Math.max(0, attempt - 1), 3_600_000)
-  return Math.round(exp / 2 + random() * exp / 2)
-}
-
 interface Run {
   job: ExpiryJob
   /** `<member>#<attempt>`: the claim; its key in the running map. */
   key: string
-  /** Date.now() when it started: the handler timeout counts from here. */
+  /** performance.now() when it started: the handler timeout counts from here, on the monotonic clock. */
   startedAt: number
   /** Created on first use: most runs finish without anyone asking for their signal. */
   controller?: AbortController
@@ -111,7 +108,7 @@ export class Runner {
     // run has recorded its outcome but not yet left this map still runs.
     const key = `${job.member}#${job.attempt}`
     if (this.running.has(key)) return
-    const run: Run = { job, key, startedAt: Date.now() }
+    const run: Run = { job, key, startedAt: performance.now() }
     this.running.set(key, run)
     this.handlersRunning++
     this.armTimeout()
@@ -149,7 +146,7 @@ export class Runner {
   private armTimeout (): void {
     if (this.timeoutTimer) return
     const oldest = this.running.values().next().value
-    if (oldest) this.timeOutIn(oldest.startedAt + this.opts.handlerTimeoutMs - Date.now())
+    if (oldest) this.timeOutIn(oldest.startedAt + this.opts.handlerTimeoutMs - performance.now())
   }
 
   private timeOutIn (ms: number): void {
@@ -167,7 +164,7 @@ export class Runner {
   /** Aborts every run past the handler timeout (the oldest come first), then re-arms for the next. */
   private timeOut (): void {
     const { handlerTimeoutMs } = this.opts
-    const now = Date.now()
+    const now = performance.now()
     for (const run of this.running.values()) {
       // Runs aborted before stay here until their handlers stop: re-arm for the first one still in time.
       if (run.startedAt + handlerTimeoutMs > now) {
@@ -203,7 +200,7 @@ export class Runner {
       generation: job.generation,
       idempotencyKey: `${job.id}:${job.generation}`
     }
-    const lateMs = run.startedAt - job.deadline
+    const lateMs = this.opts.serverNow() - job.deadline
     // Lateness is the delay of the first run; retries are late by design (backoff).
     if (foundBy !== 'retry') this.opts.metrics.late(foundBy, Math.max(0, lateMs) / 1000)
     if (this.opts.log.isLevelEnabled('debug')) this.logOf(run).debug({ lateMs, foundBy }, 'running expiry handlers')
@@ -295,14 +292,13 @@ export class Runner {
     const log = this.logOf(run)
     const { error } = result
     const message = lastErrorMessage(error)
-    const delay = backoffDelay(backoffMs, job.attempt)
-    const outcome = await failJob(store, job, token, message, maxAttempts, delay)
+    const { outcome, retryInMs } = await failRun(store, job, token, message, maxAttempts, backoffMs)
     if (outcome === 'dead') {
       log.error({ err: error }, 'expiry handler failed for the last time: order moved to the dead-letter set')
       return 'dead'
     }
     if (outcome === 'retry') {
-      log.warn({ err: error, retryInMs: delay }, 'expiry handler failed; will retry')
+      log.warn({ err: error, retryInMs }, 'expiry handler failed; will retry')
       return 'retried'
     }
     log.warn({ err: error }, 'handler failed after its claim was taken over')

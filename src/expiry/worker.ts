@@ -125,6 +125,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     log,
     metrics,
     // Only called once jobs run, which is after the sweeper below exists.
+    serverNow: (): number => sweeper.serverNow(),
     onIdle: () => sweeper.onCapacity()
   })
   const heartbeat = new Heartbeat({

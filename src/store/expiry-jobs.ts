@@ -135,14 +135,26 @@ export async function ackJob (ctx: StoreContext, job: ExpiryJob, token: string):
 
 export type FailResult = 'retry' | 'dead' | 'claim-lost'
 
-/** Records a failed run: a retry after delayMs, or the dead-letter set after the last attempt. */
-export async function failJob (
-  ctx: StoreContext, job: ExpiryJob, token: string, error: string, maxAttempts: number, delayMs: number
-): Promise<FailResult> {
+/**
+ * Records a failed run: a retry with backoff, or the dead-letter set after
+ * the last attempt of its set (a replay starts a new set). The first retry
+ * of a set waits between backoffMs / 2 and backoffMs (where: `jitter`, in
+ * [0, 1]), each further one twice as long, at most an hour.
+ */
+export async function failRun (
+  ctx: StoreContext, job: ExpiryJob, token: string, error: string, maxAttempts: number, backoffMs: number, jitter = Math.random()
+): Promise<{ outcome: FailResult, retryInMs: number }> {
   const { k, job: jobKey, order, held } = jobKeys(ctx, job, token)
-  const reply = Number(await run(ctx, 'fail', [k.jobs, jobKey, order, k.dead, held, k.outbox],
-    [k.base, job.member, token, job.attempt, job.generation, error.slice(0, 2000), maxAttempts, delayMs, outboxCap(ctx)]))
-  return reply === 2 ? 'dead' : reply === 1 ? 'retry' : 'claim-lost'
+  const [code, retryInMs] = (await run(ctx, 'fail', [k.jobs, jobKey, order, k.dead, held, k.outbox],
+    [k.base, job.member, token, job.attempt, job.generation, error.slice(0, 2000), maxAttempts, backoffMs, outboxCap(ctx), jitter])).map(Number)
+  return { outcome: code === 2 ? 'dead' : code === 1 ? 'retry' : 'claim-lost', retryInMs: retryInMs ?? 0 }
+}
+
+/** failRun, answering only the outcome. */
+export async function failJob (
+  ctx: StoreContext, job: ExpiryJob, token: string, error: string, maxAttempts: number, backoffMs: number
+): Promise<FailResult> {
+  return (await failRun(ctx, job, token, error, maxAttempts, backoffMs)).outcome
 }
 
 export interface Release {

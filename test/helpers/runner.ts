@@ -21,6 +21,7 @@ export function testRunner (store: StoreContext, overrides: Partial<RunnerOption
     concurrency: 10,
     log: pino({ level: 'silent' }),
     metrics: createWorkerMetrics(),
+    serverNow: () => Date.now(),
     onIdle: () => {},
     ...overrides
   })
