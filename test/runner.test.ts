@@ -30,6 +30,7 @@ t.test('one run per claim: a resent claim is skipped, the next attempt of the sa
     maxAttempts: 5,
     backoffMs: 10,
     handlerTimeoutMs: 10_000,
+    safetyNetMs: 120_000,
     concurrency: 10,
     log: pino({ level: 'silent' }),
     metrics: createWorkerMetrics(),

@@ -6,6 +6,7 @@ import { failRun, releaseJobs, type ExpiryJob } from '../store/expiry-jobs.js'
 import { AckBatcher } from './ack-batcher.js'
 import { settledOrGivenUp } from './abortable.js'
 import { lastErrorMessage } from './error-message.js'
+import { sendUntilAnswered } from './report-retry.js'
 import type { ExpiryEvent, HandlerContext, NamedHandler } from './handlers.js'
 
 /**
@@ -23,6 +24,12 @@ export interface RunnerOptions {
   /** The first retry's delay, doubled for each further attempt of a set (with jitter; see failRun). */
   backoffMs: number
   handlerTimeoutMs: number
+  /**
+   * A claimed job is due again this long after its claim even while its
+   * worker lives (Claimant.runningMs). An outcome Redis refuses is sent
+   * again until then at most: later, the job is another claim's.
+   */
+  safetyNetMs: number
   concurrency: number
   log: Logger
   metrics: WorkerMetrics
@@ -52,8 +59,10 @@ interface Run {
   controller?: AbortController
   /** Created on first use, like the controller: a child logger per run is costly at thousands a second. */
   log?: Logger
-  /** Why the run was given up; set once, then its outcome is never recorded. */
+  /** Why the run was given up while its handlers ran; set once, then its outcome is never recorded. */
   abandoned?: string
+  /** Its handlers have ended: what is left is to record the outcome, which the fencing token guards. */
+  handlerDone?: boolean
   /** Given up for a reason that is not the handler's (the worker stops, Redis out of reach): the attempt is given back with the claim. */
   interrupted?: boolean
   promise?: Promise<void>
@@ -83,6 +92,8 @@ export class Runner {
   private timeoutTimer: NodeJS.Timeout | undefined
   /** Runs in `running` whose handlers have not finished yet. */
   private handlersRunning = 0
+  /** The worker stopped waiting for its runs: outcomes Redis refuses are no longer sent again. */
+  private stopped = false
 
   constructor (private readonly opts: RunnerOptions) {
     this.acks = new AckBatcher(opts.store, opts.token)
@@ -139,6 +150,7 @@ export class Runner {
     const result = await Promise.race([all, timedOut])
     clearTimeout(timer)
     if (result !== 'timeout') return true
+    this.stopped = true
     for (const run of this.running.values()) this.abandon(run, 'the worker is shutting down', false)
     return false
   }
@@ -182,7 +194,8 @@ export class Runner {
   }
 
   private abandon (run: Run, reason: string, countsAttempt: boolean): void {
-    if (run.abandoned !== undefined) return
+    // A finished run's outcome is still sent: Redis accepts it only while the claim is ours.
+    if (run.abandoned !== undefined || run.handlerDone) return
     run.abandoned = reason
     run.interrupted = !countsAttempt
     abortRun(run, new Error(`run abandoned: ${reason}`))
@@ -214,6 +227,7 @@ export class Runner {
       result = { ok: false, error }
     } finally {
       this.opts.metrics.handlerDuration((performance.now() - startedAt) / 1000)
+      run.handlerDone = true
       this.handlersRunning--
       this.opts.onIdle()
     }
@@ -227,7 +241,7 @@ export class Runner {
       if (!result.ok) this.opts.metrics.handlerFailed(run.handler ?? 'unknown')
       this.count(await this.record(run, result), foundBy)
     } catch (err) {
-      // Redis refused the outcome: the claim is taken over when the heartbeat lapses, and the job runs again.
+      // Given up (the worker stopped, or the safety net passed): the job is due again and runs again.
       this.logOf(run).error({ err }, 'could not record the handler outcome; the order will be handled again')
     }
   }
@@ -275,14 +289,25 @@ export class Runner {
   }
 
   private async giveBack (run: Run): Promise<void> {
-    await releaseJobs(this.opts.store, run.job.shard, this.opts.token, [{ job: run.job, how: run.interrupted ? 'interrupted' : 'abandoned' }])
+    const release = { job: run.job, how: run.interrupted ? 'interrupted' as const : 'abandoned' as const }
+    await this.send(run, 'release', async () => await releaseJobs(this.opts.store, run.job.shard, this.opts.token, [release]))
+  }
+
+  /** Sends an outcome until Redis answers it, while that can still matter. */
+  private async send<T> (run: Run, what: string, call: () => Promise<T>): Promise<T> {
+    const giveUp = () => {
+      if (this.stopped) return 'the worker stopped'
+      if (performance.now() > run.startedAt + this.opts.safetyNetMs) return "the claim's safety net has passed"
+      return undefined
+    }
+    return await sendUntilAnswered(call, giveUp, this.logOf(run), what)
   }
 
   private async record (run: Run, result: HandlerResult): Promise<RunOutcome> {
     const { job } = run
     const { store, token, maxAttempts, backoffMs } = this.opts
     if (result.ok) {
-      if (await this.acks.ack(job)) {
+      if (await this.send(run, 'acknowledgement', async () => await this.acks.ack(job))) {
         if (this.opts.log.isLevelEnabled('debug')) this.logOf(run).debug('expiry handled')
         return 'handled'
       }
@@ -292,7 +317,7 @@ export class Runner {
     const log = this.logOf(run)
     const { error } = result
     const message = lastErrorMessage(error)
-    const { outcome, retryInMs } = await failRun(store, job, token, message, maxAttempts, backoffMs)
+    const { outcome, retryInMs } = await this.send(run, 'failure', async () => await failRun(store, job, token, message, maxAttempts, backoffMs))
     if (outcome === 'dead') {
       log.error({ err: error }, 'expiry handler failed for the last time: order moved to the dead-letter set')
       return 'dead'

@@ -121,6 +121,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     maxAttempts: config.EXPIRY_MAX_ATTEMPTS,
     backoffMs: config.EXPIRY_BACKOFF_MS,
     handlerTimeoutMs: config.EXPIRY_HANDLER_TIMEOUT_MS,
+    safetyNetMs: claimant.runningMs,
     concurrency: config.EXPIRY_CONCURRENCY,
     log,
     metrics,

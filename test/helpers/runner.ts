@@ -18,6 +18,7 @@ export function testRunner (store: StoreContext, overrides: Partial<RunnerOption
     maxAttempts: 5,
     backoffMs: 1000,
     handlerTimeoutMs: 10_000,
+    safetyNetMs: 120_000,
     concurrency: 10,
     log: pino({ level: 'silent' }),
     metrics: createWorkerMetrics(),
