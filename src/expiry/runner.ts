@@ -142,8 +142,13 @@ export class Runner {
     }
   }
 
-  /** Waits for running handlers; after timeoutMs aborts them and returns false (the caller releases their claims). */
-  async drain (timeoutMs: number): Promise<boolean> {
+  /**
+   * Waits for running handlers; after timeoutMs aborts them and returns false
+   * (the caller releases their claims). `countsAttempt`: the runs still going
+   * then are given back as counted attempts (the worker stops because a
+   * handler crashed it, and it may be one of them), not as interrupted.
+   */
+  async drain (timeoutMs: number, countsAttempt = false): Promise<boolean> {
     const all = Promise.allSettled([...this.running.values()].map(async (r) => await r.promise))
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs) })
@@ -151,7 +156,7 @@ export class Runner {
     clearTimeout(timer)
     if (result !== 'timeout') return true
     this.stopped = true
-    for (const run of this.running.values()) this.abandon(run, 'the worker is shutting down', false)
+    for (const run of this.running.values()) this.abandon(run, countsAttempt ? 'the worker crashed' : 'the worker is shutting down', countsAttempt)
     return false
   }
 

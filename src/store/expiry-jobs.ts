@@ -168,25 +168,28 @@ export interface Release {
 
 /**
  * Gives claims back so another worker runs them at once. With `leave`, also
- * everything else the worker holds in the shard, and it leaves the shard.
+ * everything else the worker holds in the shard (as `rest`: interrupted when
+ * it stops for a signal, abandoned when a crash stops it), and it leaves the shard.
  */
 export async function releaseJobs (
-  ctx: StoreContext, shard: number, token: string, releases: Release[], leave = false
+  ctx: StoreContext, shard: number, token: string, releases: Release[], leave = false, rest: 'interrupted' | 'abandoned' = 'interrupted'
 ): Promise<number> {
   const k = ctx.keys.shard(shard)
-  const args: Array<string | number> = [k.base, token, leave ? 1 : 0]
+  const args: Array<string | number> = [k.base, token, leave ? 1 : 0, rest]
   for (const r of releases) args.push(r.job.member, r.job.attempt, r.how)
   return Number(await run(ctx, 'release', [k.jobs, k.held(token), k.workers, k.claimRecord(token)], args))
 }
 
 /**
  * A stopping worker gives back everything it still holds and leaves every
- * shard. Returns how many jobs it gave back; a shard Redis refuses is taken
- * over by the other workers once this worker's heartbeat lapses.
+ * shard: with `how` 'interrupted' (a signal) the attempts are given back,
+ * with 'abandoned' (a crash) they count. Returns how many jobs it gave back;
+ * a shard Redis refuses is taken over by the other workers once this
+ * worker's heartbeat lapses.
  */
-export async function leaveAllShards (ctx: StoreContext, token: string): Promise<number> {
+export async function leaveAllShards (ctx: StoreContext, token: string, how: 'interrupted' | 'abandoned' = 'interrupted'): Promise<number> {
   const results = await Promise.allSettled(Array.from({ length: ctx.keys.shards }, async (_v, shard) =>
-    await releaseJobs(ctx, shard, token, [], true)))
+    await releaseJobs(ctx, shard, token, [], true, how)))
   return results.reduce((sum, r) => sum + (r.status === 'fulfilled' ? r.value : 0), 0)
 }
 
