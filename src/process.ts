@@ -24,14 +24,18 @@ export function exitIfMisconfigured (err: unknown): never {
   throw err
 }
 
+/** Why the process stops: a signal (SIGTERM, SIGINT), or a crash (an uncaught exception or unhandled rejection). */
+export type ShutdownCause = 'signal' | 'crash'
+
 /**
- * SIGTERM/SIGINT (and uncaught errors) close the process gracefully within
- * the deadline; a second signal exits at once.
+ * SIGTERM/SIGINT and uncaught errors close the process within the deadline;
+ * a second signal exits at once. `close` is told which: a crash is not a
+ * signal (the worker then counts the attempts that were running).
  */
-export function onShutdown (log: Logger, delayMs: number, close: () => Promise<void>): void {
+export function onShutdown (log: Logger, delayMs: number, close: (cause: ShutdownCause) => Promise<void>): void {
   closeWithGrace({ delay: delayMs, logger: log }, async ({ signal, err }) => {
     if (err) log.error({ err }, 'shutting down after an error')
     else log.info({ signal }, 'shutting down')
-    await close()
+    await close(err ? 'crash' : 'signal')
   })
 }

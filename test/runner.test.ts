@@ -30,9 +30,11 @@ t.test('one run per claim: a resent claim is skipped, the next attempt of the sa
     maxAttempts: 5,
     backoffMs: 10,
     handlerTimeoutMs: 10_000,
+    safetyNetMs: 120_000,
     concurrency: 10,
     log: pino({ level: 'silent' }),
     metrics: createWorkerMetrics(),
+    serverNow: () => Date.now(),
     onIdle: () => {}
   })
   const job = (attempt: number): ExpiryJob => ({ shard: 0, member: '1:same-order', id: 'same-order', generation: 1, deadline: 0, expiredAt: 0, attempt })

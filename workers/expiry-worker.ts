@@ -52,6 +52,6 @@ const worker = await startExpiryWorker({ config, redis, subscriber, connectNode,
 log.info({ redis: target.describe, handlers: handlers.map((h) => h.name), httpPort: worker.httpPort }, 'expiry worker ready')
 
 // Leave close-with-grace a little time after the handlers' deadline to close connections.
-onShutdown(log, config.SHUTDOWN_TIMEOUT_MS + 1000, async () => {
-  await worker.close(config.SHUTDOWN_TIMEOUT_MS)
+onShutdown(log, config.SHUTDOWN_TIMEOUT_MS + 1000, async (cause) => {
+  await worker.close(config.SHUTDOWN_TIMEOUT_MS, cause)
 })

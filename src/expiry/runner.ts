@@ -2,9 +2,11 @@ import { performance } from 'node:perf_hooks'
 import type { Logger } from 'pino'
 import type { JobSource, RunOutcome, WorkerMetrics } from '../metrics/worker-metrics.js'
 import type { StoreContext } from '../store/context.js'
-import { failJob, releaseJobs, type ExpiryJob } from '../store/expiry-jobs.js'
+import { failRun, releaseJobs, type ExpiryJob } from '../store/expiry-jobs.js'
 import { AckBatcher } from './ack-batcher.js'
 import { settledOrGivenUp } from './abortable.js'
+import { lastErrorMessage } from './error-message.js'
+import { sendUntilAnswered } from './report-retry.js'
 import type { ExpiryEvent, HandlerContext, NamedHandler } from './handlers.js'
 
 /**
@@ -19,11 +21,20 @@ export interface RunnerOptions {
   /** The worker's token: with the job's attempt, the fencing token of every outcome. */
   token: string
   maxAttempts: number
+  /** The first retry's delay, doubled for each further attempt of a set (with jitter; see failRun). */
   backoffMs: number
   handlerTimeoutMs: number
+  /**
+   * A claimed job is due again this long after its claim even while its
+   * worker lives (Claimant.runningMs). An outcome Redis refuses is sent
+   * again until then at most: later, the job is another claim's.
+   */
+  safetyNetMs: number
   concurrency: number
   log: Logger
   metrics: WorkerMetrics
+  /** Redis server time now (ms): deadlines are written with it, so lateness is measured with it. */
+  serverNow: () => number
   /** Called whenever a handler run ends and its slot frees up (its outcome may still be on its way to Redis). */
   onIdle: () => void
 }
@@ -38,30 +49,29 @@ export interface RunnerStats {
   claimLost: number
 }
 
-/** Exponential backoff with "equal jitter": half fixed, half random, capped at one hour. */
-export function backoffDelay (baseMs: number, attempt: number, random = Math.random): number {
-  const exp = Math.min(baseMs * 2 ** Math.max(0, attempt - 1), 3_600_000)
-  return Math.round(exp / 2 + random() * exp / 2)
-}
-
 interface Run {
   job: ExpiryJob
   /** `<member>#<attempt>`: the claim; its key in the running map. */
   key: string
-  /** Date.now() when it started: the handler timeout counts from here. */
+  /** performance.now() when it started: the handler timeout counts from here, on the monotonic clock. */
   startedAt: number
   /** Created on first use: most runs finish without anyone asking for their signal. */
   controller?: AbortController
   /** Created on first use, like the controller: a child logger per run is costly at thousands a second. */
   log?: Logger
-  /** Why the run was given up; set once, then its outcome is never recorded. */
+  /** Why the run was given up while its handlers ran; set once, then its outcome is never recorded. */
   abandoned?: string
-  /** Given up because the worker stops: the attempt is given back with the claim. */
+  /** Its handlers have ended: what is left is to record the outcome, which the fencing token guards. */
+  handlerDone?: boolean
+  /** Given up for a reason that is not the handler's (the worker stops, Redis out of reach): the attempt is given back with the claim. */
   interrupted?: boolean
   promise?: Promise<void>
   /** The handler running now; names the one that failed. */
   handler?: string
 }
+
+/** How a run's handlers ended. Success is this value, never the absence of an error: `throw undefined` failed. */
+type HandlerResult = { ok: true } | { ok: false, error: unknown }
 
 function signalOf (run: Run): AbortSignal {
   run.controller ??= new AbortController()
@@ -82,6 +92,8 @@ export class Runner {
   private timeoutTimer: NodeJS.Timeout | undefined
   /** Runs in `running` whose handlers have not finished yet. */
   private handlersRunning = 0
+  /** The worker stopped waiting for its runs: outcomes Redis refuses are no longer sent again. */
+  private stopped = false
 
   constructor (private readonly opts: RunnerOptions) {
     this.acks = new AckBatcher(opts.store, opts.token)
@@ -107,7 +119,7 @@ export class Runner {
     // run has recorded its outcome but not yet left this map still runs.
     const key = `${job.member}#${job.attempt}`
     if (this.running.has(key)) return
-    const run: Run = { job, key, startedAt: Date.now() }
+    const run: Run = { job, key, startedAt: performance.now() }
     this.running.set(key, run)
     this.handlersRunning++
     this.armTimeout()
@@ -117,30 +129,41 @@ export class Runner {
     })
   }
 
-  /** The worker's claims in this shard are lost: abort its runs there; their outcome is not recorded. */
-  abandonShard (shard: number, reason: string): void {
-    for (const run of this.running.values()) if (run.job.shard === shard) this.abandon(run, reason)
+  /**
+   * The worker's claims in this shard are lost: abort its runs there; their
+   * outcome is not recorded and they are given back. `countsAttempt`: the
+   * attempt counts when this process is to blame (it stalled past its lease),
+   * so a handler that stalls its worker every time still ends dead; not when
+   * contact with Redis was lost, which is not the handler's doing.
+   */
+  abandonShard (shard: number, reason: string, countsAttempt = true): void {
+    for (const run of this.running.values()) {
+      if (run.job.shard === shard) this.abandon(run, reason, countsAttempt)
+    }
   }
 
-  /** Waits for running handlers; after timeoutMs aborts them and returns false (the caller releases their claims). */
-  async drain (timeoutMs: number): Promise<boolean> {
+  /**
+   * Waits for running handlers; after timeoutMs aborts them and returns false
+   * (the caller releases their claims). `countsAttempt`: the runs still going
+   * then are given back as counted attempts (the worker stops because a
+   * handler crashed it, and it may be one of them), not as interrupted.
+   */
+  async drain (timeoutMs: number, countsAttempt = false): Promise<boolean> {
     const all = Promise.allSettled([...this.running.values()].map(async (r) => await r.promise))
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), timeoutMs) })
     const result = await Promise.race([all, timedOut])
     clearTimeout(timer)
     if (result !== 'timeout') return true
-    for (const run of this.running.values()) {
-      run.interrupted = true
-      this.abandon(run, 'the worker is shutting down')
-    }
+    this.stopped = true
+    for (const run of this.running.values()) this.abandon(run, countsAttempt ? 'the worker crashed' : 'the worker is shutting down', countsAttempt)
     return false
   }
 
   private armTimeout (): void {
     if (this.timeoutTimer) return
     const oldest = this.running.values().next().value
-    if (oldest) this.timeOutIn(oldest.startedAt + this.opts.handlerTimeoutMs - Date.now())
+    if (oldest) this.timeOutIn(oldest.startedAt + this.opts.handlerTimeoutMs - performance.now())
   }
 
   private timeOutIn (ms: number): void {
@@ -158,7 +181,7 @@ export class Runner {
   /** Aborts every run past the handler timeout (the oldest come first), then re-arms for the next. */
   private timeOut (): void {
     const { handlerTimeoutMs } = this.opts
-    const now = Date.now()
+    const now = performance.now()
     for (const run of this.running.values()) {
       // Runs aborted before stay here until their handlers stop: re-arm for the first one still in time.
       if (run.startedAt + handlerTimeoutMs > now) {
@@ -175,9 +198,11 @@ export class Runner {
     return run.log
   }
 
-  private abandon (run: Run, reason: string): void {
-    if (run.abandoned !== undefined) return
+  private abandon (run: Run, reason: string, countsAttempt: boolean): void {
+    // A finished run's outcome is still sent: Redis accepts it only while the claim is ours.
+    if (run.abandoned !== undefined || run.handlerDone) return
     run.abandoned = reason
+    run.interrupted = !countsAttempt
     abortRun(run, new Error(`run abandoned: ${reason}`))
     this.logOf(run).warn({ reason }, 'expiry handler aborted; another worker will run it')
   }
@@ -193,19 +218,21 @@ export class Runner {
       generation: job.generation,
       idempotencyKey: this.opts.store.keys.idempotencyKey(job.id, job.generation)
     }
-    const lateMs = run.startedAt - job.deadline
+    const lateMs = this.opts.serverNow() - job.deadline
     // Lateness is the delay of the first run; retries are late by design (backoff).
     if (foundBy !== 'retry') this.opts.metrics.late(foundBy, Math.max(0, lateMs) / 1000)
     if (this.opts.log.isLevelEnabled('debug')) this.logOf(run).debug({ lateMs, foundBy }, 'running expiry handlers')
-    let error: unknown
+    let result: HandlerResult
     const startedAt = performance.now()
     try {
       const pending = this.runHandlers(run, event)
       if (pending) await pending
-    } catch (err) {
-      error = err
+      result = { ok: true }
+    } catch (error) {
+      result = { ok: false, error }
     } finally {
       this.opts.metrics.handlerDuration((performance.now() - startedAt) / 1000)
+      run.handlerDone = true
       this.handlersRunning--
       this.opts.onIdle()
     }
@@ -216,10 +243,10 @@ export class Runner {
         await this.giveBack(run)
         return
       }
-      if (error !== undefined) this.opts.metrics.handlerFailed(run.handler ?? 'unknown')
-      this.count(await this.record(run, error), foundBy)
+      if (!result.ok) this.opts.metrics.handlerFailed(run.handler ?? 'unknown')
+      this.count(await this.record(run, result), foundBy)
     } catch (err) {
-      // Redis refused the outcome: the claim is taken over when the heartbeat lapses, and the job runs again.
+      // Given up (the worker stopped, or the safety net passed): the job is due again and runs again.
       this.logOf(run).error({ err }, 'could not record the handler outcome; the order will be handled again')
     }
   }
@@ -267,14 +294,25 @@ export class Runner {
   }
 
   private async giveBack (run: Run): Promise<void> {
-    await releaseJobs(this.opts.store, run.job.shard, this.opts.token, [{ job: run.job, how: run.interrupted ? 'interrupted' : 'abandoned' }])
+    const release = { job: run.job, how: run.interrupted ? 'interrupted' as const : 'abandoned' as const }
+    await this.send(run, 'release', async () => await releaseJobs(this.opts.store, run.job.shard, this.opts.token, [release]))
   }
 
-  private async record (run: Run, error: unknown): Promise<RunOutcome> {
+  /** Sends an outcome until Redis answers it, while that can still matter. */
+  private async send<T> (run: Run, what: string, call: () => Promise<T>): Promise<T> {
+    const giveUp = () => {
+      if (this.stopped) return 'the worker stopped'
+      if (performance.now() > run.startedAt + this.opts.safetyNetMs) return "the claim's safety net has passed"
+      return undefined
+    }
+    return await sendUntilAnswered(call, giveUp, this.logOf(run), what)
+  }
+
+  private async record (run: Run, result: HandlerResult): Promise<RunOutcome> {
     const { job } = run
     const { store, token, maxAttempts, backoffMs } = this.opts
-    if (error === undefined) {
-      if (await this.acks.ack(job)) {
+    if (result.ok) {
+      if (await this.send(run, 'acknowledgement', async () => await this.acks.ack(job))) {
         if (this.opts.log.isLevelEnabled('debug')) this.logOf(run).debug('expiry handled')
         return 'handled'
       }
@@ -282,15 +320,15 @@ export class Runner {
       return 'claim_lost'
     }
     const log = this.logOf(run)
-    const message = error instanceof Error ? error.message : String(error)
-    const delay = backoffDelay(backoffMs, job.attempt)
-    const outcome = await failJob(store, job, token, message, maxAttempts, delay)
+    const { error } = result
+    const message = lastErrorMessage(error)
+    const { outcome, retryInMs } = await this.send(run, 'failure', async () => await failRun(store, job, token, message, maxAttempts, backoffMs))
     if (outcome === 'dead') {
       log.error({ err: error }, 'expiry handler failed for the last time: order moved to the dead-letter set')
       return 'dead'
     }
     if (outcome === 'retry') {
-      log.warn({ err: error, retryInMs: delay }, 'expiry handler failed; will retry')
+      log.warn({ err: error, retryInMs }, 'expiry handler failed; will retry')
       return 'retried'
     }
     log.warn({ err: error }, 'handler failed after its claim was taken over')

@@ -279,4 +279,9 @@ export class Sweeper {
     const released = await releaseJobs(this.opts.store, shard, this.opts.claimant.token, jobs.map((job) => ({ job, how: 'unstarted' as const })))
     this.opts.log.info({ shard, released }, 'gave back jobs that were claimed but not started (stopping, or the claim was answered too late)')
   }
+
+  /** Redis server time now (ms), from the measured clock offset: what deadlines are written with. */
+  serverNow (): number {
+    return Date.now() + this.clockOffset
+  }
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Cluster, Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { parseRedisUrl, type Config } from '../config.js'
+import type { ShutdownCause } from '../process.js'
 import type { KeyFormat, Keyspace } from '../keys.js'
 import { createWorkerMetrics, type WorkerMetrics } from '../metrics/worker-metrics.js'
 import { closeRedis, type RedisClient } from '../redis/connection.js'
@@ -69,9 +70,13 @@ export interface ExpiryWorker {
   /**
    * Stops finding work, gives back claims it has not started, lets running
    * handlers finish within timeoutMs, gives back what still runs, leaves the
-   * worker list and closes both connections.
+   * worker list and closes both connections. With cause 'crash' (an uncaught
+   * exception or unhandled rejection, which a handler may have caused) the
+   * runs still going at the deadline are given back as counted attempts, so
+   * a handler that crashes its worker every time ends dead; after a signal
+   * their attempts are given back.
    */
-  close: (timeoutMs?: number) => Promise<void>
+  close: (timeoutMs?: number, cause?: ShutdownCause) => Promise<void>
 }
 
 export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<ExpiryWorker> {
@@ -121,10 +126,12 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     maxAttempts: config.EXPIRY_MAX_ATTEMPTS,
     backoffMs: config.EXPIRY_BACKOFF_MS,
     handlerTimeoutMs: config.EXPIRY_HANDLER_TIMEOUT_MS,
+    safetyNetMs: claimant.runningMs,
     concurrency: config.EXPIRY_CONCURRENCY,
     log,
     metrics,
     // Only called once jobs run, which is after the sweeper below exists.
+    serverNow: (): number => sweeper.serverNow(),
     onIdle: () => sweeper.onCapacity()
   })
   const heartbeat = new Heartbeat({
@@ -240,17 +247,18 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     httpPort: http?.port,
     readiness,
     subscribedMasters: () => subscribedMasters(),
-    async close (timeoutMs = config.SHUTDOWN_TIMEOUT_MS) {
+    async close (timeoutMs = config.SHUTDOWN_TIMEOUT_MS, cause = 'signal') {
       closing ??= (async () => {
         state = 'closing'
+        const crashed = cause === 'crash'
         await sweeper.stop(timeoutMs)
         await subscription.close()
-        const drained = await runner.drain(timeoutMs)
+        const drained = await runner.drain(timeoutMs, crashed)
         heartbeat.stop()
-        const released = await leaveAllShards(store, claimant.token)
+        const released = await leaveAllShards(store, claimant.token, crashed ? 'abandoned' : 'interrupted')
         await relay?.stop()
         await housekeeping.stop()
-        if (!drained) log.warn({ released }, 'handlers still running at the shutdown deadline were given back for another worker to run')
+        if (!drained) log.warn({ released, cause }, 'handlers still running at the shutdown deadline were given back for another worker to run')
         log.info({ found: sweeper.found, ...runner.stats }, 'expiry worker stopped')
         await closeConnections()
         // Last, so /readyz says "shutting down" for as long as the worker stops.

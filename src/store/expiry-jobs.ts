@@ -135,14 +135,26 @@ export async function ackJob (ctx: StoreContext, job: ExpiryJob, token: string):
 
 export type FailResult = 'retry' | 'dead' | 'claim-lost'
 
-/** Records a failed run: a retry after delayMs, or the dead-letter set after the last attempt. */
-export async function failJob (
-  ctx: StoreContext, job: ExpiryJob, token: string, error: string, maxAttempts: number, delayMs: number
-): Promise<FailResult> {
+/**
+ * Records a failed run: a retry with backoff, or the dead-letter set after
+ * the last attempt of its set (a replay starts a new set). The first retry
+ * of a set waits between backoffMs / 2 and backoffMs (where: `jitter`, in
+ * [0, 1]), each further one twice as long, at most an hour.
+ */
+export async function failRun (
+  ctx: StoreContext, job: ExpiryJob, token: string, error: string, maxAttempts: number, backoffMs: number, jitter = Math.random()
+): Promise<{ outcome: FailResult, retryInMs: number }> {
   const { k, job: jobKey, order, held } = jobKeys(ctx, job, token)
-  const reply = Number(await run(ctx, 'fail', [k.jobs, jobKey, order, k.dead, held, k.outbox],
-    [k.base, job.member, token, job.attempt, job.generation, error.slice(0, 2000), maxAttempts, delayMs, outboxCap(ctx)]))
-  return reply === 2 ? 'dead' : reply === 1 ? 'retry' : 'claim-lost'
+  const [code, retryInMs] = (await run(ctx, 'fail', [k.jobs, jobKey, order, k.dead, held, k.outbox],
+    [k.base, job.member, token, job.attempt, job.generation, error.slice(0, 2000), maxAttempts, backoffMs, outboxCap(ctx), jitter])).map(Number)
+  return { outcome: code === 2 ? 'dead' : code === 1 ? 'retry' : 'claim-lost', retryInMs: retryInMs ?? 0 }
+}
+
+/** failRun, answering only the outcome. */
+export async function failJob (
+  ctx: StoreContext, job: ExpiryJob, token: string, error: string, maxAttempts: number, backoffMs: number
+): Promise<FailResult> {
+  return (await failRun(ctx, job, token, error, maxAttempts, backoffMs)).outcome
 }
 
 export interface Release {
@@ -156,25 +168,28 @@ export interface Release {
 
 /**
  * Gives claims back so another worker runs them at once. With `leave`, also
- * everything else the worker holds in the shard, and it leaves the shard.
+ * everything else the worker holds in the shard (as `rest`: interrupted when
+ * it stops for a signal, abandoned when a crash stops it), and it leaves the shard.
  */
 export async function releaseJobs (
-  ctx: StoreContext, shard: number, token: string, releases: Release[], leave = false
+  ctx: StoreContext, shard: number, token: string, releases: Release[], leave = false, rest: 'interrupted' | 'abandoned' = 'interrupted'
 ): Promise<number> {
   const k = ctx.keys.shard(shard)
-  const args: Array<string | number> = [k.base, token, leave ? 1 : 0]
+  const args: Array<string | number> = [k.base, token, leave ? 1 : 0, rest]
   for (const r of releases) args.push(r.job.member, r.job.attempt, r.how)
   return Number(await run(ctx, 'release', [k.jobs, k.held(token), k.workers, k.claimRecord(token)], args))
 }
 
 /**
  * A stopping worker gives back everything it still holds and leaves every
- * shard. Returns how many jobs it gave back; a shard Redis refuses is taken
- * over by the other workers once this worker's heartbeat lapses.
+ * shard: with `how` 'interrupted' (a signal) the attempts are given back,
+ * with 'abandoned' (a crash) they count. Returns how many jobs it gave back;
+ * a shard Redis refuses is taken over by the other workers once this
+ * worker's heartbeat lapses.
  */
-export async function leaveAllShards (ctx: StoreContext, token: string): Promise<number> {
+export async function leaveAllShards (ctx: StoreContext, token: string, how: 'interrupted' | 'abandoned' = 'interrupted'): Promise<number> {
   const results = await Promise.allSettled(Array.from({ length: ctx.keys.shards }, async (_v, shard) =>
-    await releaseJobs(ctx, shard, token, [], true)))
+    await releaseJobs(ctx, shard, token, [], true, how)))
   return results.reduce((sum, r) => sum + (r.status === 'fulfilled' ? r.value : 0), 0)
 }
 

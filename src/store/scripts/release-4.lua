@@ -5,8 +5,10 @@
   given back: neither is the handler's doing), runs it abandoned because it
   could not prove its claim (the attempt counts, so a handler that stalls its
   worker every time still ends in the dead-letter set), and, when the worker
-  stops, everything it still holds in the shard (interrupted), after which
-  it leaves the shard's worker list.
+  stops, everything it still holds in the shard, after which it leaves the
+  shard's worker list: interrupted when it stops for a signal, abandoned (the
+  attempts count) when it stops because a handler crashed it, so a handler
+  that crashes its worker every time still ends in the dead-letter set.
 
   KEYS[1] job queue     <base>jobs
   KEYS[2] held jobs     <base>held:<token>
@@ -16,7 +18,8 @@
   ARGV[1] base
   ARGV[2] worker token
   ARGV[3] 1 to release everything held and leave the shard, 0 for the listed jobs only
-  ARGV[4..] triples: member, attempt (fencing token with ARGV[2]), 'unstarted', 'interrupted' or 'abandoned'
+  ARGV[4] with ARGV[3] = 1, how the rest held is released: 'interrupted' or 'abandoned'
+  ARGV[5..] triples: member, attempt (fencing token with ARGV[2]), 'unstarted', 'interrupted' or 'abandoned'
 
   Released jobs are due at once; `<prefix>due` tells the workers (wake.lua).
 
@@ -35,7 +38,7 @@ local function release(member, jobKey, fields)
   released = released + 1
 end
 
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local member, attempt, how = ARGV[i], ARGV[i + 1], ARGV[i + 2]
   local jobKey = base .. 'job:' .. member
   local job = redis.call('HMGET', jobKey, 'l', 'a')
@@ -54,7 +57,9 @@ if ARGV[3] == '1' then
   for _, member in ipairs(redis.call('SMEMBERS', KEYS[2])) do
     local jobKey = base .. 'job:' .. member
     local job = redis.call('HMGET', jobKey, 'l', 'a')
-    if job[1] == token then
+    if job[1] == token and ARGV[4] == 'abandoned' then
+      release(member, jobKey, { 'e', 'the worker crashed during attempt ' .. job[2] })
+    elseif job[1] == token then
       release(member, jobKey, { 'a', tonumber(job[2]) - 1, 'e', 'the worker shut down during attempt ' .. job[2] })
     end
   end
