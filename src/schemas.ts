@@ -47,6 +47,9 @@ export const ExtendCheckoutBody = Type.Object({
 }, { additionalProperties: false, examples: [{ ttlMs: 600000 }] })
 export type ExtendCheckoutBody = Static<typeof ExtendCheckoutBody>
 
+/** Complete and cancel take no body; `{}` is allowed for clients that always send one. */
+export const EmptyBody = Type.Object({}, { additionalProperties: false, description: 'no body, or {}' })
+
 export const CheckoutStatus = Type.Union([
   Type.Literal('pending'), Type.Literal('expired'), Type.Literal('completed'), Type.Literal('cancelled')
 ])

@@ -4,7 +4,7 @@ import { Errors } from '../errors.js'
 import { markReplayed } from '../plugins/idempotency.js'
 import type { CheckoutLimits } from '../plugins/store.js'
 import {
-  CheckoutResponse, CreateCheckoutBody, EndedResponse, errorResponse, ExtendCheckoutBody, IdempotencyHeaders, IdParams
+  CheckoutResponse, CreateCheckoutBody, EmptyBody, EndedResponse, errorResponse, ExtendCheckoutBody, IdempotencyHeaders, IdParams
 } from '../schemas.js'
 import { readCheckout } from '../store/cached-read.js'
 import { createHold, endHold, extendHold, type CheckoutView } from '../store/checkout-store.js'
@@ -111,7 +111,7 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   // Complete and cancel differ only in the status they record.
   const endSchema = (summary: string) => ({
-    summary, tags: ['checkout'], params: IdParams, headers: IdempotencyHeaders, response: { 200: EndedResponse, ...errors(400, 404, 409, 422, 503) }
+    summary, tags: ['checkout'], params: IdParams, headers: IdempotencyHeaders, body: EmptyBody, response: { 200: EndedResponse, ...errors(400, 404, 409, 422, 503) }
   })
   const end = async (request: FastifyRequest, reply: FastifyReply, status: 'completed' | 'cancelled') => {
     const { id } = request.params as IdParams
@@ -123,10 +123,13 @@ const checkoutRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return { id: ended.id, status: ended.status, [endedField[status]]: iso(ended.endedAt) }
   }
 
-  app.post('/checkout/:id/complete', { config, schema: endSchema('Complete a pending hold; its expiry handler never runs') },
+  // No body is the usual call: validated as `{}`, so any other body is refused like an unknown field.
+  const noBodyIsEmpty = async (request: FastifyRequest) => { request.body ??= {} }
+
+  app.post('/checkout/:id/complete', { config, preValidation: noBodyIsEmpty, schema: endSchema('Complete a pending hold; its expiry handler never runs') },
     async (request, reply) => await end(request, reply, 'completed'))
 
-  app.delete('/checkout/:id', { config, schema: endSchema('Cancel a pending hold; its expiry handler never runs') },
+  app.delete('/checkout/:id', { config, preValidation: noBodyIsEmpty, schema: endSchema('Cancel a pending hold; its expiry handler never runs') },
     async (request, reply) => await end(request, reply, 'cancelled'))
 }
 
