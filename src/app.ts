@@ -27,6 +27,18 @@ export interface AppOptions {
 /** Large enough for a 16 KiB payload and its envelope, small enough to refuse junk early. */
 export const BODY_LIMIT_BYTES = 64 * 1024
 
+/**
+ * What a client gets to send a request: the headers within HEADERS_TIMEOUT_MS,
+ * the whole request within REQUEST_TIMEOUT_MS, each answered with a 408.
+ * Node checks them every CONNECTIONS_CHECK_MS (30 s by default, which let a
+ * trickled request run for a minute). A silent socket is closed only after
+ * the request timeout has had its chance to answer.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000
+export const REQUEST_TIMEOUT_MS = 15_000
+const CONNECTIONS_CHECK_MS = 1000
+const IDLE_SOCKET_TIMEOUT_MS = REQUEST_TIMEOUT_MS + 2 * CONNECTIONS_CHECK_MS
+
 /** Builds the API. Never listens: src/server.ts does, tests use inject(). */
 export async function buildApp ({ config, logger, redis }: AppOptions): Promise<FastifyInstance> {
   const policy = { tokens: readApiTokens(config), protectMetrics: config.METRICS_REQUIRE_AUTH, protectDocs: config.DOCS_REQUIRE_AUTH }
@@ -42,8 +54,9 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
     // Errors raised before a route runs get the common error body too.
     frameworkErrors: frameworkErrors(BODY_LIMIT_BYTES),
     clientErrorHandler,
-    connectionTimeout: 10_000,
-    requestTimeout: 15_000,
+    http: { headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECK_MS },
+    connectionTimeout: IDLE_SOCKET_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     keepAliveTimeout: 72_000,
     // A request that arrives on an open connection while the server closes is served, not refused with 503.
     return503OnClosing: false
