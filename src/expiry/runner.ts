@@ -117,9 +117,16 @@ export class Runner {
     })
   }
 
-  /** The worker's claims in this shard are lost: abort its runs there; their outcome is not recorded. */
-  abandonShard (shard: number, reason: string): void {
-    for (const run of this.running.values()) if (run.job.shard === shard) this.abandon(run, reason)
+  /**
+   * The worker's claims in this shard are lost: abort its runs there; their outcome is not recorded.
+   * Without countsAttempt (contact with Redis was lost) they are given back like an interrupted run.
+   */
+  abandonShard (shard: number, reason: string, countsAttempt = true): void {
+    for (const run of this.running.values()) {
+      if (run.job.shard !== shard) continue
+      if (!countsAttempt && run.abandoned === undefined) run.interrupted = true
+      this.abandon(run, reason)
+    }
   }
 
   /** Waits for running handlers; after timeoutMs aborts them and returns false (the caller releases their claims). */

@@ -1,0 +1,38 @@
+import t from 'tap'
+import { createHolds, expectExactlyOnce, scenario } from '../helpers/fault.js'
+import { getCheckout } from '../../src/store/checkout-store.js'
+
+/**
+ * Redis refuses writes (OOM under noeviction) for 3 s while holds fall due:
+ * every claim fails. The worker backs off with jitter instead of retrying at
+ * once, and logs the repeated failure once per interval with a count. Once
+ * writes are accepted again every order is handled exactly once.
+ */
+t.test('claims refused with OOM for 3 s: backed off, logged once per interval, then each order handled once', async (t) => {
+  const s = await scenario(t, { redis: { extraArgs: ['--maxmemory-policy', 'noeviction'] }, env: { KEY_SHARDS: '4' } })
+  const [worker] = await s.startWorkers(1)
+  const admin = s.redis.client()
+  const ids = await createHolds(s.store, 40, 'oom', (i) => 1000 + (i % 20) * 50)
+  const evalCalls = async () => {
+    const info = await admin.info('commandstats')
+    return [...info.matchAll(/cmdstat_eval(?:sha)?:calls=(\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0)
+  }
+  const warningsBefore = (worker!.output().match(/claim failed/g) ?? []).length
+  await admin.config('SET', 'maxmemory', '1')
+  const before = await evalCalls()
+  const startedAt = Date.now()
+  await new Promise((resolve) => setTimeout(resolve, 3000))
+  const calls = await evalCalls() - before
+  const seconds = (Date.now() - startedAt) / 1000
+  await admin.config('SET', 'maxmemory', '0')
+  const warnings = (worker!.output().match(/claim failed/g) ?? []).length - warningsBefore
+
+  // Heartbeats: 4 shards every 200 ms; claims back off; a poll per shard every 5 s.
+  const perSecond = calls / seconds
+  t.comment(`during OOM: ${Math.round(perSecond)} script calls/s, ${warnings} claim warnings`)
+  t.ok(perSecond < 4 * 5 + 4 * 5, `script calls during the refusal: ${Math.round(perSecond)}/s`)
+  t.ok(warnings >= 1 && warnings <= 2, `the repeated failure is logged once per interval (${warnings} warnings)`)
+
+  await expectExactlyOnce(t, s.record, ids, 20_000)
+  for (const id of ids.slice(0, 5)) t.match(await getCheckout(s.store, id), { outcome: 'handled', attempts: 1 })
+})
