@@ -5,7 +5,7 @@ import { startExpiryWorker } from '../../src/expiry/worker.js'
 import { createRedis } from '../../src/redis/connection.js'
 import { testConfig } from '../helpers/app.js'
 import { startRedis } from '../helpers/redis.js'
-import { pauseRedis, redisPid } from './pause.js'
+import { pauseRedis, redisPid } from '../helpers/redis-pause.js'
 
 /**
  * Redis hung but connected (SIGSTOP, like a silent partition): the worker

@@ -5,7 +5,7 @@ import { getCheckout } from '../../src/store/checkout-store.js'
 import { createHolds, expectExactlyOnce, scenario } from '../helpers/fault.js'
 import { readRecords } from '../helpers/processes.js'
 import { until } from '../helpers/worker.js'
-import { pauseRedis, redisPid } from './pause.js'
+import { pauseRedis, redisPid } from '../helpers/redis-pause.js'
 
 const HANDLER = fileURLToPath(new URL('../fixtures/abortable-record-handler.mjs', import.meta.url))
 
