@@ -207,7 +207,8 @@ export class Sweeper {
   private roomForClaim (): boolean {
     const free = this.opts.capacity() - this.reserved
     if (free <= 0) {
-      this.filled = true
+      // Slots reserved by claims in flight are not a full runner: only handlers running are.
+      if (this.opts.capacity() <= 0) this.filled = true
       return false
     }
     if (this.filled && free < this.opts.refillAt && !this.opts.idle()) return false
@@ -298,7 +299,7 @@ export class Sweeper {
           known = true
         } finally {
           this.reserved -= limit
-          if (this.opts.capacity() - this.reserved <= 0) this.filled = true
+          if (this.opts.capacity() <= 0) this.filled = true
           this.inFlight.delete(finished)
           done()
         }
