@@ -8,14 +8,16 @@ import { heartbeat, type WorkerBeat } from '../store/expiry-jobs.js'
  * timer, however many jobs the worker holds, one in flight per shard at a
  * time. Leases are judged on monotonic clocks only, never on Redis's clock
  * (docs/delivery.md, "worker killed"):
- * - this worker trusts its claims in a shard until `leaseMs - intervalMs/2`
+ * - this worker trusts its claims in a shard until `leaseMs - intervalMs`
  *   after it sent its last renewal that Redis confirmed (heartbeat or claim);
  * - it judges another worker lapsed when that worker's beat number (moved by
- *   each of its renewals, workers.lua) has not changed for `leaseMs` since
- *   this worker first received it, and then asks Redis to reap it if the
- *   number is still the same. The sender of a beat received it before we did,
- *   so a worker is reaped only a full lease after it sent its last renewal:
- *   after it gave its claims up itself.
+ *   each of its renewals, workers.lua) has not changed for
+ *   `leaseMs - intervalMs/2` since this worker first received it, and then
+ *   asks Redis to reap it if the number is still the same. The sender sent
+ *   that beat before we received it, so a worker is reaped at least half an
+ *   interval after it gave its claims up itself (room for its timer to be
+ *   late). On average a dead worker is reaped `leaseMs` after its last beat:
+ *   the watcher first sees a beat half an interval after it, on average.
  */
 export interface HeartbeatOptions {
   store: StoreContext
@@ -52,8 +54,10 @@ interface ShardState {
 
 export class Heartbeat {
   private readonly shards: ShardState[]
-  /** How long a confirmed renewal keeps this worker's claims: a little less than the lease others judge by, for a late timer. */
+  /** How long a confirmed renewal keeps this worker's claims: half an interval less than others judge by, for a late timer. */
   private readonly trustMs: number
+  /** How long another worker's beat number must stand still before this worker reaps it. */
+  private readonly lapseMs: number
   /** A gap between two ticks longer than this means the event loop stalled. */
   private readonly stallGapMs: number
   private timer: NodeJS.Timeout | undefined
@@ -64,7 +68,8 @@ export class Heartbeat {
   private stopped = false
 
   constructor (private readonly opts: HeartbeatOptions) {
-    this.trustMs = opts.leaseMs - opts.intervalMs / 2
+    this.trustMs = opts.leaseMs - opts.intervalMs
+    this.lapseMs = opts.leaseMs - opts.intervalMs / 2
     this.stallGapMs = Math.max(3 * opts.intervalMs, 500)
     this.shards = Array.from({ length: opts.store.keys.shards }, () => ({
       validUntil: 0, renewedAt: 0, lost: true, beating: false, again: false, seen: new Map(), watch: undefined
@@ -149,7 +154,7 @@ export class Heartbeat {
     state.beating = true
     const sentAt = performance.now()
     const reap: WorkerBeat[] = []
-    for (const [token, seen] of state.seen) if (sentAt - seen.since >= this.opts.leaseMs) reap.push({ token, beat: seen.beat })
+    for (const [token, seen] of state.seen) if (sentAt - seen.since >= this.lapseMs) reap.push({ token, beat: seen.beat })
     try {
       const result = await heartbeat(this.opts.store, shard, this.opts.token, reap)
       const receivedAt = performance.now()
@@ -192,7 +197,7 @@ export class Heartbeat {
     let since = Infinity
     for (const seen of state.seen.values()) since = Math.min(since, seen.since)
     if (this.stopped || since === Infinity) return
-    const inMs = since + this.opts.leaseMs - performance.now()
+    const inMs = since + this.lapseMs - performance.now()
     if (inMs >= this.opts.intervalMs) return
     state.watch = setTimeout(() => {
       state.watch = undefined
