@@ -61,7 +61,7 @@ export interface ShardKeys {
   job: (member: string) => string
   /** HASH with the last claim of one worker in this shard, so a resent claim is idempotent. */
   claimRecord: (token: string) => string
-  /** ZSET of the workers active in this shard: member worker token, score when its heartbeat lapses (ms). */
+  /** ZSET of the workers active in this shard: member worker token, score its beat number (workers.lua). */
   workers: string
   /** SET of the job members one worker holds in this shard. */
   held: (token: string) => string

@@ -25,7 +25,7 @@ function abortable (untilMs: number, lingerMs = 0) {
       handle: async (event: ExpiryEvent, ctx: { signal: AbortSignal }) => {
         const run: (typeof runs)[number] = { attempt: event.attempt, startedAt: Date.now() }
         runs.push(run)
-        if (event.attempt > 1) { run.endedAt = Date.now(); return }
+        if (runs.length > 1) { run.endedAt = Date.now(); return }
         await new Promise<void>((resolve, reject) => {
           const timer = setTimeout(resolve, untilMs)
           ctx.signal.addEventListener('abort', () => {
@@ -43,7 +43,7 @@ function abortable (untilMs: number, lingerMs = 0) {
   }
 }
 
-t.test('a worker that cannot renew its heartbeat in time aborts its handlers, gives the run back, and runs it again', async (t) => {
+t.test('a worker that cannot renew its heartbeat in time aborts its handlers, gives the run back uncounted, and runs it again', async (t) => {
   const config = testConfig(redis.url, { EXPIRY_LEASE_MS: '1000', EXPIRY_HEARTBEAT_MS: '100' })
   const store = testStore(config)
   t.teardown(() => closeRedis(store.redis))
@@ -58,12 +58,13 @@ t.test('a worker that cannot renew its heartbeat in time aborts its handlers, gi
   const pausedAt = Date.now()
   await admin.call('CLIENT', 'PAUSE', '2500', 'WRITE')
   t.ok(await until(() => runs[0]!.endedAt !== undefined, 3000), 'aborted')
-  t.match(runs[0]!.reason, /heartbeat not renewed within 900 ms/)
+  // Its process kept beating on time: Redis did not answer, so the attempt is not the handler's doing.
+  t.match(runs[0]!.reason, /Redis did not confirm the heartbeat within 900 ms/)
   const abortedAfter = runs[0]!.endedAt! - pausedAt
   t.ok(abortedAfter < 2500, `aborted ${abortedAfter} ms after the heartbeats stopped (lease 1000 ms), before Redis answered again`)
 
   t.ok(await until(async () => (await getCheckout(store, 'cut-off')).outcome === 'handled', 8000), 'handled in the end')
-  t.same(runs.map((r) => r.attempt), [1, 2], 'run again once, as attempt 2')
+  t.same(runs.map((r) => r.attempt), [1, 1], 'run again once, as attempt 1: the aborted attempt was given back')
   t.equal(worker.runner.stats.abandoned, 1)
   t.equal(worker.runner.stats.handled, 1)
 })

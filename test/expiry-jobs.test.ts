@@ -50,23 +50,32 @@ const expiredJob = async (id: string, payload?: Record<string, unknown>) => {
   await sleep(1050)
 }
 
-t.test('a worker whose heartbeat lapsed is reaped: its job goes to another worker, and its stale outcome is refused', async (t) => {
-  const a = { ...lease, token: 'fence-a', heartbeatTtlMs: 200 }
+t.test('a worker judged lapsed is reaped only if its beat number did not move: its job goes to another worker, and its stale outcome is refused', async (t) => {
+  const a = { ...lease, token: 'fence-a' }
   const b = { ...lease, token: 'fence-b' }
   await expiredJob('fenced')
   const [mine] = (await claimDue(store, 0, 10, a, 1)).jobs
   t.equal(mine!.attempt, 1)
   t.same((await claimDue(store, 0, 10, b, 1)).jobs, [], 'held while a lives')
-  await sleep(250)
-  const beat = await heartbeat(store, 0, b.token, b.heartbeatTtlMs)
+  const seen = (await heartbeat(store, 0, b.token)).workers.find((w) => w.token === a.token)
+  t.ok(seen, "b sees a's beat number")
+  // a beats (its claim counts as one): a reap naming the old number is refused.
+  await heartbeat(store, 0, a.token)
+  const stale = await heartbeat(store, 0, b.token, [seen!])
+  t.equal(stale.released, 0, 'a beat since: not reaped')
+  const now = stale.workers.find((w) => w.token === a.token)!
+  t.ok(now.beat > seen!.beat, 'its beat number moved')
+  const beat = await heartbeat(store, 0, b.token, [now])
   t.equal(beat.released, 1, "b's heartbeat released a's job")
+  t.notOk(beat.workers.some((w) => w.token === a.token), 'a left the worker list')
   const [taken] = (await claimDue(store, 0, 10, b, 2)).jobs
   t.match(taken, { id: 'fenced', attempt: 2 }, 'b runs it as attempt 2')
   t.equal(await ackJob(store, taken!, b.token), true)
   t.equal(await ackJob(store, mine!, a.token), false, "a's late ack is refused, not taken for an ack sent twice")
   t.equal(await failJob(store, mine!, a.token, 'late', 5, 0), 'claim-lost', "a's late failure is refused")
-  const again = await heartbeat(store, 0, a.token, a.heartbeatTtlMs)
-  t.equal(again.registered, false, 'a learns its claims here were taken over')
+  const again = await heartbeat(store, 0, a.token)
+  t.equal(again.status, 'new', 'a learns its claims here were taken over')
+  t.equal((await heartbeat(store, 0, a.token)).status, 'registered', 'and is registered again')
 })
 
 t.test('due jobs are handed out before new expiries; an expiry that finds the claim full waits in the queue', async (t) => {
@@ -181,12 +190,15 @@ t.test('leaving a shard gives back everything held and removes the worker', asyn
 })
 
 t.test('a job whose last attempt never reported back is dead-lettered by the next claim', async (t) => {
-  const a = { ...lease, token: 'crash-a', heartbeatTtlMs: 100, maxAttempts: 2 }
+  const a = { ...lease, token: 'crash-a', maxAttempts: 2 }
   await expiredJob('crashy', { p: 1 })
   for (let seq = 1; seq <= 2; seq++) {
     t.equal((await claimDue(store, 0, 10, { ...a, token: `crash-${seq}` }, seq)).jobs.length, 1, `attempt ${seq} handed out`)
-    await sleep(150) // the worker "dies": its heartbeat lapses
+    // The worker "dies": another one judges it lapsed and reaps it.
+    const seen = (await heartbeat(store, 0, 'observer')).workers.find((w) => w.token === `crash-${seq}`)
+    t.equal((await heartbeat(store, 0, 'observer', [seen!])).released, 1, `attempt ${seq} released by the reap`)
   }
+  await releaseJobs(store, 0, 'observer', [], true)
   t.same((await claimDue(store, 0, 10, a, 9)).jobs.filter((j) => j.id === 'crashy'), [], 'not handed out a third time')
   const [dead] = await listDeadLetters(store, 0)
   t.match(dead, { id: 'crashy', attempts: 2, lastError: /never reported back/, payload: { p: 1 } })

@@ -31,7 +31,7 @@ t.test('jobs claimed while stopping are given back unstarted', async (t) => {
     idle: () => started.length === 0,
     refillAt: 1,
     run: (job) => started.push(job),
-    renewed: () => {},
+    renewed: () => true,
     log: pino({ level: 'silent' }),
     metrics: createWorkerMetrics()
   })

@@ -3,6 +3,7 @@ import type { WorkerMetrics } from '../metrics/worker-metrics.js'
 import type { StoreContext } from '../store/context.js'
 import { claimDue, nextDue, releaseJobs, type Claimant, type ExpiryJob } from '../store/expiry-jobs.js'
 import type { Log } from '../redis/connection.js'
+import { RepeatedWarning } from './repeated-warning.js'
 
 /**
  * Finds due work in every shard and hands it to the runner. It sleeps until
@@ -24,12 +25,16 @@ export interface SweeperOptions {
   /**
    * Once the runner was full, claims wait until this many slots are free
    * again (or the runner is idle), so each carries a batch instead of the
-   * one job a single finished run makes room for.
+   * one job a single finished run makes room for. A runner that was not
+   * full since it last had that many free claims whatever room it has.
    */
   refillAt: number
   run: (job: ExpiryJob, foundBy: FoundBy | 'retry') => void
-  /** A claim sent at sentAt (performance.now()) renewed the worker's heartbeat in the shard. */
-  renewed: (shard: number, sentAt: number, registered: boolean) => void
+  /**
+   * A claim sent at sentAt (performance.now()) renewed the worker's heartbeat
+   * in the shard. False: too little of the lease is left to start its jobs.
+   */
+  renewed: (shard: number, sentAt: number, registered: boolean) => boolean
   log: Log
   metrics: Pick<WorkerMetrics, 'found'>
 }
@@ -49,6 +54,11 @@ interface ShardState {
   sentAt: number
   /** The last claim handed out BUSY_CLAIM_JOBS or more: the shard is under load, so claims are paced. */
   busy: boolean
+  /** A poll (next due time) is in flight: one at a time, so polls never pile up while Redis hangs. */
+  polling: boolean
+  /** Claims failed in a row, and the local time before which none is sent again. */
+  failures: number
+  retryAt: number
 }
 
 const CLAIM_BATCH = 200
@@ -63,9 +73,20 @@ const BUSY_CLAIM_GAP_MS = 5
 /** A claim that hands out this many jobs marks its shard busy; fewer happen by chance at a few hundred a second. */
 const BUSY_CLAIM_JOBS = 4
 const CLOCK_SAMPLE_MAX_AGE_MS = 30_000
+/** A failed claim is sent again after 100 ms, doubling up to 5 s, half of it random. */
+const CLAIM_RETRY_MS = 100
+const CLAIM_RETRY_MAX_MS = 5000
 
-/** Local time from which the shard may be claimed again: a busy shard waits BUSY_CLAIM_GAP_MS after its last claim. */
-const claimsFrom = (state: ShardState): number => state.busy ? state.sentAt + BUSY_CLAIM_GAP_MS : 0
+export const claimRetryDelay = (failures: number, random = Math.random): number => {
+  const exp = Math.min(CLAIM_RETRY_MS * 2 ** Math.max(0, failures - 1), CLAIM_RETRY_MAX_MS)
+  return Math.round(exp / 2 + random() * exp / 2)
+}
+
+/**
+ * Local time from which the shard may be claimed again: a busy shard waits
+ * BUSY_CLAIM_GAP_MS after its last claim, a failed claim its retry delay.
+ */
+const claimsFrom = (state: ShardState): number => Math.max(state.busy ? state.sentAt + BUSY_CLAIM_GAP_MS : 0, state.retryAt)
 
 export class Sweeper {
   readonly found: Record<FoundBy, number> = { event: 0, sweep: 0 }
@@ -82,11 +103,16 @@ export class Sweeper {
   private readonly starved = new Set<number>()
   /** Runner slots promised to claims in flight, so parallel claims never exceed the capacity. */
   private reserved = 0
+  /** The runner was full and has not had refillAt free slots since: the refill gate applies. */
+  private filled = false
+  private readonly claimFailures: RepeatedWarning
 
   constructor (private readonly opts: SweeperOptions) {
     this.shards = Array.from({ length: opts.store.keys.shards }, () => ({
-      timer: undefined, wakeAt: Infinity, claiming: false, again: undefined, seq: 1, claimedAt: 0, sentAt: 0, busy: false
+      timer: undefined, wakeAt: Infinity, claiming: false, again: undefined, seq: 1, claimedAt: 0, sentAt: 0, busy: false,
+      polling: false, failures: 0, retryAt: 0
     }))
+    this.claimFailures = new RepeatedWarning(opts.log, 'claim failed; retrying with backoff', 'claims succeed again')
   }
 
   start (): void {
@@ -159,7 +185,9 @@ export class Sweeper {
 
   /** Re-reads the shard's next due time and sets its timer. */
   private async refresh (shard: number): Promise<void> {
-    if (this.stopped) return
+    const state = this.shards[shard] as ShardState
+    if (this.stopped || state.polling) return
+    state.polling = true
     try {
       const sentAt = Date.now()
       const { now, next } = await nextDue(this.opts.store, shard)
@@ -167,13 +195,25 @@ export class Sweeper {
       if (next !== undefined) this.wakeAt(shard, next - this.clockOffset)
     } catch (err) {
       this.opts.log.debug({ err, shard }, 'could not read the next deadline')
+    } finally {
+      state.polling = false
     }
   }
 
-  /** Enough runner slots are free for a claim: refillAt of them, or every slot (nothing runs). */
+  /**
+   * Room for a claim: any free slot while the runner has not been full;
+   * once it was, refillAt free slots or every slot (nothing runs).
+   */
   private roomForClaim (): boolean {
     const free = this.opts.capacity() - this.reserved
-    return free >= this.opts.refillAt || (free > 0 && this.opts.idle())
+    if (free <= 0) {
+      // Slots reserved by claims in flight are not a full runner: only handlers running are.
+      if (this.opts.capacity() <= 0) this.filled = true
+      return false
+    }
+    if (this.filled && free < this.opts.refillAt && !this.opts.idle()) return false
+    this.filled = false
+    return true
   }
 
   /** Redis's clock against ours, from a reply with the server time to a call sent at sentAt (local ms). */
@@ -206,6 +246,11 @@ export class Sweeper {
     // While Redis is away a claim would wait in the offline queue and come back
     // too late to trust; the poller finds the due work once it is back.
     if (this.stopped || this.opts.store.redis.status !== 'ready') return
+    // After a failed claim: not before its retry delay.
+    if (Date.now() < state.retryAt) {
+      this.wakeAt(shard, state.retryAt)
+      return
+    }
     if (state.claiming) {
       state.again ??= foundBy
       return
@@ -213,6 +258,7 @@ export class Sweeper {
     state.claiming = true
     let nextDue: number | undefined
     let known = false
+    let failed = false
     try {
       let more = true
       while (more && !this.stopped) {
@@ -233,13 +279,16 @@ export class Sweeper {
           state.sentAt = Date.now()
           const result = await claimDue(this.opts.store, shard, limit, this.opts.claimant, state.seq)
           state.seq++
+          state.failures = 0
+          state.retryAt = 0
+          this.claimFailures.recovered()
           this.learnClock(result.now, state.sentAt)
-          this.opts.renewed(shard, sentAt, result.registered)
+          const trusted = this.opts.renewed(shard, sentAt, result.registered)
           this.found[foundBy] += result.expired
           if (result.expired > 0) this.opts.metrics.found(foundBy, result.expired)
-          // Answered after stop(), or so late that the heartbeat it renewed has lapsed already:
-          // nobody will run these jobs here, so other workers get them at once.
-          if (this.stopped || performance.now() >= sentAt + this.opts.claimant.heartbeatTtlMs) {
+          // Answered after stop(), or so late that the lease would end before a heartbeat can renew it:
+          // runs started now would be aborted at once, so other workers get these jobs, unstarted.
+          if (this.stopped || !trusted) {
             await this.giveBack(shard, result.jobs)
             break
           }
@@ -250,13 +299,20 @@ export class Sweeper {
           known = true
         } finally {
           this.reserved -= limit
+          if (this.opts.capacity() <= 0) this.filled = true
           this.inFlight.delete(finished)
           done()
         }
       }
     } catch (err) {
       known = false
-      this.opts.log.warn({ err, shard }, 'claim failed; the next sweep retries')
+      failed = true
+      // Sent again (same sequence number) after a growing, jittered delay: a claim Redis refuses
+      // (OOM, MISCONF...) must not be retried in a tight loop.
+      state.failures++
+      const retryInMs = claimRetryDelay(state.failures)
+      state.retryAt = Date.now() + retryInMs
+      this.claimFailures.failed({ err, shard, retryInMs })
     } finally {
       state.claiming = false
     }
@@ -265,7 +321,8 @@ export class Sweeper {
     if (this.opts.capacity() - this.reserved > 0) this.onCapacity()
     const again = state.again
     state.again = undefined
-    if (again) void this.claim(shard, again)
+    if (failed) this.wakeAt(shard, state.retryAt)
+    else if (again) void this.claim(shard, again)
     else if (!known) await this.refresh(shard)
     else if (!this.starved.has(shard)) {
       state.claimedAt = Date.now()

@@ -137,10 +137,10 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   const heartbeat = new Heartbeat({
     store,
     token: claimant.token,
-    ttlMs: config.EXPIRY_LEASE_MS,
+    leaseMs: config.EXPIRY_LEASE_MS,
     intervalMs: config.EXPIRY_HEARTBEAT_MS,
     log,
-    onLost: (shard, reason) => runner.abandonShard(shard, reason),
+    onLost: (shard, reason, countsAttempt) => runner.abandonShard(shard, reason, countsAttempt),
     onReleased: (shard) => sweeper.takeOver(shard)
   })
   const sweeper = new Sweeper({

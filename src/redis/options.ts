@@ -6,7 +6,12 @@ import { commandName } from '../store/scripts.js'
  * - `api`: fails fast (no offline queue, a command timeout), so a request
  *   answers 503 quickly while Redis is away; reconnects in the background.
  * - `worker`: waits for Redis to come back instead of failing, so an
- *   acknowledgement is never dropped because of a short outage.
+ *   acknowledgement is never dropped because of a short outage; but a
+ *   command Redis does not answer (hung, or a silent partition) fails after
+ *   WORKER_COMMAND_TIMEOUT_MS, so the heartbeat (one in flight per shard)
+ *   can send the next one and nothing waits without bound. The worker sends
+ *   no heartbeat, poll or claim while the connection is down, so its offline
+ *   queue holds at most one outcome per run (EXPIRY_CONCURRENCY).
  * - `subscriber`: a dedicated pub/sub connection; ioredis resubscribes it
  *   after every reconnect.
  */
@@ -20,6 +25,9 @@ export interface ConnectionTimeouts {
 }
 
 export const DEFAULT_TIMEOUTS: ConnectionTimeouts = { connectTimeoutMs: 5000, commandTimeoutMs: 2000, retryMaxDelayMs: 2000 }
+
+/** How long the worker waits for any one reply: far above a healthy round trip, below a lease. */
+export const WORKER_COMMAND_TIMEOUT_MS = 2000
 
 /** Capped exponential backoff: 100, 200, 400 ... up to maxMs; never gives up. */
 export const retryDelay = (maxMs: number) => (times: number) => Math.min(50 * 2 ** Math.min(times, 16), maxMs)
@@ -51,6 +59,7 @@ export function roleOptions (role: RedisRole, timeouts: ConnectionTimeouts, onRe
     },
     worker: {
       maxRetriesPerRequest: null,
+      commandTimeout: WORKER_COMMAND_TIMEOUT_MS,
       enableAutoPipelining: true,
       // Acks go out at once (they are batched already): auto-pipelining would hold them until the
       // next check phase, and a worker that dies between a handler's end and its ack runs the order again.

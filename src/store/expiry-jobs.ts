@@ -23,7 +23,7 @@ export interface ExpiryJob {
 export interface Claimant {
   /** Unique per worker process. */
   token: string
-  /** A worker's claims outlive its last heartbeat by this much; then another worker takes them over. */
+  /** EXPIRY_LEASE_MS: other workers take a worker's claims over once its beats stopped for this long (heartbeat.ts). */
   heartbeatTtlMs: number
   /** A claimed job is due again after this even while its worker lives: a safety net. */
   runningMs: number
@@ -82,22 +82,45 @@ export async function claimDue (
   }
 }
 
-export interface HeartbeatResult {
-  now: number
-  /** False when the worker was not registered in the shard: its jobs there were taken over (or it is new). */
-  registered: boolean
-  /** Jobs of lapsed workers this call made due. */
-  released: number
-  /** When the earliest other worker's heartbeat in the shard lapses (server ms), undefined when none. */
-  nextLapse: number | undefined
+/** A worker's entry in a shard: its beat number moves with every heartbeat and claim it sends (workers.lua). */
+export interface WorkerBeat {
+  token: string
+  beat: number
 }
 
-/** Renews a worker's heartbeat in one shard and reaps workers whose heartbeat lapsed. */
-export async function heartbeat (ctx: StoreContext, shard: number, token: string, ttlMs: number): Promise<HeartbeatResult> {
+export interface HeartbeatResult {
+  /**
+   * `registered`: the worker's claims in the shard stand; `new`: it was not
+   * registered (first heartbeat, or it was reaped: its jobs there went to
+   * others); `reaping`: it was reaped and its jobs are still being released.
+   */
+  status: 'registered' | 'new' | 'reaping'
+  /** Jobs of reaped workers this call made due. */
+  released: number
+  /** Reaped workers whose jobs are still to be released, by the next calls. */
+  reaping: number
+  /** The shard's workers (at most 200, least recently beaten first) and their beat numbers, this one included. */
+  workers: WorkerBeat[]
+}
+
+/**
+ * Renews a worker's heartbeat in one shard, reaps the workers in `reap` whose
+ * beat number is still the one given, and releases a bounded number of
+ * reaped workers' jobs.
+ */
+export async function heartbeat (ctx: StoreContext, shard: number, token: string, reap: readonly WorkerBeat[] = []): Promise<HeartbeatResult> {
   const k = ctx.keys.shard(shard)
-  const [now, registered, released, lapse] = (await run(ctx, 'heartbeat', [k.workers, k.jobs], [k.base, token, ttlMs])).map(Number) as
-    [number, number, number, number]
-  return { now, registered: registered === 1, released, nextLapse: lapse >= 0 ? lapse : undefined }
+  const reply = (await run(ctx, 'heartbeat', [k.workers, k.jobs, `${k.base}reaping`],
+    [k.base, token, ...reap.flatMap((w) => [w.token, w.beat])])).map(String)
+  const registered = Number(reply[0])
+  const workers: WorkerBeat[] = []
+  for (let i = 3; i + 1 < reply.length; i += 2) workers.push({ token: reply[i] as string, beat: Number(reply[i + 1]) })
+  return {
+    status: registered === 1 ? 'registered' : registered === 0 ? 'new' : 'reaping',
+    released: Number(reply[1]),
+    reaping: Number(reply[2]),
+    workers
+  }
 }
 
 function jobKeys (ctx: StoreContext, job: ExpiryJob, token: string) {

@@ -1,6 +1,6 @@
 --[[
-  The sweeper's step for one shard: renews this worker's heartbeat, releases
-  the jobs of workers whose heartbeat lapsed, hands out due expiry jobs
+  The sweeper's step for one shard: counts as a beat of this worker
+  (workers.lua), hands out due expiry jobs
   (retries, released ones, expiries not yet taken) to this worker, then
   records the pending holds past their deadline as expired and hands those
   out in the same step while the claim has room. Writes to the shared sets
@@ -23,10 +23,11 @@
   KEYS[5] held jobs        <base>held:<token>
   KEYS[6] dead-letter set  <base>dead
   KEYS[7] event outbox     <base>outbox (written only when ARGV[9] > 0)
+  (also reads <base>reaping, in the same slot: workers.lua)
 
   ARGV[1] base
   ARGV[2] max holds to expire and max jobs to claim in this call (at most a few thousand: Lua's unpack limit)
-  ARGV[3] heartbeat ttl in ms (claims outlive the worker's last heartbeat by this)
+  ARGV[3] unused (leases are judged by the workers, workers.lua)
   ARGV[4] worker token (unique per worker process)
   ARGV[5] result retention in ms
   ARGV[6] claim sequence number (new for each claim of this worker, the same when resent)
@@ -40,7 +41,8 @@
   Returns { now, expiredCount, nextDue, registered, job1..., job2..., ... }
     nextDue: the earliest deadline or job due time left in the shard after this claim, -1 if none
     registered: 1 if this worker was registered in the shard before this call,
-      0 if not (first claim, or it was reaped: jobs it still runs here are no longer its own)
+      0 if not (first claim, or it was reaped: jobs it still runs here are no longer its own);
+      while its reap is still releasing its jobs it is 0 and nothing is handed out
     each job is 7 entries: member (`<generation>:<id>`), id, generation,
     deadline, expiredAt, attempt, payload ('' for none)
 ]]
@@ -48,12 +50,11 @@
 -- @include workers.lua
 -- @include dead-letter.lua
 
-local base, limit, ttl, token = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
+local base, limit, token = ARGV[1], tonumber(ARGV[2]), ARGV[4]
 local maxAttempts, runningMs = tonumber(ARGV[7]), tonumber(ARGV[8])
 local now = nowMs()
 
-local registered = renewHeartbeat(KEYS[4], token, now, ttl)
-reapLapsedWorkers(base, KEYS[4], KEYS[2], now)
+local registered = beat(KEYS[4], base .. 'reaping', token)
 
 local function appendJob(out, member, jobKey, attempt)
   local job = redis.call('HMGET', jobKey, 'i', 'g', 'd', 'x', 'p')
@@ -74,6 +75,9 @@ local function nextDue()
   if a and b then return math.min(a, b) end
   return a or b or -1
 end
+
+-- Being reaped: what this worker claimed here is being released; it claims again once that is done.
+if registered < 0 then return { now, 0, nextDue(), 0 } end
 
 local last = redis.call('HMGET', KEYS[3], 'seq', 'members')
 if last[1] == ARGV[6] then

@@ -1,0 +1,62 @@
+import { pino } from 'pino'
+import { performance } from 'node:perf_hooks'
+import t from 'tap'
+import { Heartbeat } from '../../src/expiry/heartbeat.js'
+import { Sweeper } from '../../src/expiry/sweeper.js'
+import { createWorkerMetrics } from '../../src/metrics/worker-metrics.js'
+import { closeRedis } from '../../src/redis/connection.js'
+import { createHold } from '../../src/store/checkout-store.js'
+import type { ExpiryJob } from '../../src/store/expiry-jobs.js'
+import { testConfig } from '../helpers/app.js'
+import { startRedis } from '../helpers/redis.js'
+import { testStore, until } from '../helpers/worker.js'
+
+/**
+ * A claim answered so late that less than a heartbeat interval of its lease
+ * is left (here 1.5 s after it was sent, lease 2 s, heartbeat every 0.6 s): runs started now
+ * would be aborted at once, so its jobs are given back unstarted, attempt
+ * returned.
+ */
+const redis = await startRedis()
+t.teardown(redis.stop)
+const config = testConfig(redis.url, { KEY_SHARDS: '1' })
+const store = testStore(config)
+t.teardown(() => closeRedis(store.redis))
+const log = pino({ level: 'silent' })
+
+t.test('a claim answered 1.5 s after it was sent (lease 2 s, heartbeat 0.6 s) is given back unstarted', async (t) => {
+  const claimant = { token: 'late', heartbeatTtlMs: 2000, runningMs: 60_000, maxAttempts: 5 }
+  const answeredAfter: number[] = []
+  const heartbeat = new Heartbeat({ store, token: claimant.token, leaseMs: 2000, intervalMs: 600, log, onLost: () => {}, onReleased: () => {} })
+  t.teardown(() => heartbeat.stop())
+  const started: ExpiryJob[] = []
+  const sweeper = new Sweeper({
+    store,
+    claimant,
+    pollMs: 60_000,
+    // One claim only: the job given back must not be claimed again by this sweeper before the test reads it.
+    capacity: () => answeredAfter.length === 0 ? 10 : 0,
+    idle: () => started.length === 0,
+    refillAt: 1,
+    run: (job) => started.push(job),
+    renewed: (shard, sentAt, registered) => {
+      answeredAfter.push(performance.now() - sentAt)
+      return heartbeat.renewed(shard, sentAt, registered)
+    },
+    log,
+    metrics: createWorkerMetrics()
+  })
+  t.teardown(() => sweeper.stop())
+  await createHold(store, { id: 'late-claim', ttlMs: 1000 })
+  await new Promise((resolve) => setTimeout(resolve, 1100))
+
+  // Writes wait 1.5 s: the claim is sent now and answered with 0.2 s of its lease left, less than
+  // a heartbeat interval (and before the worker's 2 s command timeout).
+  await redis.client().call('CLIENT', 'PAUSE', '1500', 'WRITE')
+  sweeper.sweepAll()
+  const job = store.keys.shard(0).job('1:late-claim')
+  t.ok(await until(async () => (await store.redis.hget(job, 'l')) === '' && (await store.redis.hget(job, 'a')) === '0', 8000, 50),
+    'given back: no holder, attempt returned')
+  t.same(started, [], 'nothing started')
+  t.comment(`the claim was answered ${Math.round(answeredAfter[0] ?? NaN)} ms after it was sent`)
+})
