@@ -1,11 +1,9 @@
-import { pino } from 'pino'
 import t from 'tap'
-import { Runner } from '../src/expiry/runner.js'
-import { createWorkerMetrics } from '../src/metrics/worker-metrics.js'
 import { closeRedis } from '../src/redis/connection.js'
 import type { ExpiryJob } from '../src/store/expiry-jobs.js'
 import { testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
+import { testRunner } from './helpers/runner.js'
 import { testStore, until } from './helpers/worker.js'
 
 /**
@@ -23,19 +21,9 @@ t.test('one run per claim: a resent claim is skipped, the next attempt of the sa
   const started: number[] = []
   let release = () => {}
   const blocked = new Promise<void>((resolve) => { release = resolve })
-  const runner = new Runner({
-    store,
+  const runner = testRunner(store, {
     handlers: [{ name: 'blocking', handle: async (event) => { started.push(event.attempt); await blocked } }],
-    token: 'runner-test',
-    maxAttempts: 5,
-    backoffMs: 10,
-    handlerTimeoutMs: 10_000,
-    safetyNetMs: 120_000,
-    concurrency: 10,
-    log: pino({ level: 'silent' }),
-    metrics: createWorkerMetrics(),
-    serverNow: () => Date.now(),
-    onIdle: () => {}
+    backoffMs: 10
   })
   const job = (attempt: number): ExpiryJob => ({ shard: 0, member: '1:same-order', id: 'same-order', generation: 1, deadline: 0, expiredAt: 0, attempt })
   runner.start(job(1), 'sweep')
