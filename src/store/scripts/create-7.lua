@@ -5,8 +5,10 @@
   The generation is the hold's identity. It comes from the shard's counter,
   which never expires, so it is never reused: not when the order hash of an
   earlier hold is gone after its retention, and never for an id whose old
-  expiry job still exists (retrying or dead-lettered). The idempotency key
-  `<id>:<generation>` and the job key are therefore unique for ever.
+  expiry job still exists (retrying or dead-lettered). The job key is
+  therefore unique for ever under the prefix, and the idempotency key
+  `<id>:<epoch>:<generation>` (the epoch recorded with the layout) across
+  prefixes and Redis instances too.
 
   KEYS[1] order hash        <base>order:<id>
   KEYS[2] timer key         <base>timer:<id>
