@@ -13,9 +13,9 @@ const SEEN_TTL_SECONDS = 7 * 24 * 3600
 let stopping = false
 for (const signal of ['SIGINT', 'SIGTERM']) process.once(signal, () => { stopping = true })
 
-// A new group starts at the end of the stream ($): it reads events written from now on.
+// A new group starts at the oldest event the stream keeps (0); `$` would start at events written from now on.
 try {
-  await redis.xgroup('CREATE', stream, group, '$', 'MKSTREAM')
+  await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM')
 } catch (err) {
   if (!String(err.message).startsWith('BUSYGROUP')) throw err // the group exists: carry on where it stopped
 }
