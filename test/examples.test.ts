@@ -95,7 +95,7 @@ function installSignatureModule (dir: string): string[] {
   if (!entry) throw new Error('package.json exports no ./webhook-signature')
   const target = join(dir, 'node_modules/checkout-expiry', entry.default)
   mkdirSync(join(target, '..'), { recursive: true })
-  const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.NodeNext, target: ts.ScriptTarget.ES2022 } })
+  const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ES2022, target: ts.ScriptTarget.ES2022 } })
   writeFileSync(target, outputText)
   writeFileSync(join(dir, 'node_modules/checkout-expiry/package.json'),
     JSON.stringify({ name: 'checkout-expiry', type: 'module', exports: { './webhook-signature': entry.default } }))
