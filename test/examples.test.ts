@@ -1,7 +1,10 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { pino } from 'pino'
 import t, { type Test } from 'tap'
 import ts from 'typescript'
 import { loadHandlers } from '../src/expiry/handlers.js'
@@ -183,4 +186,34 @@ t.test('stream consumer: reads the lifecycle events the real API and worker writ
   const stopped = await consumer.signal('SIGTERM')
   t.equal(stopped.code, 0, 'SIGTERM stops it after the current batch')
   t.same(await redis.client().xpending(`${KEY_PREFIX}events`, 'billing'), [0, null, null, null], 'every event acknowledged')
+})
+
+t.test('the README\'s notify-inventory handler runs as written: POSTs the cart with the idempotency key', async (t) => {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8')
+  const code = readme.match(/```js\n(\/\/ handlers\/notify-inventory\.mjs[\s\S]*?)```/)?.[1]
+  if (!code) throw new Error('README.md has no notify-inventory handler block')
+  const file = join(tempDir(t, 'readme-handler'), 'notify-inventory.mjs')
+  writeFileSync(file, code)
+  const received: Array<{ key: string | undefined, body: unknown }> = []
+  const statuses = [204, 503]
+  const server = createServer((req, res) => {
+    let body = ''
+    req.on('data', (d: Buffer) => { body += d.toString() })
+    req.on('end', () => {
+      received.push({ key: req.headers['idempotency-key'] as string | undefined, body: JSON.parse(body) })
+      res.writeHead(statuses.shift() ?? 500).end()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => server.close())
+  process.env.INVENTORY_URL = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  t.teardown(() => { delete process.env.INVENTORY_URL })
+  const [handler] = await loadHandlers(file)
+  const event = {
+    id: 'o-inv', payload: { cart: ['sku-1'] }, deadline: '', expiredAt: '', attempt: 1, generation: 1, idempotencyKey: 'o-inv:e:1'
+  }
+  const ctx = { log: pino({ level: 'silent' }), signal: new AbortController().signal }
+  await handler!.handle(event, ctx)
+  t.same(received, [{ key: 'o-inv:e:1', body: { orderId: 'o-inv', cart: ['sku-1'] } }])
+  await t.rejects(async () => await handler!.handle(event, ctx), /inventory answered 503/, 'a refusal fails the run')
 })
