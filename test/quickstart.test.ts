@@ -32,7 +32,8 @@ function sh (t: Test, script: string, env: Record<string, string>): Shell {
   let out = ''
   proc.stdout.on('data', (d: Buffer) => { out += d.toString() })
   proc.stderr.on('data', (d: Buffer) => { out += d.toString() })
-  const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)))
+  // 'close': every process that held its output has gone (npm run dev's API and worker are not in its group).
+  const exited = new Promise<number | null>((resolve) => proc.once('close', (code) => resolve(code)))
   const signalGroup = (sig: NodeJS.Signals) => {
     try { process.kill(-(proc.pid as number), sig) } catch { /* already gone */ }
   }
