@@ -5,7 +5,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
  * `Checkout-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." and the raw body bytes>`
  * keyed with WEBHOOK_SECRET, one `v1=` per secret while a rotation has two.
  * The worker signs with signWebhook; receivers check with
- * verifyWebhookSignature (exported for them, no dependencies).
+ * verifyWebhookSignature. Receivers load this file alone (the package entry
+ * `checkout-expiry/webhook-signature`, or a copy of it), so it imports
+ * nothing but node:crypto; test/examples.test.ts holds it to that.
  */
 export const SIGNATURE_HEADER = 'checkout-signature'
 export const DEFAULT_TOLERANCE_SECONDS = 300
