@@ -90,13 +90,14 @@ export const EndedResponse = Type.Object({
 
 /**
  * The common error body; for one status, its `code` lists the codes that
- * status can carry (from the one error list), so the API document names
- * every error code.
+ * status can carry (from the one error list, or `only` those of them), so
+ * the API document names every error code.
  */
-export function errorResponse (status?: number) {
+export function errorResponse (status?: number, only?: ReadonlyArray<keyof typeof Errors>) {
   const codes = Object.entries(Errors)
     .filter(([, E]) => status === undefined || new E('x', 1, 1).statusCode === status)
     .map(([code]) => code)
+    .filter((code) => only === undefined || (only as readonly string[]).includes(code))
   return Type.Object({
     statusCode: Type.Integer(),
     code: Type.String({ enum: codes, description: 'stable: match on this, not on the message' }),

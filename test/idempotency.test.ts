@@ -30,6 +30,30 @@ t.test('POST sent again with the same key: the first 201, marked as replayed, on
   t.equal(noKey.statusCode, 409, 'without the key it is a conflict, as before')
 })
 
+t.test('a replay is the first response byte for byte, whatever key order the retry sends', async (t) => {
+  // The same request by the fingerprint (keys sorted), spelled another way by the retry.
+  const first = await app.inject({
+    method: 'POST', url: '/checkout', headers: { 'idempotency-key': 'order-k', 'content-type': 'application/json' },
+    payload: '{"id":"idem-order","ttlMs":60000,"payload":{"b":1,"a":2,"n":{"z":[{"y":1,"x":2}],"c":3}}}'
+  })
+  t.equal(first.statusCode, 201)
+  const again = await app.inject({
+    method: 'POST', url: '/checkout', headers: { 'idempotency-key': 'order-k', 'content-type': 'application/json' },
+    payload: '{"payload":{"n":{"c":3,"z":[{"x":2,"y":1}]},"a":2,"b":1},"ttlMs":60000,"id":"idem-order"}'
+  })
+  t.equal(again.statusCode, 201)
+  t.equal(again.headers['idempotent-replayed'], 'true')
+  t.equal(again.body, first.body, 'the same bytes: the payload in the first request\'s key order')
+  // The record, not the order hash, keeps the first payload: still so once the hold is gone.
+  const client = redis.client()
+  await client.del(...await client.keys(`${config.KEY_PREFIX}*order:idem-order`))
+  const late = await app.inject({
+    method: 'POST', url: '/checkout', headers: { 'idempotency-key': 'order-k', 'content-type': 'application/json' },
+    payload: '{"id":"idem-order","payload":{"a":2,"b":1,"n":{"c":3,"z":[{"x":2,"y":1}]}},"ttlMs":60000}'
+  })
+  t.equal(late.body, first.body, 'after the order hash is gone')
+})
+
 t.test('the same key with another request: 422, and nothing changes', async (t) => {
   await app.inject({ method: 'POST', url: '/checkout', ...withKey('k-2', { id: 'idem-2', ttlMs: 60_000 }) })
   const other = await app.inject({ method: 'POST', url: '/checkout', ...withKey('k-2', { id: 'idem-2', ttlMs: 30_000 }) })

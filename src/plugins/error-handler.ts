@@ -11,8 +11,13 @@ type AnyError = FastifyError & { details?: ErrorDetails }
 /** Seconds a client should wait before retrying a 503: Redis outages the API rides out are mostly shorter. */
 export const RETRY_AFTER_S = 1
 
-/** The longest path parameter the router takes; longer ids reach the schema and get a 400 naming the limit. */
-export const MAX_PARAM_LENGTH = 16 * 1024
+/**
+ * The longest path parameter the router takes (longer: 414 URL_TOO_LONG);
+ * shorter ids reach the schema and get a 400 naming its limit. Well under
+ * Node's 16 KiB for the request line and headers together, which answers
+ * 431 first: at 16 KiB this limit could never be reached.
+ */
+export const MAX_PARAM_LENGTH = 8 * 1024
 
 /** Fastify's own errors, translated into our list so callers see one set of codes. */
 function translate (err: AnyError, request: FastifyRequest, bodyLimit: number): AnyError {
@@ -45,8 +50,14 @@ function translate (err: AnyError, request: FastifyRequest, bodyLimit: number): 
   }
   // The body parser marks its SyntaxErrors with 400; any other SyntaxError is ours.
   if (err instanceof SyntaxError && err.statusCode === 400) return new Errors.INVALID_JSON(err.message)
+  // The docs' file server refuses a path that leaves its folder (403) or holds a NUL (400): no file we serve.
+  if (request.routeOptions.config?.access === 'docs' && isClientError(err)) {
+    return new Errors.ROUTE_NOT_FOUND(request.method, pathForLog(request.url))
+  }
   return err
 }
+
+const isClientError = (err: AnyError) => err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500
 
 /** The common error body: `{ statusCode, code, error, message }` plus the error's details. */
 function errorBody (err: AnyError, statusCode: number) {
@@ -109,7 +120,8 @@ export default fp<{ bodyLimit: number }>(async (app: FastifyInstance, { bodyLimi
   app.addHook('onRoute', (route) => routes.add(route.url, route.method))
   app.setNotFoundHandler((request, reply) => {
     const allowed = routes.allowed(request.url.split('?', 1)[0] ?? '')
-    if (allowed.length > 0) {
+    // A route that took the method and found nothing (the docs' file server) is a 404, not a 405.
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
       void reply.header('Allow', allowed.join(', '))
       const err = new Errors.METHOD_NOT_ALLOWED(request.method, allowed.join(', '))
       return reply.code(405).send(errorBody(err, 405))

@@ -22,6 +22,21 @@ const bodyResponses = {
 const bodyless = new Set(['GET', 'HEAD'])
 
 /**
+ * What Node's HTTP parser answers before any route is matched, whatever the
+ * path (see clientErrorHandler in error-handler.ts): so on every route.
+ */
+const httpResponses = {
+  400: { ...errorResponse(400, ['BAD_REQUEST']), description: 'the bytes received are not valid HTTP' },
+  408: { ...errorResponse(408), description: 'the headers did not arrive within 10 s, or the whole request within 15 s' },
+  431: { ...errorResponse(431), description: 'the request line and headers together are over 16 KiB (Node\'s limit), a very long URL included' }
+}
+
+/** What the router answers on a route with a path parameter, before the route runs. */
+const paramResponses = {
+  414: { ...errorResponse(414), description: 'a path parameter is longer than 8 KiB' }
+}
+
+/**
  * The API document, generated from the routes' TypeBox schemas: OpenAPI 3 at
  * GET /docs/json, a browsable UI at /docs. Registered before the routes so
  * it sees every one of them.
@@ -29,13 +44,19 @@ const bodyless = new Set(['GET', 'HEAD'])
 export default fp(async (app) => {
   await app.register(swagger, {
     transform: ({ schema, url, route }) => {
+      // The document's own pages and files are not in it.
+      if (route.config?.access === 'docs') return { schema, url }
       // A route that declares nothing is guarded like an api route (see route-access.ts).
       const guarded = guardable.has(route.config?.access ?? 'api')
       const withBody = [route.method].flat().some((m) => !bodyless.has(m))
-      if (!guarded && !withBody) return { schema, url }
+      const withParams = url.includes(':')
       const response = {
+        ...httpResponses,
+        ...(withParams ? paramResponses : {}),
         ...(withBody ? bodyResponses : {}),
-        ...(schema.response as Record<string, unknown> | undefined),
+        // The route's own, e.g. a 400 with all its codes, BAD_REQUEST among them.
+        // (A route may declare no schema at all.)
+        ...((schema as { response?: Record<string, unknown> } | undefined)?.response),
         ...(guarded ? accessResponses : {})
       }
       return { schema: { ...schema, response, ...(guarded ? { security: [{ bearerAuth: [] }] } : {}) }, url }
@@ -49,6 +70,8 @@ export default fp(async (app) => {
           'Every error has the body { statusCode, code, error, message } with a stable code (see the README for the list).'
       },
       components: {
+        // Every error body, for answers no operation owns (a path or method the API does not have: 404 ROUTE_NOT_FOUND, 405).
+        schemas: { Error: errorResponse() },
         securitySchemes: {
           bearerAuth: { type: 'http', scheme: 'bearer', description: 'one of API_TOKENS; needed only when tokens are configured' }
         }

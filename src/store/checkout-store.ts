@@ -69,13 +69,16 @@ export interface Replayable {
  */
 async function runWrite (
   ctx: StoreContext, name: ScriptName, id: string, keys: string[], args: Array<string | number>, idem: Idempotency | undefined
-): Promise<{ reply: unknown[], replayed: boolean }> {
+): Promise<{ reply: unknown[], replayed: boolean, kept?: string }> {
   const { base, outbox } = ctx.keys.order(id)
   const record = idem ? `${base}idem:${id}:${createHash('sha256').update(idem.key).digest('hex').slice(0, 32)}` : `${base}idem:`
   const reply = await run(ctx, name, [...keys, outbox, record], [...args, outboxCap(ctx), idem?.fingerprint ?? '', IDEMPOTENCY_TTL_MS])
   await replicated(ctx, ctx.keys.order(id).order)
   if (reply[0] === 'conflict') throw new Errors.IDEMPOTENCY_KEY_REUSED()
-  if (reply[0] === 'replay') return { reply: JSON.parse(String(reply[1])) as unknown[], replayed: true }
+  if (reply[0] === 'replay') {
+    const kept = typeof reply[2] === 'string' ? { kept: reply[2] } : {}
+    return { reply: JSON.parse(String(reply[1])) as unknown[], replayed: true, ...kept }
+  }
   return { reply, replayed: false }
 }
 
@@ -111,7 +114,7 @@ function replayedError<E extends Error> (err: E, replayed: boolean): E {
 export async function createHold (ctx: StoreContext, hold: NewHold, idem?: Idempotency): Promise<CheckoutView & Replayable> {
   const { k, keys } = orderKeys(ctx, hold.id)
   const payload = hold.payload === undefined ? '' : JSON.stringify(hold.payload)
-  const { reply, replayed } = await runWrite(ctx, 'create', hold.id, [...keys, k.holds],
+  const { reply, replayed, kept } = await runWrite(ctx, 'create', hold.id, [...keys, k.holds],
     [k.base, hold.id, hold.ttlMs, payload, ctx.retentionMs], idem)
   if (reply[0] === -1) {
     const ttlMs = Math.max(0, Number(reply[1]))
@@ -125,7 +128,8 @@ export async function createHold (ctx: StoreContext, hold: NewHold, idem?: Idemp
     createdAt,
     expiresAt,
     remainingMs: expiresAt - createdAt,
-    ...(hold.payload === undefined ? {} : { payload: hold.payload }),
+    // A replay answers the payload as the first request sent it: the retry's may order its keys otherwise.
+    ...(kept !== undefined ? { payload: JSON.parse(kept) as Record<string, unknown> } : hold.payload === undefined ? {} : { payload: hold.payload }),
     replayed
   }
 }

@@ -36,7 +36,8 @@
   Returns
    { 1, generation, createdAt, deadline }  created
    { -1, remainingMs }                     CHECKOUT_EXISTS: the id is held
-   { 'replay', json }                      the same Idempotency-Key and request again: the first reply, as JSON
+   { 'replay', json, payload }             the same Idempotency-Key and request again: the first reply, as JSON,
+                                           and the first request's payload JSON (nil when it had none)
    { 'conflict' }                          IDEMPOTENCY_KEY_REUSED: the same key with another request
 ]]
 -- @include expire-order.lua
@@ -85,4 +86,4 @@ local function act()
   return { 1, gen, now, deadline }
 end
 
-return idempotent(KEYS[7], ARGV[7], ARGV[8], act)
+return idempotent(KEYS[7], ARGV[7], ARGV[8], act, ARGV[4])
