@@ -34,9 +34,12 @@ COPY --from=deps /app/node_modules node_modules
 COPY --from=build /app/dist dist
 # Files stay owned by root, so the process cannot change its own code.
 USER node
-EXPOSE 3000
-# Liveness of the API process. A worker container has no HTTP port: disable
-# this check there (docker-compose.dev.yml does).
+# The API's port, and the worker's (/metrics, /healthz, /readyz).
+EXPOSE 3000 9091
+# Liveness of whichever process the container runs: the API answers /healthz
+# on PORT, the worker on WORKER_HTTP_PORT; only one of them listens here, so
+# the check passes when either answers 200. (A worker started with
+# WORKER_HTTP_PORT=-1 serves nothing: give it HEALTHCHECK NONE.)
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "const ok = (p) => fetch('http://127.0.0.1:' + p + '/healthz').then((r) => r.ok, () => false); Promise.all([ok(process.env.PORT || 3000), ok(process.env.WORKER_HTTP_PORT || 9091)]).then((r) => process.exit(r.includes(true) ? 0 : 1))"]
 CMD ["node", "dist/src/server.js"]

@@ -75,7 +75,7 @@ export const ConfigSchema = Type.Object({
     description: 'HMAC-SHA256 key of the Checkout-Signature header; during a rotation two, comma-separated (old,new): one v1= each'
   }),
   WEBHOOK_TIMEOUT_MS: Int(100, 600_000, 5000, 'a webhook that has not answered within this fails the run'),
-  EVENT_STREAM: Bool(false, 'record lifecycle events (created, extended, completed, cancelled, dead) in the stream <KEY_PREFIX>events'),
+  EVENT_STREAM: Bool(false, 'record lifecycle events (created, extended, completed, cancelled, expired, dead) in the stream <KEY_PREFIX>events'),
   EVENT_STREAM_MAXLEN: Int(1000, 100_000_000, 100_000, 'approximate length the event stream is trimmed to'),
   EXPIRY_MAX_ATTEMPTS: Int(1, 1000, 5, 'handler runs before an order goes to the dead-letter set'),
   EXPIRY_BACKOFF_MS: Int(1, 3_600_000, 1000, 'first retry delay; doubles each attempt, with jitter'),

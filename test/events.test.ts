@@ -104,9 +104,9 @@ t.test('every lifecycle event reaches the stream once, in order per order, schem
   const byOrder = (id: string) => events.filter((e) => e.orderId === id)
   t.same(byOrder('ev-done').map((e) => e.type), ['created', 'extended', 'completed'])
   t.same(byOrder('ev-gone').map((e) => e.type), ['created', 'cancelled'])
-  t.same(byOrder('ev-failed').map((e) => e.type), ['created', 'dead'])
-  t.same(byOrder(lostId).map((e) => e.type), ['created', 'dead'])
-  t.equal(events.length, 9, 'nothing else')
+  t.same(byOrder('ev-failed').map((e) => e.type), ['created', 'expired', 'dead'])
+  t.same(byOrder(lostId).map((e) => e.type), ['created', 'expired', 'dead'])
+  t.equal(events.length, 11, 'nothing else')
 
   const [created, ext, completed] = byOrder('ev-done')
   t.match(created, {
@@ -117,11 +117,40 @@ t.test('every lifecycle event reaches the stream once, in order per order, schem
   t.match(completed, { generation: held.generation })
   t.match(created?.eventId, new RegExp(`^${store.keys.shardOf('ev-done')}-\\d+-\\d+$`), 'eventId is <shard>-<outbox entry id>')
   t.notMatch(JSON.stringify(events), /someone@example\.com/, 'no payload contents')
-  t.match(byOrder('ev-failed')[1], { attempts: 1, lastError: 'stock service said 500' })
-  t.match(byOrder(lostId)[1], { attempts: 1, lastError: /never reported back/ })
+  t.match(byOrder('ev-failed')[2], { attempts: 1, lastError: 'stock service said 500' })
+  t.match(byOrder(lostId)[2], { attempts: 1, lastError: /never reported back/ })
 
   const raw = await store.redis.xrange(store.keys.events, '-', '+', 'COUNT', 1)
   t.same(raw[0]?.[1].filter((_v, i) => i % 2 === 0), ['eventId', 'type', 'data'], 'an entry is eventId, type and data')
+})
+
+t.test('an expiry is recorded with its expired event by whichever script sees it first', async (t) => {
+  const config = testConfig(redis.url, { KEY_SHARDS: '4' })
+  const store = eventStore(t, config)
+  const holds = new Map<string, number>()
+  for (const id of ['x-claim', 'x-end', 'x-extend', 'x-create']) {
+    holds.set(id, (await createHold(store, { id, ttlMs: 1000, payload: { cart: [id] } })).generation)
+  }
+  await sleep(1050)
+  await t.rejects(endHold(store, 'x-end', 'completed'), { code: 'CHECKOUT_NOT_PENDING' })
+  await t.rejects(extendHold(store, 'x-extend', 60_000), { code: 'CHECKOUT_NOT_PENDING' })
+  const again = await createHold(store, { id: 'x-create', ttlMs: 60_000 })
+  const shard = store.keys.shardOf('x-claim')
+  t.ok((await claimDue(store, shard, 10, lease, 1)).jobs.some((j) => j.id === 'x-claim'), 'claimed')
+  await relayAll(t, [store])
+
+  const events = await consume(store.redis, store.keys.events, 'expiry-group')
+  t.ok(events.every((e) => Value.Check(LifecycleEvent, e)), 'every event matches the schema')
+  for (const [id, generation] of holds) {
+    t.same(events.filter((e) => e.orderId === id && e.generation === generation).map((e) => e.type), ['created', 'expired'], id)
+    t.match(events.find((e) => e.orderId === id && e.type === 'expired'), {
+      eventId: `${store.keys.idempotencyKey(id, generation)}:expired`,
+      payloadBytes: Buffer.byteLength(JSON.stringify({ cart: [id] }))
+    }, `${id}: eventId <idempotencyKey>:expired, the payload's size`)
+  }
+  t.same(events.filter((e) => e.orderId === 'x-create').map((e) => [e.type, e.generation]),
+    [['created', holds.get('x-create')], ['expired', holds.get('x-create')], ['created', again.generation]],
+    'the expiry of the old hold comes before the new hold')
 })
 
 t.test('a request replayed with its Idempotency-Key writes no second event', async (t) => {

@@ -1,6 +1,9 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { pino } from 'pino'
 import t from 'tap'
 import { loadHandlers } from '../src/expiry/handlers.js'
+import { tempDir } from './helpers/temp.js'
 
 /** The built-in log handler: ids, times and sizes; payload contents (personal data, maybe) at no level. */
 const event = {
@@ -36,4 +39,17 @@ t.test('an order without a payload', async (t) => {
   const { lines, log: logger } = run('debug')
   await log!.handle({ ...event, payload: undefined }, { log: logger, signal: new AbortController().signal })
   t.match(lines[0], { msg: 'order expired', payloadBytes: 0 })
+})
+
+t.test('the built worker refuses a TypeScript handler module with one line; the sources load it', async (t) => {
+  const dir = tempDir(t, 'ts-handler')
+  writeFileSync(join(dir, 'package.json'), '{ "type": "module" }\n')
+  writeFileSync(join(dir, 'release.ts'), 'export default async function release (event: { id: string }): Promise<void> { void event.id }\n')
+  // As the built worker (plain Node): refused before Node tries, and fails on, the import.
+  await t.rejects(loadHandlers('log,./release.ts', {}, dir, false),
+    { message: 'EXPIRY_HANDLERS: ./release.ts is TypeScript, which the built worker cannot load; compile it to JavaScript (.js or .mjs) and name that file' })
+  await t.rejects(loadHandlers('./release.mts', {}, dir, false), /is TypeScript/)
+  // From the sources (npm run dev, tests): tsx loads it.
+  const handlers = await loadHandlers('./release.ts', {}, dir)
+  t.same(handlers.map((h) => h.name), ['./release.ts'])
 })

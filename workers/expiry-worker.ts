@@ -31,10 +31,8 @@ let handlers
 try {
   handlers = await loadHandlers(config.EXPIRY_HANDLERS, {
     webhook: { url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, timeoutMs: config.WEBHOOK_TIMEOUT_MS },
-    // The stream handler writes on the worker's command connection, which the worker closes after its last run.
+    // Only tells that EVENT_STREAM is on: the stream handler writes nothing (src/expiry/handlers/stream.ts).
     stream: config.EVENT_STREAM
-      // The handler only sends XADD, which a Cluster routes like one node does; its type
-      // still says Redis (src/expiry/handlers/stream.ts).
       ? { redis, key: createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS).events, maxLen: config.EVENT_STREAM_MAXLEN }
       : undefined
   })

@@ -1,3 +1,4 @@
+import type { Keyspace } from '../keys.js'
 import { run, type StoreContext } from '../store/context.js'
 import { EVENT_VERSION, type LifecycleEvent } from './schema.js'
 
@@ -51,12 +52,17 @@ function iso (ms: string | undefined): string {
   return ms !== undefined && Number.isFinite(date.getTime()) ? date.toISOString() : ''
 }
 
-/** The published event of an outbox entry, or undefined for an entry this release does not know. */
-export function toEvent (shard: number, entry: OutboxEntry): LifecycleEvent | undefined {
+/**
+ * The published event of an outbox entry, or undefined for an entry this
+ * release does not know. `keys` gives an `expired` event its eventId,
+ * `<idempotencyKey>:expired`: one per expiry, whichever script recorded it,
+ * as the `stream` handler of earlier releases wrote it (docs/events.md).
+ */
+export function toEvent (shard: number, entry: OutboxEntry, keys: Pick<Keyspace, 'idempotencyKey'>): LifecycleEvent | undefined {
   const f = entry.fields
   const base = {
     v: EVENT_VERSION,
-    eventId: outboxEventId(shard, entry.id),
+    eventId: f.t === 'expired' ? `${keys.idempotencyKey(f.i ?? '', Number(f.g))}:expired` : outboxEventId(shard, entry.id),
     orderId: f.i ?? '',
     generation: Number(f.g),
     at: iso(f.at)
@@ -69,6 +75,8 @@ export function toEvent (shard: number, entry: OutboxEntry): LifecycleEvent | un
     case 'completed':
     case 'cancelled':
       return { ...base, type: f.t }
+    case 'expired':
+      return { ...base, type: 'expired', expiresAt: iso(f.d), payloadBytes: Number(f.pb) }
     case 'dead':
       return { ...base, type: 'dead', attempts: Number(f.a), lastError: f.e ?? '' }
     default:

@@ -60,7 +60,7 @@ export function startEventRelay (opts: EventRelayOptions): EventRelay {
   /** Publishes entries in order; returns the ids to delete (a prefix of them) and whether one failed. */
   async function publish (shard: number, entries: OutboxEntry[]): Promise<{ done: string[], failed: boolean }> {
     const events = entries.map((entry) => {
-      const event = toEvent(shard, entry)
+      const event = toEvent(shard, entry, store.keys)
       return event && Value.Check(LifecycleEvent, event) ? event : undefined
     })
     const pipeline = store.redis.pipeline()

@@ -40,7 +40,7 @@ export interface NamedHandler {
 /** What the built-in handlers are configured with (from the worker's config). */
 export interface BuiltInSettings {
   webhook?: { url: string, secret: string, timeoutMs: number }
-  /** Set only when EVENT_STREAM is on: where the `stream` handler writes `expired` events. */
+  /** Set only when EVENT_STREAM is on, which the `stream` handler requires (it writes nothing itself: handlers/stream.ts). */
   stream?: StreamOptions | undefined
 }
 
@@ -62,13 +62,24 @@ const builtIns: Record<string, BuiltIn> = {
     return webhookHandler(webhook)
   },
   stream: ({ stream }) => {
-    if (!stream) throw new Error('EXPIRY_HANDLERS names "stream": set EVENT_STREAM=true (it writes to the event stream)')
+    // Listing `stream` asks for lifecycle events: without them there would be no `expired` event either.
+    if (!stream) throw new Error('EXPIRY_HANDLERS names "stream": set EVENT_STREAM=true, which records the expired events')
     return streamHandler(stream)
   }
 }
 
+/**
+ * Whether a handler module may be TypeScript: only while this module runs
+ * from its sources (`npm run dev`, through tsx). The built worker runs on
+ * plain Node, which cannot import TypeScript (README, "Expiry handlers").
+ */
+const RUNS_FROM_SOURCES = import.meta.url.endsWith('.ts')
+const TYPESCRIPT_MODULE = /\.[cm]?tsx?$/
+
 /** Resolves EXPIRY_HANDLERS: built-in names or ES module paths (relative to the working directory). */
-export async function loadHandlers (spec: string, settings: BuiltInSettings = {}, cwd = process.cwd()): Promise<NamedHandler[]> {
+export async function loadHandlers (
+  spec: string, settings: BuiltInSettings = {}, cwd = process.cwd(), typescript = RUNS_FROM_SOURCES
+): Promise<NamedHandler[]> {
   const names = spec.split(',').map((s) => s.trim()).filter((s) => s !== '')
   if (names.length === 0) throw new Error('EXPIRY_HANDLERS is empty: name at least one handler (e.g. "log")')
   const handlers: NamedHandler[] = []
@@ -80,6 +91,9 @@ export async function loadHandlers (spec: string, settings: BuiltInSettings = {}
     }
     if (!name.includes('/') && !name.includes('.')) {
       throw new Error(`EXPIRY_HANDLERS: unknown handler "${name}"; built-ins are ${Object.keys(builtIns).join(', ')}, anything else must be a module path`)
+    }
+    if (!typescript && TYPESCRIPT_MODULE.test(name)) {
+      throw new Error(`EXPIRY_HANDLERS: ${name} is TypeScript, which the built worker cannot load; compile it to JavaScript (.js or .mjs) and name that file`)
     }
     const url = pathToFileURL(isAbsolute(name) ? name : resolve(cwd, name)).href
     const mod = await import(url) as { default?: unknown }

@@ -50,6 +50,8 @@ interface ShardState {
   seen: Map<string, { beat: number, since: number }>
   /** Beats when the first other worker would lapse. */
   watch: NodeJS.Timeout | undefined
+  /** When (monotonic) Redis last answered a heartbeat or claim here. */
+  answeredAt: number
 }
 
 export class Heartbeat {
@@ -72,14 +74,28 @@ export class Heartbeat {
     this.lapseMs = opts.leaseMs - opts.intervalMs / 2
     this.stallGapMs = Math.max(3 * opts.intervalMs, 500)
     this.shards = Array.from({ length: opts.store.keys.shards }, () => ({
-      validUntil: 0, renewedAt: 0, lost: true, beating: false, again: false, seen: new Map(), watch: undefined
+      validUntil: 0, renewedAt: 0, lost: true, beating: false, again: false, seen: new Map(), watch: undefined, answeredAt: -Infinity
     }))
   }
 
   start (): void {
     this.lastTickAt = performance.now()
+    // The worker opened its keyspace just before: Redis answered then.
+    for (const s of this.shards) s.answeredAt = this.lastTickAt
     for (let shard = 0; shard < this.shards.length; shard++) void this.beat(shard)
     this.timer = setInterval(() => this.tick(), this.opts.intervalMs)
+  }
+
+  /**
+   * How long ago Redis last answered a heartbeat or claim in the shard it
+   * answered least recently (ms): a connection can stay up while Redis
+   * answers nothing (frozen, or a master that hangs), and readiness must
+   * tell (src/expiry/worker.ts).
+   */
+  silenceMs (): number {
+    let oldest = Infinity
+    for (const s of this.shards) oldest = Math.min(oldest, s.answeredAt)
+    return performance.now() - oldest
   }
 
   stop (): void {
@@ -98,6 +114,7 @@ export class Heartbeat {
    */
   renewed (shard: number, sentAt: number, registered: boolean): boolean {
     const state = this.shards[shard] as ShardState
+    state.answeredAt = performance.now()
     if (!registered) this.opts.onLost(shard, 'its claims were taken over by another worker', true)
     if (sentAt + this.trustMs > state.validUntil) {
       state.validUntil = sentAt + this.trustMs
@@ -158,6 +175,7 @@ export class Heartbeat {
     try {
       const result = await heartbeat(this.opts.store, shard, this.opts.token, reap)
       const receivedAt = performance.now()
+      state.answeredAt = receivedAt
       if (result.status === 'reaping') this.opts.onLost(shard, 'its claims were taken over by another worker', true)
       else this.renewed(shard, sentAt, result.status === 'registered')
       this.observe(state, result.workers, receivedAt)

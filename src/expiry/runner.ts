@@ -319,7 +319,8 @@ export class Runner {
       this.logOf(run).warn('handler finished after its claim was taken over; the other run owns the outcome')
       return 'claim_lost'
     }
-    const log = this.logOf(run)
+    // The handler that failed (or was running at the timeout), as the failure metric names it.
+    const log = this.logOf(run).child({ handler: run.handler ?? 'unknown' })
     const { error } = result
     const message = lastErrorMessage(error)
     const { outcome, retryInMs } = await this.send(run, 'failure', async () => await failRun(store, job, token, message, maxAttempts, backoffMs))

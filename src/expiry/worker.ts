@@ -63,7 +63,7 @@ export interface ExpiryWorker {
   readonly metrics: WorkerMetrics
   /** The port of the HTTP server, when it runs one. */
   readonly httpPort: number | undefined
-  /** Ready once subscribed with both connections up; not while Redis is away or the worker stops. */
+  /** Ready once subscribed with both connections up and Redis answering heartbeats (within EXPIRY_LEASE_MS); not while Redis is away or frozen, nor while the worker stops. */
   readiness: () => Readiness
   /** On a cluster, the masters whose expired events reach this worker now (`host:port`); empty on one node. */
   subscribedMasters: () => string[]
@@ -94,8 +94,12 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   const readiness = (): Readiness => {
     if (state !== 'running') return { ready: false, reason: state === 'starting' ? 'starting' : 'shutting down' }
     if (opts.redis.status !== 'ready') return { ready: false, reason: 'the Redis command connection is down' }
-    // Running means subscribed: `subscription` (below) exists by then.
+    // Running means subscribed and beating: `subscription` and `heartbeat` (below) exist by then.
     if (!subscription.connected()) return { ready: false, reason: 'not subscribed to expired events' }
+    // Connected is not answering: a frozen Redis keeps its connections open. The heartbeat
+    // round-trips every EXPIRY_HEARTBEAT_MS; past the lease another worker would judge this one gone.
+    const silentMs = heartbeat.silenceMs()
+    if (silentMs > config.EXPIRY_LEASE_MS) return { ready: false, reason: `Redis has not answered a heartbeat for ${Math.round(silentMs)} ms` }
     return { ready: true }
   }
   let http: WorkerHttp | undefined

@@ -36,7 +36,8 @@
           lives (a safety net; handlers are aborted long before)
   ARGV[9] outbox cap: 0 when events are off, else the approximate MAXLEN of the outbox
 
-  With events on, a job dead-lettered here appends a `dead` event to the outbox.
+  With events on, a hold expired here appends an `expired` event to the
+  outbox, and a job dead-lettered here a `dead` event.
 
   Returns { now, expiredCount, nextDue, registered, job1..., job2..., ... }
     nextDue: the earliest deadline or job due time left in the shard after this claim, -1 if none
@@ -147,7 +148,7 @@ for _, id in ipairs(due) do
     local gen = cur[3]
     local member = gen .. ':' .. id
     local jobKey = base .. 'job:' .. member
-    markOrderExpired(orderKey, now, ARGV[5])
+    markOrderExpired(base, id, gen, deadline, cur[4], now, ARGV[5], KEYS[7], tonumber(ARGV[9]))
     if #claimed < limit then
       writeJob(jobKey, id, gen, deadline, cur[4], now, token)
       claimInto(member)

@@ -31,7 +31,8 @@
   `<prefix>due` (wake.lua).
 
   With events on, a hold created here appends a `created` event to the
-  outbox; a replayed or refused request appends nothing.
+  outbox (after the `expired` event of the hold it replaces, when that one
+  ran out unnoticed); a replayed or refused request appends nothing.
 
   Returns
    { 1, generation, createdAt, deadline }  created
@@ -55,7 +56,7 @@ local function act()
   if cur[1] == 'pending' then
     local deadline = tonumber(cur[2])
     if deadline > now then return { -1, deadline - now } end
-    expireOrder(base, id, previous, deadline, cur[4], now, ARGV[5])
+    expireOrder(base, id, previous, deadline, cur[4], now, ARGV[5], KEYS[6], tonumber(ARGV[6]))
   end
 
   -- A second guard: a timer exists only while a hold is pending.

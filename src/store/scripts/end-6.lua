@@ -19,8 +19,9 @@
   ARGV[7] idempotency record ttl in ms
 
   With events on, a hold ended here appends a `completed` or `cancelled`
-  event to the outbox; a retry of an ended hold, a refusal or a replayed
-  request appends nothing.
+  event to the outbox, and a hold found past its deadline an `expired`
+  event; a retry of an ended hold, a refusal or a replayed request appends
+  nothing.
 
   Returns
    { 1, endedAt, generation }     ended with ARGV[3] now
@@ -39,7 +40,7 @@ local function act()
   local now = nowMs()
   local ended = redis.call('HMGET', KEYS[1], 's', 't', 'g')
   if ended[1] == ARGV[3] then return { 1, tonumber(ended[2]), tonumber(ended[3]), 1 } end
-  local cur, refusal = pendingHold(KEYS[1], base, id, now, ARGV[4])
+  local cur, refusal = pendingHold(KEYS[1], base, id, now, ARGV[4], KEYS[5], tonumber(ARGV[5]))
   if not cur then return refusal end
 
   redis.call('HSET', KEYS[1], 's', ARGV[3], 't', now)

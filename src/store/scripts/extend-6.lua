@@ -21,7 +21,8 @@
   `<prefix>due` (wake.lua).
 
   With events on, a moved deadline appends an `extended` event to the
-  outbox; a refusal or a replayed request appends nothing.
+  outbox, and a hold found past its deadline an `expired` event; a refusal
+  or a replayed request appends nothing.
 
   Returns
    { 1, now, deadline, generation, createdAt }  moved
@@ -39,7 +40,7 @@
 local function act()
   local base, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
   local now = nowMs()
-  local cur, refusal = pendingHold(KEYS[1], base, id, now, ARGV[4])
+  local cur, refusal = pendingHold(KEYS[1], base, id, now, ARGV[4], KEYS[5], tonumber(ARGV[5]))
   if not cur then return refusal end
 
   local deadline = now + ttl
