@@ -2,7 +2,7 @@ import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { HostPort } from '../config.js'
 import type { Log, RedisClient } from './connection.js'
 import type { ClusterDeployment, RedisDeployment, SentinelDeployment } from './deployment.js'
-import { retryDelay, roleOptions, type RedisRole } from './options.js'
+import { lambdaOptions, retryDelay, roleOptions, type RedisRole } from './options.js'
 import { describeFatalConnectionError, isSelectFailure } from './tls.js'
 
 /**
@@ -17,11 +17,14 @@ export interface ClientOptions {
   name?: string | undefined
   /** Called when a command met READONLY (the endpoint now points at a replica) and the connection reconnects. */
   onReadOnly?: (() => void) | undefined
+  /** The process is frozen between invocations (AWS Lambda): see lambdaOptions. */
+  lambda?: boolean | undefined
 }
 
 function nodeOptions (dep: RedisDeployment, role: RedisRole, opts: ClientOptions): RedisOptions {
   return {
     ...roleOptions(role, dep.timeouts, opts.onReadOnly),
+    ...(opts.lambda ? lambdaOptions(role, dep.timeouts) : {}),
     connectionName: opts.name ?? `checkout-expiry:${role}`,
     ...(dep.tls ? { tls: dep.tls } : {}),
     ...(dep.username ? { username: dep.username } : {}),

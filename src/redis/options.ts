@@ -39,6 +39,41 @@ export const retryDelay = (maxMs: number) => (times: number) => Math.min(50 * 2 
  */
 export const isReadOnlyError = (err: Error): boolean => err.message.startsWith('READONLY')
 
+/**
+ * AWS Lambda freezes the process between invocations, for seconds or
+ * hours, and may thaw it with its connections silently gone (a NAT or
+ * load-balancer entry that idled out) or Redis failed over meanwhile. Added
+ * to a role's options there:
+ * - connect during init (not lazily): init time is not billed per request;
+ * - no offline queue: a command sent while the connection is down fails at
+ *   once (503) instead of waiting for a reconnect that may come after the
+ *   function's timeout, and nothing queues up while frozen;
+ * - one retry: a command written into a socket that turns out dead after a
+ *   thaw (reset by the NAT) is sent once more on the new connection rather
+ *   than failing the request (a script that reached Redis before the reset
+ *   answers as a replay or 409 on its resend, never a second hold);
+ * - a socket timeout as long as the command timeout: a connection that
+ *   answered nothing after a command for that long (a silently dropped
+ *   flow) is destroyed and made again, so the next invocation gets a
+ *   working one instead of the same dead socket;
+ * - TCP keep-alive from 30 s of silence, well under the 350 s after which
+ *   an AWS NAT gateway or Lambda's VPC interface drops an idle flow;
+ * - reconnect on READONLY, as everywhere (roleOptions).
+ */
+export const LAMBDA_KEEPALIVE_MS = 30_000
+
+export function lambdaOptions (role: RedisRole, timeouts: ConnectionTimeouts): RedisOptions {
+  const commandTimeout = role === 'api' ? timeouts.commandTimeoutMs : WORKER_COMMAND_TIMEOUT_MS
+  return {
+    lazyConnect: false,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeout,
+    socketTimeout: commandTimeout,
+    keepAlive: LAMBDA_KEEPALIVE_MS
+  }
+}
+
 export function roleOptions (role: RedisRole, timeouts: ConnectionTimeouts, onReadOnly?: () => void): RedisOptions {
   // 1: reconnect and fail the command (the API answers 503, the client retries);
   // 2: reconnect and send it again. Only scripts are sent again: one that met
