@@ -10,12 +10,16 @@ export const REDACTED_PATHS = [
   'payload', '*.payload', 'body', 'req.body'
 ]
 
+/** Set by the bundler (scripts/bundle.mjs): a bundle cannot start pino's transport thread, so it logs JSON. */
+declare const BUNDLED: boolean | undefined
+const canPrettyPrint = typeof BUNDLED === 'undefined'
+
 /**
  * Structured JSON logs; readable ones (pino-pretty) only when a person is
  * watching a terminal.
  */
 export function createLogger (level: string, name: string, destination?: DestinationStream): Logger {
-  const pretty = destination === undefined && process.stdout.isTTY === true
+  const pretty = canPrettyPrint && destination === undefined && process.stdout.isTTY === true
   const options = {
     name,
     level,

@@ -29,8 +29,18 @@ interface ScriptSource {
 
 const scriptsDir = new URL('./scripts/', import.meta.url)
 
+/**
+ * In a bundle (scripts/bundle.mjs) every file under ./scripts, by its path
+ * there, is put here at build time, so the bundle reads no file; from the
+ * sources or tsc's output they are read from disk.
+ */
+declare const BUNDLED_LUA: Record<string, string> | undefined
+const bundled = typeof BUNDLED_LUA === 'undefined' ? undefined : BUNDLED_LUA
+const readScript = (path: string): string => bundled?.[path] ?? readFileSync(new URL(path, scriptsDir), 'utf8')
+const scriptFiles = (): string[] => bundled ? Object.keys(bundled).filter((path) => !path.includes('/')) : readdirSync(scriptsDir)
+
 function inline (file: string, seen: Set<string>): string {
-  const text = readFileSync(new URL(file, scriptsDir), 'utf8')
+  const text = readScript(file)
   return text.replace(/^-- @include (\S+)$/gm, (_line, name: string) => {
     const path = `includes/${name}`
     if (seen.has(path)) return ''
@@ -41,7 +51,7 @@ function inline (file: string, seen: Set<string>): string {
 
 let cache: ScriptSource[] | undefined
 export function scriptSources (): ScriptSource[] {
-  cache ??= readdirSync(scriptsDir)
+  cache ??= scriptFiles()
     .map((file) => /^([a-z-]+)-(\d+)\.lua$/.exec(file))
     .filter((m): m is RegExpExecArray => m !== null)
     .map((m) => {
