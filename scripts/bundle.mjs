@@ -20,7 +20,8 @@ const ENTRY_POINTS = {
   server: 'src/server.ts',
   'expiry-worker': 'workers/expiry-worker.ts',
   checkoutctl: 'bin/checkoutctl.ts',
-  lambda: 'src/lambda.ts'
+  lambda: 'src/lambda.ts',
+  'lambda-sweep': 'src/lambda-sweep.ts'
 }
 
 function luaFiles () {

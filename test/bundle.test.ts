@@ -42,7 +42,7 @@ async function start (file: string, extra: Record<string, string>, ready: string
 
 t.test('the directory holds only bundles and the /docs files', async (t) => {
   t.same(readdirSync(dir).filter((f) => !f.endsWith('.map') && !f.endsWith('.LEGAL.txt')).sort(),
-    ['checkoutctl.mjs', 'expiry-worker.mjs', 'lambda.mjs', 'server.mjs', 'swagger-ui'])
+    ['checkoutctl.mjs', 'expiry-worker.mjs', 'lambda-sweep.mjs', 'lambda.mjs', 'server.mjs', 'swagger-ui'])
 })
 
 t.test('server, worker and checkoutctl bundles: a hold is created, read and expires', async (t) => {

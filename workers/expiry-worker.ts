@@ -1,5 +1,5 @@
 import { loadHandlers } from '../src/expiry/handlers.js'
-import { createKeyspace } from '../src/keys.js'
+import { builtInSettings } from '../src/expiry/handler-settings.js'
 import { startExpiryWorker } from '../src/expiry/worker.js'
 import { createLogger } from '../src/logger.js'
 import { createWorkerMetrics } from '../src/metrics/worker-metrics.js'
@@ -29,13 +29,7 @@ connectOrRefuse(redis, target.describe).catch((err: unknown) => {
 
 let handlers
 try {
-  handlers = await loadHandlers(config.EXPIRY_HANDLERS, {
-    webhook: { url: config.WEBHOOK_URL, secret: config.WEBHOOK_SECRET, timeoutMs: config.WEBHOOK_TIMEOUT_MS },
-    // Only tells that EVENT_STREAM is on: the stream handler writes nothing (src/expiry/handlers/stream.ts).
-    stream: config.EVENT_STREAM
-      ? { redis, key: createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS).events, maxLen: config.EVENT_STREAM_MAXLEN }
-      : undefined
-  })
+  handlers = await loadHandlers(config.EXPIRY_HANDLERS, builtInSettings(config, redis))
 } catch (err) {
   process.stderr.write(`checkout-expiry: ${err instanceof Error ? err.message : String(err)}\n`)
   redis.disconnect()

@@ -337,6 +337,11 @@ export class Sweeper {
     this.opts.log.info({ shard, released }, 'gave back jobs that were claimed but not started (stopping, or the claim was answered too late)')
   }
 
+  /** A claim runs in some shard: the serverless sweep (sweep-once.ts) stops only once none does. */
+  claiming (): boolean {
+    return this.shards.some((s) => s.claiming)
+  }
+
   /** Redis server time now (ms), from the measured clock offset: what deadlines are written with. */
   serverNow (): number {
     return Date.now() + this.clockOffset

@@ -10,18 +10,17 @@ import { startEventRelay } from '../events/relay.js'
 import { createStoreContext } from '../store/context.js'
 import { countDeadLetters } from '../store/dead-letters.js'
 import { countPendingHolds } from '../store/stats.js'
-import { leaveAllShards, type Claimant } from '../store/expiry-jobs.js'
+import { leaveAllShards } from '../store/expiry-jobs.js'
 import { openKeyspace } from '../store/layout.js'
 import type { NamedHandler } from './handlers.js'
-import { Heartbeat } from './heartbeat.js'
 import { startHousekeeping } from './housekeeping.js'
 import { startWorkerHttp, type Readiness, type WorkerHttp } from './http.js'
 import { ensureExpiredEvents, warnEventsNotConfigurable } from './notifications.js'
-import { ABORT_GRACE_MS } from './abortable.js'
-import { Runner } from './runner.js'
+import { createExpiryPipeline } from './pipeline.js'
+import type { Runner } from './runner.js'
 import { subscribeClusterExpiredEvents } from './cluster-subscriber.js'
 import { subscribeExpiredEvents, type ExpiredEvents } from './subscriber.js'
-import { Sweeper } from './sweeper.js'
+import type { Sweeper } from './sweeper.js'
 
 /**
  * The expiry pipeline: keyspace events and the sweeper find due orders, the
@@ -115,50 +114,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   }
   const eventSettings = config.EVENT_STREAM ? { maxLen: config.EVENT_STREAM_MAXLEN } : undefined
   const store = createStoreContext(opts.redis, keys, config.CHECKOUT_RESULT_RETENTION_MS, { events: eventSettings })
-  const claimant: Claimant = {
-    token: randomUUID(),
-    heartbeatTtlMs: config.EXPIRY_LEASE_MS,
-    // The safety net: a live worker has aborted and recorded a run long before this.
-    runningMs: config.EXPIRY_HANDLER_TIMEOUT_MS + ABORT_GRACE_MS + config.EXPIRY_LEASE_MS,
-    maxAttempts: config.EXPIRY_MAX_ATTEMPTS
-  }
-
-  const runner = new Runner({
-    store,
-    handlers: opts.handlers,
-    token: claimant.token,
-    maxAttempts: config.EXPIRY_MAX_ATTEMPTS,
-    backoffMs: config.EXPIRY_BACKOFF_MS,
-    handlerTimeoutMs: config.EXPIRY_HANDLER_TIMEOUT_MS,
-    safetyNetMs: claimant.runningMs,
-    concurrency: config.EXPIRY_CONCURRENCY,
-    log,
-    metrics,
-    // Only called once jobs run, which is after the sweeper below exists.
-    serverNow: (): number => sweeper.serverNow(),
-    onIdle: () => sweeper.onCapacity()
-  })
-  const heartbeat = new Heartbeat({
-    store,
-    token: claimant.token,
-    leaseMs: config.EXPIRY_LEASE_MS,
-    intervalMs: config.EXPIRY_HEARTBEAT_MS,
-    log,
-    onLost: (shard, reason, countsAttempt) => runner.abandonShard(shard, reason, countsAttempt),
-    onReleased: (shard) => sweeper.takeOver(shard)
-  })
-  const sweeper = new Sweeper({
-    store,
-    claimant,
-    pollMs: config.EXPIRY_POLL_MS,
-    capacity: () => runner.capacity(),
-    idle: () => runner.size === 0,
-    refillAt: Math.max(1, Math.floor(config.EXPIRY_CONCURRENCY / 8)),
-    run: (job, foundBy) => runner.start(job, foundBy),
-    renewed: (shard, sentAt, registered) => heartbeat.renewed(shard, sentAt, registered),
-    log,
-    metrics
-  })
+  const { claimant, runner, heartbeat, sweeper } = createExpiryPipeline({ config, store, handlers: opts.handlers, log, metrics })
 
   let started = false
   const onSubscribed = () => {
