@@ -16,13 +16,8 @@ const scriptsDir = join(root, 'src', 'store', 'scripts')
 // `node scripts/bundle.mjs [outdir]`: dist/bundle/ by default.
 const outdir = process.argv[2] ?? join(root, 'dist', 'bundle')
 
-const ENTRY_POINTS = {
-  server: 'src/server.ts',
-  'expiry-worker': 'workers/expiry-worker.ts',
-  checkoutctl: 'bin/checkoutctl.ts',
-  lambda: 'src/lambda.ts',
-  'lambda-sweep': 'src/lambda-sweep.ts'
-}
+// Bundle name → entry module; deploy/ templates name the bundles by these names (test/deploy-templates.test.ts).
+const ENTRY_POINTS = JSON.parse(readFileSync(join(root, 'scripts', 'bundle-entries.json'), 'utf8'))
 
 function luaFiles () {
   const files = {}
