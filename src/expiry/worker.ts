@@ -13,6 +13,7 @@ import { countPendingHolds } from '../store/stats.js'
 import { leaveAllShards, type Claimant } from '../store/expiry-jobs.js'
 import { openKeyspace } from '../store/layout.js'
 import type { NamedHandler } from './handlers.js'
+import { createActivityRecorder } from './activity-recorder.js'
 import { Heartbeat } from './heartbeat.js'
 import { startHousekeeping } from './housekeeping.js'
 import { startWorkerHttp, type Readiness, type WorkerHttp } from './http.js'
@@ -123,6 +124,15 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     maxAttempts: config.EXPIRY_MAX_ATTEMPTS
   }
 
+  // What the dashboard shows of this worker (src/expiry/activity-recorder.ts).
+  const activity = createActivityRecorder({
+    store,
+    token: claimant.token,
+    concurrency: config.EXPIRY_CONCURRENCY,
+    log,
+    serverNow: () => sweeper.serverNow(),
+    state: () => ({ ready: readiness().ready, subscriber: subscription.connected(), running: runner.size })
+  })
   const runner = new Runner({
     store,
     handlers: opts.handlers,
@@ -133,7 +143,8 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     safetyNetMs: claimant.runningMs,
     concurrency: config.EXPIRY_CONCURRENCY,
     log,
-    metrics,
+    metrics: activity.metrics(metrics),
+    onRunEnd: activity.onRunEnd,
     // Only called once jobs run, which is after the sweeper below exists.
     serverNow: (): number => sweeper.serverNow(),
     onIdle: () => sweeper.onCapacity()
@@ -221,6 +232,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   const relay = eventSettings ? startEventRelay({ store, log, maxLen: eventSettings.maxLen }) : undefined
   started = true
   state = 'running'
+  activity.start()
   // Scrape-time reads skip Redis while it is away: they would only wait in the offline queue.
   const whileUp = async (read: () => Promise<number>) => {
     if (opts.redis.status !== 'ready') throw new Error('redis is not connected')
@@ -262,6 +274,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
         const released = await leaveAllShards(store, claimant.token, crashed ? 'abandoned' : 'interrupted')
         await relay?.stop()
         await housekeeping.stop()
+        await activity.stop()
         if (!drained) log.warn({ released, cause }, 'handlers still running at the shutdown deadline were given back for another worker to run')
         log.info({ found: sweeper.found, ...runner.stats }, 'expiry worker stopped')
         await closeConnections()
