@@ -5,6 +5,8 @@
 const TOKEN_KEY = 'checkout-expiry-admin-token'
 const REFRESH_MS = 2000
 const $ = (id) => document.getElementById(id)
+/** Counts are whole: no 0.25 ticks. */
+const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 20_000, 50_000, 100_000, 1_000_000]
 
 let token = sessionStorage.getItem(TOKEN_KEY)
 /** Redis server time minus this browser's clock (ms), from the last summary. */
@@ -85,12 +87,14 @@ function renderSummary (s) {
   $('chart-runs').dataset.total = String(s.minutes.reduce((a, m) => a + m.sweep + m.event + m.retry, 0))
   draw('chart-runs', {
     series: [{}, { label: 'sweep', stroke: '#0969da', width: 2 }, { label: 'event', stroke: '#bf8700', width: 2 }, { label: 'retry', stroke: '#cf222e', width: 2 }],
-    axes: [{}, { size: 40 }]
+    axes: [{}, { size: 56, incrs: COUNT_STEPS }]
   }, [xs, s.minutes.map((m) => m.sweep), s.minutes.map((m) => m.event), s.minutes.map((m) => m.retry)])
   draw('chart-lateness', {
     scales: { y: { distr: 3 } },
-    series: [{}, { label: 'p50', stroke: '#0969da', width: 2 }, { label: 'p99', stroke: '#8250df', width: 2 }, { label: 'alert', stroke: '#cf222e', dash: [6, 4] }],
-    axes: [{}, { size: 50 }]
+    // Points too: a minute with expiries between quiet ones has no neighbour to draw a line to.
+    series: [{}, { label: 'p50', stroke: '#0969da', width: 2, points: { show: true, size: 6 } },
+      { label: 'p99', stroke: '#8250df', width: 2, points: { show: true, size: 6 } }, { label: 'alert', stroke: '#cf222e', dash: [6, 4], points: { show: false } }],
+    axes: [{}, { size: 56 }]
   }, [xs, s.minutes.map((m) => m.latenessP50Ms), s.minutes.map((m) => m.latenessP99Ms), s.minutes.map(() => s.latenessTargetMs)])
 }
 
@@ -98,8 +102,8 @@ function renderDeadlines (h) {
   const xs = h.counts.map((_c, i) => (h.from + i * h.bucketMs) / 1000)
   $('chart-deadlines').dataset.total = String(h.counts.reduce((a, b) => a + b, 0))
   draw('chart-deadlines', {
-    series: [{}, { label: 'holds', stroke: '#1a7f37', fill: 'rgba(26,127,55,0.35)', paths: uPlot.paths.bars({ size: [0.8, 40] }) }],
-    axes: [{}, { size: 40 }]
+    series: [{}, { label: 'holds', stroke: '#1a7f37', fill: 'rgba(26,127,55,0.35)', paths: uPlot.paths.bars({ size: [0.8, 40] }), points: { show: false } }],
+    axes: [{}, { size: 56, incrs: COUNT_STEPS }]
   }, [xs, h.counts])
 }
 
@@ -110,7 +114,7 @@ function renderHealth (h) {
     return li
   }))
   $('settings').textContent = `keyspace events: ${h.keyspaceEvents ?? 'unknown'} · eviction policy: ${h.evictionPolicy ?? 'unknown'} · sweep lag: ${fmtMs(h.sweepLagMs)}`
-  $('workers').tBodies[0].replaceChildren(...h.workers.map((w) => {
+  $('workers').tBodies[0].replaceChildren(...(h.workers.length === 0 ? [emptyRow(6, 'No worker has reported in the last hour.')] : []), ...h.workers.map((w) => {
     const tr = el('tr', null, { 'data-worker': w.token })
     const state = !w.alive ? 'lapsed (no report)' : w.ready ? 'alive, ready' : 'alive, not ready'
     tr.append(el('td', w.token), el('td', `${w.host} / ${w.pid}`), el('td', `${fmtMs(w.ageMs)} ago`),
@@ -132,7 +136,13 @@ function renderDead (page) {
     tr.append(el('td').appendChild(box).parentNode, el('td', d.id), el('td', time(d.diedAt)), el('td', d.attempts), el('td', d.lastError, { class: 'error' }), el('td').appendChild(replay).parentNode)
     return tr
   })
-  $('dead').tBodies[0].replaceChildren(...rows)
+  $('dead').tBodies[0].replaceChildren(...(rows.length > 0 ? rows : [emptyRow(6, 'No dead letters.')]))
+}
+
+function emptyRow (columns, message) {
+  const tr = el('tr')
+  tr.append(el('td', message, { colspan: String(columns) }))
+  return tr
 }
 
 function renderAudit (a) {
@@ -177,7 +187,7 @@ function renderHolds (page, append) {
     return tr
   })
   if (append) $('holds').tBodies[0].append(...rows)
-  else $('holds').tBodies[0].replaceChildren(...rows)
+  else $('holds').tBodies[0].replaceChildren(...(rows.length > 0 ? rows : [emptyRow(3, page.next === null ? 'No pending hold matches.' : 'None in the holds looked at so far: see the next page.')]))
   holdsCursor = page.next
   $('holds-more').hidden = page.next === null
 }

@@ -34,7 +34,7 @@ export interface ActivityRecorder {
   stop: () => Promise<void>
 }
 
-const MAX_PENDING_RUNS = 2000
+const MAX_PENDING_RUNS = 500
 
 export function createActivityRecorder (opts: ActivityRecorderOptions): ActivityRecorder {
   let counts: MinuteCounts = new Map()
