@@ -178,3 +178,50 @@ t.test('summary, deadline histogram and timeline read what is stored', async (t)
   t.equal(health.alerts.find((a: { name: string }) => a.name === 'CheckoutExpiryNoWorkerReady')?.firing, true, 'no worker runs in this test')
   t.equal(health.alerts.find((a: { name: string }) => a.name === 'CheckoutExpiryDeadLetters')?.firing, false)
 })
+
+t.test('a worker records its runs, lateness and liveness for the summary, the timeline and the health panel', async (t) => {
+  const { testWorker } = await import('./helpers/worker.js')
+  const worker = await testWorker(config, [{ name: 'ok', handle: () => {} }])
+  let stopped = false
+  t.teardown(async () => { if (!stopped) await worker.close(2000) })
+  const before = (await app.inject({ url: '/admin/summary', headers: as(ADMIN) })).json()
+  for (let i = 0; i < 3; i++) await createHold(store, { id: `rec-${i}`, ttlMs: 1000 })
+  const deadline = Date.now() + 10_000
+  let summary = before
+  while (Date.now() < deadline && summary.lastHour.handled < before.lastHour.handled + 3) {
+    await sleep(200)
+    summary = (await app.inject({ url: '/admin/summary', headers: as(ADMIN) })).json()
+  }
+  t.equal(summary.lastHour.handled, before.lastHour.handled + 3, 'the handled runs reach the minute buckets')
+  const firstRuns = (s: { minutes: Array<{ sweep: number, event: number }> }) => s.minutes.reduce((a, m) => a + m.sweep + m.event, 0)
+  t.equal(firstRuns(summary), firstRuns(before) + 3, 'counted by trigger')
+  t.not(summary.lastHour.latenessP99Ms, null, 'with their lateness')
+  const timeline = (await app.inject({ url: '/admin/holds/rec-0/timeline', headers: as(ADMIN) })).json()
+  t.match(timeline.entries.map((e: { kind: string, detail: string }) => `${e.kind} ${e.detail}`).join('\n'),
+    new RegExp(`run attempt 1 by worker ${worker.token.slice(0, 8)} .*handled`), 'the timeline has the run')
+  const health = (await app.inject({ url: '/admin/health', headers: as(ADMIN) })).json()
+  const mine = health.workers.find((w: { token: string }) => w.token === worker.token.slice(0, 8))
+  t.ok(mine?.alive && mine.ready && mine.subscriber, 'the health panel sees the worker alive, ready and subscribed')
+  t.equal(health.alerts.find((a: { name: string }) => a.name === 'CheckoutExpiryNoWorkerReady')?.firing, false)
+  stopped = true
+  await worker.close(2000)
+  const after = (await app.inject({ url: '/admin/health', headers: as(ADMIN) })).json()
+  t.notOk(after.workers.some((w: { token: string }) => w.token === worker.token.slice(0, 8)), 'a worker that stops removes its entry')
+})
+
+t.test('alert states follow the rules of docs/operations.md', async (t) => {
+  const { alertStates } = await import('../src/admin/alerts.js')
+  const { LATENESS_BOUNDS_MS } = await import('../src/store/activity.js')
+  const minute = (late: number, event: number, sweep: number) => {
+    const lateness = Array.from({ length: LATENESS_BOUNDS_MS.length + 1 }, () => 0)
+    lateness[LATENESS_BOUNDS_MS.findIndex((b) => late <= b)] = 100
+    return { at: 0, runs: { event, sweep, retry: 0 }, outcomes: { handled: 0, retried: 0, dead: 0, abandoned: 0, claim_lost: 0 }, lateness }
+  }
+  const worker = { token: 'w', pid: 1, host: 'h', at: 0, startedAt: 0, ready: true, subscriber: true, running: 0, concurrency: 1, ageMs: 0, alive: true }
+  const firing = (input: Parameters<typeof alertStates>[0]) => alertStates(input).filter((a) => a.firing).map((a) => a.name)
+  t.same(firing({ deadLetters: 0, minutes: [minute(5, 0, 100)], workers: [worker], keyspaceEvents: true }), [], 'a healthy system fires none')
+  t.same(firing({ deadLetters: 2, minutes: Array.from({ length: 15 }, () => minute(2000, 200, 100)), workers: [{ ...worker, alive: false }], keyspaceEvents: false }), [
+    'CheckoutExpiryDeadLetters', 'CheckoutExpiryLate', 'CheckoutExpirySweeperBehind', 'CheckoutExpiryWorkerNotReady', 'CheckoutExpiryNoWorkerReady', 'KeyspaceEventsOff'
+  ])
+  t.same(firing({ deadLetters: 0, minutes: [minute(5, 0, 1)], workers: [{ ...worker, subscriber: false }], keyspaceEvents: true }), ['CheckoutExpirySubscriberDisconnected'])
+})
