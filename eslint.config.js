@@ -16,6 +16,11 @@ export default tseslint.config(
     }
   },
   {
+    // The dashboard page runs in the browser.
+    files: ['dashboard/**'],
+    languageOptions: { globals: { ...globals.browser } }
+  },
+  {
     files: ['scripts/**', 'bench/**'],
     rules: { 'no-console': 'off' }
   }

@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import type { RedisClient } from './redis/connection.js'
 import accessLog from './plugins/access-log.js'
-import auth, { readApiTokens } from './plugins/auth.js'
+import auth, { readAdminTokens, readApiTokens } from './plugins/auth.js'
 import idempotency from './plugins/idempotency.js'
 import jsonBody from './plugins/json-body.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -14,6 +14,7 @@ import rateLimit from './plugins/rate-limit.js'
 import redisPlugin from './plugins/redis.js'
 import requestIdPlugin, { requestId } from './plugins/request-id.js'
 import storePlugin from './plugins/store.js'
+import dashboard from './admin/plugin.js'
 import checkoutRoutes from './routes/checkout.js'
 import healthRoutes from './routes/health.js'
 
@@ -41,7 +42,10 @@ const IDLE_SOCKET_TIMEOUT_MS = REQUEST_TIMEOUT_MS + 2 * CONNECTIONS_CHECK_MS
 
 /** Builds the API. Never listens: src/server.ts does, tests use inject(). */
 export async function buildApp ({ config, logger, redis }: AppOptions): Promise<FastifyInstance> {
-  const policy = { tokens: readApiTokens(config), protectMetrics: config.METRICS_REQUIRE_AUTH, protectDocs: config.DOCS_REQUIRE_AUTH }
+  const policy = {
+    tokens: readApiTokens(config),
+    adminTokens: config.DASHBOARD ? readAdminTokens(config) : [],
+    protectMetrics: config.METRICS_REQUIRE_AUTH, protectDocs: config.DOCS_REQUIRE_AUTH }
   const app = Fastify({
     ...(logger ? { loggerInstance: logger as FastifyBaseLogger } : { logger: false }),
     bodyLimit: BODY_LIMIT_BYTES,
@@ -80,6 +84,8 @@ export async function buildApp ({ config, logger, redis }: AppOptions): Promise<
     await app.register(idempotency)
     await app.register(healthRoutes)
     await app.register(checkoutRoutes)
+    // DASHBOARD=true: the operator API under /admin and the page at /dashboard (docs/dashboard.md).
+    if (config.DASHBOARD) await app.register(dashboard, { config })
   } catch (err) {
     // A plugin refused (e.g. the key layout does not match the data): close what the others opened.
     await app.close()

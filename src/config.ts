@@ -23,6 +23,8 @@ export const ConfigSchema = Type.Object({
   }),
   API_TOKENS: Type.String({ default: '', description: 'comma-separated bearer tokens; when set (or API_TOKENS_FILE), /checkout needs one' }),
   API_TOKENS_FILE: Type.String({ default: '', description: 'file with one bearer token per line (read at start), added to API_TOKENS' }),
+  DASHBOARD: Bool(false, 'serve the operator dashboard at /dashboard and its JSON API under /admin (needs ADMIN_TOKENS)'),
+  ADMIN_TOKENS: Type.String({ default: '', description: 'comma-separated bearer tokens for /admin (the dashboard); API_TOKENS are refused there' }),
   METRICS_REQUIRE_AUTH: Bool(false, 'with tokens set, GET /metrics needs a token too'),
   DOCS_REQUIRE_AUTH: Bool(false, 'with tokens set, /docs needs a token too'),
   RATE_LIMIT_MAX: Int(0, 1_000_000, 0, 'requests per client per RATE_LIMIT_WINDOW_MS on /checkout, counted in Redis; 0 turns the limit off'),
@@ -140,13 +142,16 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
       `Invalid EXPIRY_HEARTBEAT_MS=${config.EXPIRY_HEARTBEAT_MS}: expected at most a third of EXPIRY_LEASE_MS (${config.EXPIRY_LEASE_MS})`
     )
   }
+  if (config.DASHBOARD && config.ADMIN_TOKENS.split(',').every((t) => t.trim() === '')) {
+    throw new ConfigError('Invalid ADMIN_TOKENS: DASHBOARD=true needs at least one admin token (the /admin API is never open)')
+  }
   checkRedisSettings(config)
   checkWebhookSettings(config)
   return config
 }
 
 /** Settings whose value is never printed, and URL settings printed without their credentials and query. */
-const SECRETS = new Set(['API_TOKENS', 'WEBHOOK_SECRET', 'REDIS_SENTINEL_PASSWORD'])
+const SECRETS = new Set(['API_TOKENS', 'ADMIN_TOKENS', 'WEBHOOK_SECRET', 'REDIS_SENTINEL_PASSWORD'])
 const URLS = new Set(['REDIS_URL', 'REDIS_REPLICA_URL', 'WEBHOOK_URL'])
 
 /** `="<value>"` for an error message: masked for a URL, left out for a secret. */

@@ -28,6 +28,9 @@ export const Errors = {
   UNAUTHORIZED: createError('UNAUTHORIZED', '%s', 401),
   RATE_LIMITED: createError('RATE_LIMITED', 'Too many requests; retry in %d s', 429),
   REDIS_UNAVAILABLE: createError('REDIS_UNAVAILABLE', 'Storage is unavailable; retry shortly', 503),
+  INVALID_CURSOR: createError('INVALID_CURSOR', '%s', 400),
+  CONFIRMATION_REQUIRED: createError('CONFIRMATION_REQUIRED', '%s', 400),
+  COUNT_CHANGED: createError('COUNT_CHANGED', 'The selection now holds %d dead letters, not the %d confirmed; run the dry run again', 409),
   INTERNAL: createError('INTERNAL', 'Internal server error', 500)
 } as const
 

@@ -7,7 +7,7 @@ import type { Claimant } from '../store/expiry-jobs.js'
 import { ABORT_GRACE_MS } from './abortable.js'
 import type { NamedHandler } from './handlers.js'
 import { Heartbeat } from './heartbeat.js'
-import { Runner } from './runner.js'
+import { Runner, type RunnerOptions } from './runner.js'
 import { Sweeper } from './sweeper.js'
 
 /**
@@ -30,11 +30,15 @@ export interface PipelineOptions {
   handlers: NamedHandler[]
   log: Logger
   metrics: WorkerMetrics
+  /** The claimant's token; a new random one when not given. */
+  token?: string
+  /** Called as each run ends (the dashboard's activity recorder). */
+  onRunEnd?: RunnerOptions['onRunEnd']
 }
 
-export function createExpiryPipeline ({ config, store, handlers, log, metrics }: PipelineOptions): ExpiryPipeline {
+export function createExpiryPipeline ({ config, store, handlers, log, metrics, token, onRunEnd }: PipelineOptions): ExpiryPipeline {
   const claimant: Claimant = {
-    token: randomUUID(),
+    token: token ?? randomUUID(),
     heartbeatTtlMs: config.EXPIRY_LEASE_MS,
     // The safety net: a live worker has aborted and recorded a run long before this.
     runningMs: config.EXPIRY_HANDLER_TIMEOUT_MS + ABORT_GRACE_MS + config.EXPIRY_LEASE_MS,
@@ -51,6 +55,7 @@ export function createExpiryPipeline ({ config, store, handlers, log, metrics }:
     concurrency: config.EXPIRY_CONCURRENCY,
     log,
     metrics,
+    onRunEnd,
     // Only called once jobs run, which is after the sweeper below exists.
     serverNow: (): number => sweeper.serverNow(),
     onIdle: () => sweeper.onCapacity()

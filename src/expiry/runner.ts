@@ -37,6 +37,16 @@ export interface RunnerOptions {
   serverNow: () => number
   /** Called whenever a handler run ends and its slot frees up (its outcome may still be on its way to Redis). */
   onIdle: () => void
+  /** Told of every run once its outcome is recorded (the dashboard's activity, src/expiry/activity-recorder.ts). */
+  onRunEnd?: (end: RunEnd) => void
+}
+
+export interface RunEnd {
+  job: ExpiryJob
+  source: JobSource
+  outcome: RunOutcome
+  durationMs: number
+  error?: string | undefined
 }
 
 export interface RunnerStats {
@@ -223,6 +233,7 @@ export class Runner {
     if (foundBy !== 'retry') this.opts.metrics.late(foundBy, Math.max(0, lateMs) / 1000)
     if (this.opts.log.isLevelEnabled('debug')) this.logOf(run).debug({ lateMs, foundBy }, 'running expiry handlers')
     let result: HandlerResult
+    let durationMs = 0
     const startedAt = performance.now()
     try {
       const pending = this.runHandlers(run, event)
@@ -231,7 +242,8 @@ export class Runner {
     } catch (error) {
       result = { ok: false, error }
     } finally {
-      this.opts.metrics.handlerDuration((performance.now() - startedAt) / 1000)
+      durationMs = performance.now() - startedAt
+      this.opts.metrics.handlerDuration(durationMs / 1000)
       run.handlerDone = true
       this.handlersRunning--
       this.opts.onIdle()
@@ -240,11 +252,14 @@ export class Runner {
       if (run.abandoned !== undefined) {
         // Abandoned whether or not Redis takes the release: either way another worker runs it.
         this.count('abandoned', foundBy)
+        this.opts.onRunEnd?.({ job, source: foundBy, outcome: 'abandoned', durationMs, error: run.abandoned })
         await this.giveBack(run)
         return
       }
       if (!result.ok) this.opts.metrics.handlerFailed(run.handler ?? 'unknown')
-      this.count(await this.record(run, result), foundBy)
+      const outcome = await this.record(run, result)
+      this.count(outcome, foundBy)
+      this.opts.onRunEnd?.({ job, source: foundBy, outcome, durationMs, error: result.ok ? undefined : lastErrorMessage(result.error) })
     } catch (err) {
       // Given up (the worker stopped, or the safety net passed): the job is due again and runs again.
       this.logOf(run).error({ err }, 'could not record the handler outcome; the order will be handled again')

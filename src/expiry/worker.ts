@@ -13,6 +13,7 @@ import { countPendingHolds } from '../store/stats.js'
 import { leaveAllShards } from '../store/expiry-jobs.js'
 import { openKeyspace } from '../store/layout.js'
 import type { NamedHandler } from './handlers.js'
+import { createActivityRecorder } from './activity-recorder.js'
 import { startHousekeeping } from './housekeeping.js'
 import { startWorkerHttp, type Readiness, type WorkerHttp } from './http.js'
 import { ensureExpiredEvents, warnEventsNotConfigurable } from './notifications.js'
@@ -114,7 +115,19 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   }
   const eventSettings = config.EVENT_STREAM ? { maxLen: config.EVENT_STREAM_MAXLEN } : undefined
   const store = createStoreContext(opts.redis, keys, config.CHECKOUT_RESULT_RETENTION_MS, { events: eventSettings })
-  const { claimant, runner, heartbeat, sweeper } = createExpiryPipeline({ config, store, handlers: opts.handlers, log, metrics })
+  const token = randomUUID()
+  // What the dashboard shows of this worker (src/expiry/activity-recorder.ts).
+  const activity = createActivityRecorder({
+    store,
+    token,
+    concurrency: config.EXPIRY_CONCURRENCY,
+    log,
+    serverNow: () => sweeper.serverNow(),
+    state: () => ({ ready: readiness().ready, subscriber: subscription.connected(), running: runner.size })
+  })
+  const { claimant, runner, heartbeat, sweeper } = createExpiryPipeline({
+    config, store, handlers: opts.handlers, log, metrics: activity.metrics(metrics), token, onRunEnd: activity.onRunEnd
+  })
 
   let started = false
   const onSubscribed = () => {
@@ -177,6 +190,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   const relay = eventSettings ? startEventRelay({ store, log, maxLen: eventSettings.maxLen }) : undefined
   started = true
   state = 'running'
+  activity.start()
   // Scrape-time reads skip Redis while it is away: they would only wait in the offline queue.
   const whileUp = async (read: () => Promise<number>) => {
     if (opts.redis.status !== 'ready') throw new Error('redis is not connected')
@@ -218,6 +232,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
         const released = await leaveAllShards(store, claimant.token, crashed ? 'abandoned' : 'interrupted')
         await relay?.stop()
         await housekeeping.stop()
+        await activity.stop()
         if (!drained) log.warn({ released, cause }, 'handlers still running at the shutdown deadline were given back for another worker to run')
         log.info({ found: sweeper.found, ...runner.stats }, 'expiry worker stopped')
         await closeConnections()

@@ -6,6 +6,11 @@ import { ConfigError, type Config } from '../config.js'
 import { Errors } from '../errors.js'
 import { accessOf, needsToken, type AccessPolicy } from './route-access.js'
 
+/** ADMIN_TOKENS: the bearer tokens of the /admin routes, checked like API tokens. */
+export function readAdminTokens (config: Pick<Config, 'ADMIN_TOKENS'>): string[] {
+  return cleanTokens(config.ADMIN_TOKENS.split(','), 'ADMIN_TOKENS')
+}
+
 /** API_TOKENS plus the lines of API_TOKENS_FILE (blank lines and `#` comments skipped). */
 export function readApiTokens (config: Pick<Config, 'API_TOKENS' | 'API_TOKENS_FILE'>): string[] {
   const tokens = config.API_TOKENS.split(',')
@@ -18,9 +23,13 @@ export function readApiTokens (config: Pick<Config, 'API_TOKENS' | 'API_TOKENS_F
     }
     tokens.push(...text.split('\n').filter((line) => !line.trimStart().startsWith('#')))
   }
+  return cleanTokens(tokens, 'API_TOKENS')
+}
+
+function cleanTokens (tokens: string[], name: string): string[] {
   const clean = tokens.map((t) => t.trim()).filter((t) => t !== '')
   const bad = clean.find((t) => !/^[\x21-\x7e]+$/.test(t))
-  if (bad !== undefined) throw new ConfigError('Invalid API_TOKENS: a token may hold only visible ASCII characters, no spaces')
+  if (bad !== undefined) throw new ConfigError(`Invalid ${name}: a token may hold only visible ASCII characters, no spaces`)
   return clean
 }
 
@@ -52,17 +61,19 @@ export default fp<AccessPolicy>(async (app, policy) => {
     app.addHook('onReady', async () => {
       app.log.warn('API_TOKENS is not set: the /checkout routes are open to anyone who can reach this port')
     })
-    return
   }
   const known = policy.tokens.map(digest)
+  // Admin routes take admin tokens only: a checkout client's token cannot replay or purge dead letters.
+  const admins = (policy.adminTokens ?? []).map(digest)
 
   // preParsing, not onRequest: the rate limit (an onRequest hook of each
   // route) runs first, so a refused attempt counts against the client's
   // budget and guessing tokens ends in 429. Still before the body is read.
   app.addHook('preParsing', async (request, reply) => {
-    if (!needsToken(accessOf(request), policy)) return
+    const access = accessOf(request)
+    if (!needsToken(access, policy)) return
     const token = bearerToken(request)
-    if (token !== undefined && tokenMatches(token, known)) return
+    if (token !== undefined && tokenMatches(token, access === 'admin' ? admins : known)) return
     const header = request.headers.authorization ?? ''
     const realm = 'Bearer realm="checkout-expiry"'
     if (header === '') {

@@ -12,7 +12,7 @@ const accessResponses = {
   401: { ...errorResponse(401), description: 'API_TOKENS is set (for /metrics: and METRICS_REQUIRE_AUTH) and the request has no valid bearer token' },
   429: { ...errorResponse(429), description: 'RATE_LIMIT_MAX is set and the client (its valid token, else its address) used it up; see Retry-After' }
 }
-const guardable = new Set<Access | undefined>(['api', 'metrics'])
+const guardable = new Set<Access | undefined>(['api', 'metrics', 'admin'])
 
 /** What the body parser answers, before the route runs, on any method that may carry a body. */
 const bodyResponses = {
@@ -47,7 +47,8 @@ export default fp(async (app) => {
       // The document's own pages and files are not in it.
       if (route.config?.access === 'docs') return { schema, url }
       // A route that declares nothing is guarded like an api route (see route-access.ts).
-      const guarded = guardable.has(route.config?.access ?? 'api')
+      const access = route.config?.access ?? 'api'
+      const guarded = guardable.has(access)
       const withBody = [route.method].flat().some((m) => !bodyless.has(m))
       const withParams = url.includes(':')
       const response = {
@@ -59,7 +60,7 @@ export default fp(async (app) => {
         ...((schema as { response?: Record<string, unknown> } | undefined)?.response),
         ...(guarded ? accessResponses : {})
       }
-      return { schema: { ...schema, response, ...(guarded ? { security: [{ bearerAuth: [] }] } : {}) }, url }
+      return { schema: { ...schema, response, ...(guarded ? { security: [{ [access === 'admin' ? 'adminAuth' : 'bearerAuth']: [] }] } : {}) }, url }
     },
     openapi: {
       openapi: '3.0.3',
@@ -73,12 +74,14 @@ export default fp(async (app) => {
         // Every error body, for answers no operation owns (a path or method the API does not have: 404 ROUTE_NOT_FOUND, 405).
         schemas: { Error: errorResponse() },
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', description: 'one of API_TOKENS; needed only when tokens are configured' }
+          bearerAuth: { type: 'http', scheme: 'bearer', description: 'one of API_TOKENS; needed only when tokens are configured' },
+          adminAuth: { type: 'http', scheme: 'bearer', description: 'one of ADMIN_TOKENS: the /admin routes (DASHBOARD=true) take these only' }
         }
       },
       tags: [
         { name: 'checkout', description: 'holds and their lifecycle' },
-        { name: 'health', description: 'liveness and readiness' }
+        { name: 'health', description: 'liveness and readiness' },
+        { name: 'admin', description: 'the operator API behind the dashboard (DASHBOARD=true, ADMIN_TOKENS)' }
       ]
     }
   })

@@ -11,9 +11,12 @@ import type { FastifyRequest } from 'fastify'
  *   route added without a thought is guarded rather than open.
  * - `metrics`: GET /metrics.
  * - `docs`: the API document and its UI under /docs.
- * - `public`: the health checks (load balancers call them without a token).
+ * - `public`: the health checks (load balancers call them without a token),
+ *   and the dashboard page and its files (they hold no data; the page asks
+ *   for an admin token and sends it to /admin).
+ * - `admin`: the operator API under /admin; only ADMIN_TOKENS open it.
  */
-export type Access = 'api' | 'metrics' | 'docs' | 'public'
+export type Access = 'api' | 'metrics' | 'docs' | 'public' | 'admin'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -24,6 +27,8 @@ declare module 'fastify' {
 /** Which routes need a bearer token. */
 export interface AccessPolicy {
   tokens: string[]
+  /** ADMIN_TOKENS: the only tokens an admin route accepts (admin routes exist only when some are set). */
+  adminTokens?: string[] | undefined
   protectMetrics: boolean
   protectDocs: boolean
 }
@@ -32,8 +37,9 @@ export interface AccessPolicy {
 export const accessOf = (request: FastifyRequest): Access | undefined =>
   request.is404 ? undefined : request.routeOptions.config.access ?? 'api'
 
-/** With tokens configured: every api route, and metrics and docs when the config says so. */
+/** With tokens configured: every api route, and metrics and docs when the config says so; admin routes always. */
 export function needsToken (access: Access | undefined, policy: AccessPolicy): boolean {
+  if (access === 'admin') return true
   if (policy.tokens.length === 0) return false
   return access === 'api' || (access === 'metrics' && policy.protectMetrics) || (access === 'docs' && policy.protectDocs)
 }

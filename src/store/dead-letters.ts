@@ -98,8 +98,13 @@ export interface PurgeResult {
 export async function purgeDeadLettersOlderThan (
   ctx: StoreContext, olderThanMs: number, opts: { batch?: number } = {}
 ): Promise<PurgeResult> {
-  const batch = Math.max(1, opts.batch ?? 100)
   const cutoff = await serverTime(ctx) - olderThanMs
+  return { purged: await purgeDeadLettersUpTo(ctx, cutoff, opts), cutoff }
+}
+
+/** Removes the dead letters that died at or before `cutoff` (server ms): what purgeDeadLettersOlderThan and the admin API run. */
+export async function purgeDeadLettersUpTo (ctx: StoreContext, cutoff: number, opts: { batch?: number } = {}): Promise<number> {
+  const batch = Math.max(1, opts.batch ?? 100)
   let purged = 0
   for (let shard = 0; shard < ctx.keys.shards; shard++) {
     const dead = ctx.keys.shard(shard).dead
@@ -112,5 +117,5 @@ export async function purgeDeadLettersOlderThan (
       purged += removed.filter(Boolean).length
     }
   }
-  return { purged, cutoff }
+  return purged
 }
