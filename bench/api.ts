@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs'
 import type { IncomingHttpHeaders } from 'node:http'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
@@ -22,22 +22,33 @@ import { writeDoc } from './report.js'
  *   rate limit, no events); its output is discarded;
  * - `full`: a bearer token, METRICS_REQUIRE_AUTH, LOG_LEVEL=info written to a file;
  * - `cached`: the default settings plus READ_CACHE=true.
- * Each case below is reported with its baseline from the same rounds, the
- * ratio and the target, plus the Redis time per request from INFO
- * commandstats (reset before every run). BENCH_API_SERVER runs another
- * build of the API (e.g. the previous release's) in the same harness.
- * BENCH_MAX_MINUTES (default 10) caps the whole run.
+ * Each case below is reported with its baseline from the same rounds: the
+ * median of the per-round ratios (each ratio from runs next to each other,
+ * so the machine's drift cancels), the target, the API process's CPU per
+ * request (from /proc, less sensitive to a busy machine than req/s) and the
+ * Redis time per request from INFO commandstats (reset before every run).
+ * BENCH_API_BEFORE=<path to another build's dist/src/server.js> also runs
+ * that build's default, full and cached systems in the same rounds (rows
+ * marked "before"). BENCH_MAX_MINUTES (default 10) caps the whole run.
  */
 const SECONDS = Number(process.env.BENCH_API_SECONDS ?? 5)
 const ROUNDS = Number(process.env.BENCH_API_ROUNDS ?? 3)
 const CONNECTIONS = Number(process.env.BENCH_API_CONNECTIONS ?? 50)
-const SERVER = process.env.BENCH_API_SERVER ?? join(root, 'dist/src/server.js')
+const SERVER = join(root, 'dist/src/server.js')
+const BEFORE = process.env.BENCH_API_BEFORE
 const TOKEN = 'bench-token'
-const PRELOADED = 1000
+/**
+ * The holds GETs cycle over: few enough that, with the read cache, each is
+ * read again well within READ_CACHE_MAX_AGE_MS (1 s) even at a few hundred
+ * requests a second, so its GETs measure the hit path (the hit ratio is reported).
+ */
+const PRELOADED = 100
 const resultsDir = join(root, 'bench', 'results')
 mkdirSync(resultsDir, { recursive: true })
 
-type SystemName = 'bare' | 'default' | 'full' | 'cached'
+type Setting = 'default' | 'full' | 'cached'
+/** `bare`, a setting of this build, or `<setting>@before` (BENCH_API_BEFORE). */
+type SystemName = 'bare' | Setting | `${Setting}@before`
 interface Api { name: SystemName, base: string, proc: ChildProcess }
 type Kind = 'POST' | 'POST idem' | 'GET'
 interface Run {
@@ -47,11 +58,13 @@ interface Run {
   bad: number
   /** Redis µs per answered request (the command(s) a request runs, from INFO commandstats). */
   redisUs: number
+  /** CPU time of the API process per answered request (µs). */
+  cpuUs: number
   /** GET with READ_CACHE: share of answers with X-Cache: hit. */
   hitRatio?: number
 }
 
-const SYSTEM_ENV: Record<Exclude<SystemName, 'bare'>, Record<string, string>> = {
+const SYSTEM_ENV: Record<Setting, Record<string, string>> = {
   default: {},
   full: { API_TOKENS: TOKEN, METRICS_REQUIRE_AUTH: 'true', LOG_LEVEL: 'info' },
   cached: { READ_CACHE: 'true' }
@@ -59,11 +72,12 @@ const SYSTEM_ENV: Record<Exclude<SystemName, 'bare'>, Record<string, string>> = 
 
 async function startApi (name: SystemName, redisUrl: string): Promise<Api> {
   const port = await freePort()
-  const ours = name !== 'bare'
-  const args = ours ? [SERVER] : ['--import', 'tsx', join(root, 'bench/api-bare.ts')]
-  const env = { REDIS_URL: redisUrl, PORT: String(port), ...(ours ? { KEY_PREFIX: 'bench:', ...SYSTEM_ENV[name] } : {}) }
+  const setting = name === 'bare' ? undefined : name.replace('@before', '') as Setting
+  const server = name.endsWith('@before') ? BEFORE! : SERVER
+  const args = setting ? [server] : ['--import', 'tsx', join(root, 'bench/api-bare.ts')]
+  const env = { REDIS_URL: redisUrl, PORT: String(port), ...(setting ? { KEY_PREFIX: 'bench:', ...SYSTEM_ENV[setting] } : {}) }
   // Written by the process itself, as a container runtime's log file would be; `default` writes to /dev/null.
-  const fd = openSync(name === 'default' ? '/dev/null' : join(resultsDir, `api-${name}.log`), 'w')
+  const fd = openSync(setting === 'default' ? '/dev/null' : join(resultsDir, `api-${name}.log`), 'w')
   const proc = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', fd, fd] })
   closeSync(fd)
   track(proc)
@@ -81,6 +95,17 @@ async function startApi (name: SystemName, redisUrl: string): Promise<Api> {
 
 const headers = { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }
 let seq = 0
+
+/** CPU time (user + system) of a process so far, in µs, from /proc (Linux; 0 elsewhere). */
+function cpuOf (pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')
+    // utime and stime, fields 14 and 15 of stat (12 and 13 after the name), in clock ticks of 10 ms.
+    return (Number(fields[11]) + Number(fields[12])) * 10_000
+  } catch {
+    return 0
+  }
+}
 
 /** Sums usec and calls of the named commands in INFO commandstats. */
 function commandStats (info: string, commands: string[]): { usec: number, calls: number } {
@@ -105,6 +130,7 @@ async function load (api: Api, kind: Kind, stats: Redis): Promise<Run> {
   }
   const idem = kind === 'POST idem'
   await stats.config('RESETSTAT')
+  const cpuBefore = cpuOf(api.proc.pid)
   const result = await autocannon({
     url: api.base,
     connections: CONNECTIONS,
@@ -125,6 +151,7 @@ async function load (api: Api, kind: Kind, stats: Redis): Promise<Run> {
   })
   // What one request costs Redis: the script (ours) or the commands (bare) per answered request.
   const commands = api.name === 'bare' ? (kind === 'GET' ? ['get', 'pttl'] : ['set']) : ['evalsha', 'eval']
+  const cpuUs = cpuOf(api.proc.pid) - cpuBefore
   const { usec } = commandStats(await stats.info('commandstats'), commands)
   const total = result.requests.total || 1
   return {
@@ -133,7 +160,8 @@ async function load (api: Api, kind: Kind, stats: Redis): Promise<Run> {
     p99: result.latency.p99,
     bad: bad + result.errors,
     redisUs: usec / total,
-    ...(api.name === 'cached' ? { hitRatio: hits / Math.max(1, answered) } : {})
+    cpuUs: cpuUs / total,
+    ...(api.name.startsWith('cached') ? { hitRatio: hits / Math.max(1, answered) } : {})
   }
 }
 
@@ -158,10 +186,12 @@ async function warmUp (api: Api): Promise<void> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
 
 /** Who runs each kind of request, in the order of even rounds (odd rounds reverse it). */
+const withBefore = (names: SystemName[]): SystemName[] =>
+  BEFORE === undefined ? names : names.flatMap((n) => n === 'bare' ? [n] : [n, `${n}@before` as SystemName])
 const PLAN: Array<[Kind, SystemName[]]> = [
-  ['POST', ['bare', 'default', 'full']],
-  ['POST idem', ['default']],
-  ['GET', ['bare', 'default', 'full', 'cached']]
+  ['POST', withBefore(['bare', 'default', 'full'])],
+  ['POST idem', withBefore(['default'])],
+  ['GET', withBefore(['bare', 'default', 'full', 'cached'])]
 ]
 
 /** A reported case: `ours` against `baseline` (both `system kind`), and the target ratio. */
@@ -181,7 +211,7 @@ async function main (): Promise<void> {
   const redis = await startRedisServer()
   const stats = new Redis(redis.url)
   const systems = new Map<SystemName, Api>()
-  for (const name of ['bare', 'default', 'full', 'cached'] as const) systems.set(name, await startApi(name, redis.url))
+  for (const name of withBefore(['bare', 'default', 'full', 'cached'])) systems.set(name, await startApi(name, redis.url))
   // `default`, `full` and `cached` share KEY_PREFIX: one preload serves the three.
   await preload(systems.get('default')!)
   await preload(systems.get('bare')!)
@@ -197,7 +227,7 @@ async function main (): Promise<void> {
         const key = `${name} ${kind}`
         runs.set(key, [...(runs.get(key) ?? []), run])
         process.stdout.write(`round ${round + 1} ${key}: ${Math.round(run.reqPerSec)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms, ` +
-          `Redis ${run.redisUs.toFixed(1)} µs/request${run.hitRatio !== undefined ? `, ${Math.round(run.hitRatio * 100)}% hits` : ''}` +
+          `API CPU ${Math.round(run.cpuUs)} µs/request, Redis ${run.redisUs.toFixed(1)} µs/request${run.hitRatio !== undefined ? `, ${Math.round(run.hitRatio * 100)}% hits` : ''}` +
           `${run.bad > 0 ? `, ${run.bad} errors or unexpected statuses` : ''}\n`)
       }
     }
@@ -210,7 +240,9 @@ async function main (): Promise<void> {
     const rs = runs.get(key) ?? []
     const hits = rs.map((r) => r.hitRatio).filter((h): h is number => h !== undefined)
     return {
+      runs: rs,
       rps: median(rs.map((r) => r.reqPerSec)),
+      cpuUs: median(rs.map((r) => r.cpuUs)),
       p50: median(rs.map((r) => r.p50)),
       p99: median(rs.map((r) => r.p99)),
       redisUs: median(rs.map((r) => r.redisUs)),
@@ -218,14 +250,20 @@ async function main (): Promise<void> {
       hits: hits.length > 0 ? ` (${Math.round(median(hits) * 100)}% hits)` : ''
     }
   }
-  const rows = CASES.map((c) => {
-    const o = pick(c.ours)
-    const b = pick(c.baseline)
-    const ratio = o.rps / b.rps
+  const row = (c: Case, suffix: '' | '@before') => {
+    const ours = c.ours.replace(' ', `${suffix} `)
+    // "ours vs our uncached GET" compares within one build.
+    const baseline = c.baseline.startsWith('bare') ? c.baseline : c.baseline.replace(' ', `${suffix} `)
+    const o = pick(ours)
+    const b = pick(baseline)
+    // Each round's ratio from runs next to each other, then the median of those.
+    const ratio = median(o.runs.map((r, i) => r.reqPerSec / (b.runs[i]?.reqPerSec ?? NaN)))
     const verdict = ratio >= c.target ? 'met' : `missed by ${Math.round((1 - ratio / c.target) * 100)}%`
-    return `| ${c.label} | ${Math.round(o.rps)}${o.hits} | ${o.p50} / ${o.p99} | ${o.redisUs.toFixed(1)} | ${Math.round(b.rps)} | ${b.p50} / ${b.p99} | ` +
-      `${b.redisUs.toFixed(1)} | **${ratio.toFixed(2)}×** | ≥ ${c.target}× ${verdict} | ${o.bad} / ${b.bad} |`
-  })
+    const label = suffix === '' ? c.label : `${c.label} (before)`
+    return `| ${label} | ${Math.round(o.rps)}${o.hits} | ${Math.round(o.cpuUs)} | ${o.redisUs.toFixed(1)} | ${Math.round(b.rps)} | ${Math.round(b.cpuUs)} | ` +
+      `${b.redisUs.toFixed(1)} | **${ratio.toFixed(2)}×** | ≥ ${c.target}× ${verdict} | ${o.p50} / ${o.p99} | ${o.bad} / ${b.bad} |`
+  }
+  const rows = CASES.flatMap((c) => BEFORE === undefined ? [row(c, '')] : [row(c, ''), row(c, '@before')])
   const machine = describeMachine()
   const section = [
     `Command: \`npm run bench:api\` (${ROUNDS} alternating rounds of ${SECONDS} s per system and case, ${CONNECTIONS} connections, medians).`,
@@ -235,11 +273,15 @@ async function main (): Promise<void> {
     '(`LOG_LEVEL=info` to /dev/null, no token, metrics served, no rate limit, no events); **full**, a bearer token, `METRICS_REQUIRE_AUTH=true` ' +
     'and `LOG_LEVEL=info` written to a file; **cached**, the default settings plus `READ_CACHE=true` (its GETs hit after the first read of each id ' +
     'within `READ_CACHE_MAX_AGE_MS`, 1 s); **bare**, one `SET NX PX` (POST) or a pipelined `GET` + `PTTL` (GET) on Fastify + ioredis, without ' +
-    'schemas, logging, auth or metrics. GETs cycle over 1,000 preloaded holds. Redis µs is the time Redis spent in the request\'s commands ' +
+    'schemas, logging, auth or metrics. GETs cycle over 100 preloaded holds (with the read cache, each is read again within its max age). Redis µs is the time Redis spent in the request\'s commands ' +
     '(`EVALSHA`; bare: `SET`, or `GET` + `PTTL`) per answered request, from `INFO commandstats` reset before each run.',
     '',
-    '| case | ours req/s | p50 / p99 ms | Redis µs | baseline req/s | p50 / p99 ms | Redis µs | ratio | target | errors (ours / baseline) |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    'Ratio: the median of the per-round ratios of req/s (runs next to each other). CPU µs: the API process\'s CPU time (user + system, /proc) ' +
+    'per answered request; it moves less with the machine\'s load than req/s does.' +
+    (BEFORE === undefined ? '' : ' Rows marked (before) run the previous build in the same rounds, against the same baselines.'),
+    '',
+    '| case | ours req/s | CPU µs | Redis µs | baseline req/s | CPU µs | Redis µs | ratio | target | ours p50 / p99 ms | errors (ours / baseline) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows
   ].join('\n')
   process.stdout.write(`\n${section}\n`)
