@@ -29,6 +29,18 @@ export function createLogger (level: string, name: string, destination?: Destina
   return destination === undefined ? pino(options) : pino(options, destination)
 }
 
+/**
+ * stdout for a process that writes a line per request (the API): lines
+ * logged while a write is in flight go out together in the next write,
+ * instead of one blocking write each. pino writes what is left when the
+ * process exits, a crash included; only a SIGKILL can lose lines (those
+ * logged after the last write began). Undefined on a terminal (createLogger then
+ * pretty-prints).
+ */
+export function bufferedStdout (): DestinationStream | undefined {
+  return process.stdout.isTTY === true ? undefined : pino.destination({ dest: 1, sync: false })
+}
+
 /** For log lines: the REDIS_URL without its password. */
 export function redactUrl (url: string): string {
   try {

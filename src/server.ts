@@ -1,5 +1,5 @@
 import { buildApp } from './app.js'
-import { createLogger } from './logger.js'
+import { bufferedStdout, createLogger } from './logger.js'
 import { exitIfMisconfigured, loadConfigOrExit, onShutdown } from './process.js'
 import { closeRedis } from './redis/connection.js'
 import { redisDeployment } from './redis/deployment.js'
@@ -7,7 +7,7 @@ import { createRedisClient } from './redis/factory.js'
 
 /** The API process: config, logger, Redis (any topology), listen, graceful shutdown. */
 const config = loadConfigOrExit()
-const log = createLogger(config.LOG_LEVEL, 'checkout-api')
+const log = createLogger(config.LOG_LEVEL, 'checkout-api', bufferedStdout())
 let deployment
 try {
   deployment = redisDeployment(config)

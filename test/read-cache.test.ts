@@ -32,7 +32,7 @@ t.test('a read whose key is invalidated while it is in flight is not cached', as
   const cache = createReadCache(limits)
   cache.setTracking(true)
   cache.confirm(performance.now())
-  const hold = { fields: { s: 'pending' }, clockOffsetMs: 0 }
+  const hold = { head: '{"id":"k","status":"completed"}', tail: '', expiresAt: undefined, clockOffsetMs: 0 }
   const ticket = cache.begin('k')
   t.ok(ticket)
   cache.invalidate('k')
@@ -51,7 +51,7 @@ t.test('a read whose key is invalidated while it is in flight is not cached', as
 })
 
 t.test('an entry is served for at most its max age, its hold\'s life, and while the invalidation connection answers', async (t) => {
-  const hold = { fields: { s: 'completed' }, clockOffsetMs: 0 }
+  const hold = { head: '{"id":"k","status":"completed"}', tail: '', expiresAt: undefined, clockOffsetMs: 0 }
   const cache = createReadCache({ ...limits, maxAgeMs: 300 })
   cache.setTracking(true)
   const fill = (key: string, lifeMs?: number) => cache.end(cache.begin(key)!, hold, lifeMs)
@@ -111,6 +111,33 @@ t.test('a hit recomputes the time left and a lapsed deadline from the stored dea
   // No worker runs here: nothing changes the hash, so this is a hit computed past the deadline.
   t.equal(lapsed.headers['x-cache'], 'hit')
   t.match(lapsed.json(), { status: 'expired', outcome: 'pending', ttlMs: 0, ttl: 0 })
+  // The same bytes and headers as an uncached read of the same hold.
+  const plain = await buildApp({ config: { ...testConfig(redis.url), KEY_PREFIX: app.store.keys.prefix } })
+  t.teardown(() => plain.close())
+  const uncached = await plain.inject({ method: 'GET', url: '/checkout/lapse' })
+  t.equal(lapsed.body, uncached.body, 'a lapsed hit answers byte for byte what Redis gives')
+  t.equal(lapsed.headers['content-type'], uncached.headers['content-type'])
+})
+
+t.test('a hit answers byte for byte what a miss answers, the time left apart', async (t) => {
+  const app = await cachedApp(`t${Date.now()}h:`)
+  t.teardown(() => app.close())
+  const payload = { cart: ['sku-1', 'é"\\'], n: 1.5, nested: { ttl: 0, ttlMs: 0, status: 'pending' } }
+  await app.inject({ method: 'POST', url: '/checkout', ...json({ id: 'same', ttlMs: 60_000, payload }) })
+  await app.inject({ method: 'POST', url: '/checkout', ...json({ id: 'done', ttlMs: 60_000, payload }) })
+  await app.inject({ method: 'POST', url: '/checkout/done/complete' })
+  for (const id of ['same', 'done']) {
+    const miss = await app.inject({ method: 'GET', url: `/checkout/${id}` })
+    const hit = await app.inject({ method: 'GET', url: `/checkout/${id}` })
+    t.equal(miss.headers['x-cache'], 'miss')
+    t.equal(hit.headers['x-cache'], 'hit')
+    const withoutTime = (body: string) => body.replace(/"ttl":\d+,"ttlMs":\d+/, '"ttl":T,"ttlMs":T')
+    t.equal(withoutTime(hit.body), withoutTime(miss.body), `${id}: the same answer`)
+    t.equal(hit.headers['content-type'], miss.headers['content-type'])
+    const [m, h] = [miss.json(), hit.json()]
+    t.ok(h.ttlMs <= m.ttlMs && h.ttlMs > (id === 'same' ? 59_000 : -1), `${id}: time left counts down (${m.ttlMs} then ${h.ttlMs})`)
+    t.equal(h.ttl, Math.ceil(h.ttlMs / 1000))
+  }
 })
 
 t.test('random writes through A and reads through B never show a state older than the last acknowledged write', async (t) => {

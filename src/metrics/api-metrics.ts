@@ -58,6 +58,9 @@ export function createApiMetrics (): ApiMetrics {
     name: 'checkout_read_cache_flushes_total', help: 'Times the whole read cache was dropped (a tracking connection closed, FLUSHALL/FLUSHDB)', registers: [registry]
   })
 
+  // Bounded: routes are patterns and statuses a few dozen ("unmatched" for every path no route has).
+  const seriesOf = new Map<string, { count: { inc: () => void }, latency: { observe: (value: number) => void } }>()
+
   return {
     registry,
     readCache: {
@@ -67,8 +70,15 @@ export function createApiMetrics (): ApiMetrics {
       entries: (count) => cacheEntries.set(count)
     },
     request (method, route, statusCode, seconds) {
-      requests.inc({ method, route, status_code: statusCode })
-      latency.observe({ method, route }, seconds)
+      // The labelled series of each method, route and status, looked up once: prom-client hashes the labels on every call otherwise.
+      const name = `${method} ${route} ${statusCode}`
+      let series = seriesOf.get(name)
+      if (series === undefined) {
+        series = { count: requests.labels(method, route, String(statusCode)), latency: latency.labels(method, route) }
+        seriesOf.set(name, series)
+      }
+      series.count.inc()
+      series.latency.observe(seconds)
     },
     hold (event) {
       holds[event].inc()

@@ -31,15 +31,26 @@ export function markReplayed (reply: FastifyReply, result: Replayable): void {
   if (result.replayed) void reply.header('Idempotent-Replayed', 'true')
 }
 
+function readKey (request: FastifyRequest, _reply: FastifyReply, done: () => void): void {
+  const key = request.headers['idempotency-key']
+  if (typeof key === 'string') request.idempotency = { key, fingerprint: fingerprint(request) }
+  done()
+}
+
+/** Routes that take the header declare it in their schema (IdempotencyHeaders). */
+const takesKey = (schema: unknown) =>
+  (schema as { headers?: { properties?: Record<string, unknown> } } | undefined)?.headers?.properties?.['idempotency-key'] !== undefined
+
 /**
  * Idempotency-Key on the write routes: the header (validated by each
  * route's schema) and the request's fingerprint go to the store, which keeps
- * both with the write in one script.
+ * both with the write in one script. Hooked only on the routes that declare
+ * the header, declared after this plugin: a read costs nothing here.
  */
 export default fp(async (app) => {
   app.decorateRequest('idempotency', undefined)
-  app.addHook('preHandler', async (request) => {
-    const key = request.headers['idempotency-key']
-    if (typeof key === 'string') request.idempotency = { key, fingerprint: fingerprint(request) }
+  app.addHook('onRoute', (route) => {
+    if (!takesKey(route.schema)) return
+    route.preHandler = [readKey, ...[route.preHandler ?? []].flat()]
   })
 }, { name: 'idempotency' })

@@ -41,12 +41,14 @@ export default fp<MetricsPluginOptions>(async (app, opts) => {
   app.decorate('metrics', metrics)
   app.decorateRequest('holdUnchanged', false)
 
-  app.addHook('onResponse', async (request, reply) => {
+  // A callback hook, not an async one: no promise per request.
+  app.addHook('onResponse', (request, reply, done) => {
     // The pattern, not request.url: raw URLs carry order ids, and unbounded label values are a defect.
     const route = request.routeOptions.url ?? 'unmatched'
     metrics.request(request.method, route, reply.statusCode, reply.elapsedTime / 1000)
-    const event = HOLD_EVENTS[`${request.method} ${route} ${reply.statusCode}`]
+    const event = request.method === 'GET' ? undefined : HOLD_EVENTS[`${request.method} ${route} ${reply.statusCode}`]
     if (event !== undefined && !request.holdUnchanged && reply.getHeader('idempotent-replayed') === undefined) metrics.hold(event)
+    done()
   })
 
   app.get('/metrics', {

@@ -16,7 +16,8 @@ export function requestId (req: IncomingMessage): string {
 }
 
 export default fp(async (app) => {
-  app.addHook('onRequest', async (request, reply) => {
+  app.addHook('onRequest', (request, reply, done) => {
     void reply.header('X-Request-Id', request.id)
+    done()
   })
 }, { name: 'request-id' })

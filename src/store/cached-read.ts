@@ -1,30 +1,31 @@
 import { Errors } from '../errors.js'
 import { getCheckout, hashFields, toView, type CheckoutView } from './checkout-store.js'
 import { run, type StoreContext } from './context.js'
+import { answerNow, cachedAnswer, type RenderCheckout } from './read-cache-answer.js'
 
-export interface CachedRead {
-  view: CheckoutView
-  /** Served from the read cache; absent when the cache is off. */
-  cache?: 'hit' | 'miss'
-}
+/** A hold read from Redis (`view`), or its answer from the read cache (`json`). */
+export type CachedRead =
+  | { view: CheckoutView, json?: undefined, /** Absent when the cache is off. */ cache?: 'miss' }
+  | { view?: undefined, json: string, cache: 'hit' }
 
 /**
- * GET /checkout/:id with READ_CACHE: a hit rebuilds the view from the
- * cached hash at the Redis clock (local clock + the offset measured when
- * the entry was read), so the time left and a lapsed deadline come out as
- * a miss would give them. A miss runs the same get script on the tracked
- * connection, which makes Redis track the key for this process. Holds not
- * found are not cached, and an ended hold is cached no longer than Redis
- * keeps it. Without the cache: getCheckout.
+ * GET /checkout/:id with READ_CACHE: a hit is a map lookup by id and the
+ * cached answer with the time left filled in at the Redis clock (local
+ * clock + the offset measured when the entry was read), so the time left
+ * and a lapsed deadline come out as a miss would give them. A miss runs
+ * the same get script on the tracked connection, which makes Redis track
+ * the key for this process, and caches the answer `render` makes of it.
+ * Holds not found are not cached, and an ended hold is cached no longer
+ * than Redis keeps it. Without the cache: getCheckout.
  */
-export async function readCheckout (ctx: StoreContext, id: string): Promise<CachedRead> {
+export async function readCheckout (ctx: StoreContext, id: string, render: RenderCheckout): Promise<CachedRead> {
   const rc = ctx.readCache
   if (!rc) return { view: await getCheckout(ctx, id) }
   if (ctx.refusal) throw ctx.refusal
+  const hit = rc.cache.get(id)
+  if (hit) return { json: answerNow(hit), cache: 'hit' }
   const key = ctx.keys.order(id).order
-  const hit = rc.cache.get(key)
-  if (hit) return { view: toView(id, hit.fields, Date.now() + hit.clockOffsetMs), cache: 'hit' }
-  const ticket = rc.cache.begin(key)
+  const ticket = rc.cache.begin(id, key)
   // Tracking down (a tracking connection reconnecting): an uncached read on the API's own connection.
   if (!ticket) return { view: await getCheckout(ctx, id), cache: 'miss' }
   let reply: unknown[]
@@ -35,11 +36,15 @@ export async function readCheckout (ctx: StoreContext, id: string): Promise<Cach
     throw err
   }
   const now = Number(reply[0])
-  const fields = reply.length < 3 ? undefined : hashFields(reply)
+  if (reply.length < 3) {
+    rc.cache.end(ticket, undefined)
+    throw new Errors.CHECKOUT_NOT_FOUND(id)
+  }
+  const fields = hashFields(reply)
+  const view = toView(id, fields, now)
   // Redis drops an ended hold at its end plus the retention (the PEXPIRE of end-6.lua and
   // expire-order.lua); the entry must not outlive it, whatever happens to invalidations.
-  const lifeMs = fields?.t === undefined ? undefined : Number(fields.t) + ctx.retentionMs - now
-  rc.cache.end(ticket, fields && { fields, clockOffsetMs: now - Date.now() }, lifeMs)
-  if (!fields) throw new Errors.CHECKOUT_NOT_FOUND(id)
-  return { view: toView(id, fields, now), cache: 'miss' }
+  const lifeMs = fields.t === undefined ? undefined : Number(fields.t) + ctx.retentionMs - now
+  rc.cache.end(ticket, cachedAnswer(view, render, now - Date.now()), lifeMs)
+  return { view, cache: 'miss' }
 }

@@ -2,20 +2,25 @@ import { Buffer } from 'node:buffer'
 import { LRUCache } from 'lru-cache'
 
 /**
- * The in-process cache behind GET /checkout/:id (READ_CACHE=true): order
- * hashes as Redis returned them, least recently read evicted first, bounded
- * in entries and in bytes. It only serves entries while Redis tracks them
- * for us (src/store/read-cache-tracking.ts says when) and while the
- * invalidation connection has answered a PING sent less than `livenessMs`
- * ago; no entry lives longer than `maxAgeMs` nor than its hold does in
- * Redis. An invalidation evicts one key, a lost connection all of them.
- * No view is cached: a hit recomputes the view from the stored fields and
- * the Redis clock, exactly as a miss would. docs/read-cache.md states the
- * promise.
+ * The in-process cache behind GET /checkout/:id (READ_CACHE=true): the
+ * answer of each hold read, by order id, least recently read evicted first,
+ * bounded in entries and in bytes. It only serves entries while Redis
+ * tracks them for us (src/store/read-cache-tracking.ts says when) and while
+ * the invalidation connection has answered a PING sent less than
+ * `livenessMs` ago; no entry lives longer than `maxAgeMs` nor than its hold
+ * does in Redis. An invalidation evicts the holds read through the key it
+ * names, a lost connection all of them. docs/read-cache.md states the promise.
  */
 export interface CachedHold {
-  /** The order hash (fields in docs/keys.md). */
-  fields: Record<string, string>
+  /**
+   * The answer as JSON, cut around the time left (see cached-answer.ts):
+   * `head` + ttl + `,"ttlMs":` + ttlMs + `tail` while pending; `head` alone
+   * once ended, when it no longer changes with time.
+   */
+  head: string
+  tail: string
+  /** The deadline on the Redis clock (ms) while pending; undefined once ended. */
+  expiresAt: number | undefined
   /** Redis clock minus the local clock when the entry was read (ms). */
   clockOffsetMs: number
 }
@@ -39,6 +44,7 @@ export interface ReadCacheOptions {
 
 /** A read in flight: its result may be cached only if nothing invalidated its key meanwhile. */
 export interface Ticket {
+  id: string
   key: string
   epoch: number
   /** performance.now() when the read was sent: the entry's age counts from here. */
@@ -54,17 +60,17 @@ export interface ReadCache {
   readonly maxAgeMs: number
   /** Hits are served only while a PING answered on the invalidation connection was sent less than this long ago. */
   readonly livenessMs: number
-  /** The cached hold, or undefined (counted as a miss, and the caller reads Redis). */
-  get: (key: string) => CachedHold | undefined
-  /** Call before reading `key` from Redis; undefined when the result must not be cached. */
-  begin: (key: string) => Ticket | undefined
+  /** The cached hold of order `id`, or undefined (counted as a miss, and the caller reads Redis). */
+  get: (id: string) => CachedHold | undefined
+  /** Call before reading order `id` from Redis at `key` (the key Redis tracks); undefined when the result must not be cached. */
+  begin: (id: string, key?: string) => Ticket | undefined
   /**
    * After the read: caches `hold` (undefined: nothing to cache, e.g. not found)
    * unless invalidated meanwhile, for at most `lifeMs` (how long Redis keeps
    * the hold from now; undefined: no end set).
    */
   end: (ticket: Ticket, hold: CachedHold | undefined, lifeMs?: number) => void
-  /** Redis says `key` changed; null: everything changed (FLUSHALL, FLUSHDB). */
+  /** Redis says `key` changed: every hold read through it is dropped; null: everything changed (FLUSHALL, FLUSHDB). */
   invalidate: (key: string | null) => void
   /** Drop everything and stop caching until tracking is on again (`on` true). */
   setTracking: (on: boolean) => void
@@ -82,24 +88,42 @@ export interface ReadCache {
  */
 export const MAX_LIVENESS_MS = 1000
 
-/** Measured on Node 20 (V8 heap, lru-cache slots included): an entry costs its characters plus about this much. */
-const ENTRY_OVERHEAD_BYTES = 96
-const FIELD_OVERHEAD_BYTES = 48
+/**
+ * Measured on Node 20 (V8 heap, 100,000 entries): an entry costs its
+ * characters plus about this much (the entry object and its strings, the
+ * lru-cache slots, the key-to-ids index with its set).
+ */
+const ENTRY_OVERHEAD_BYTES = 320
 
-/** The estimated memory of one entry: the UTF-8 size of its key, field names and values, plus the objects around them. */
-export function entryBytes (key: string, hold: CachedHold): number {
-  let bytes = ENTRY_OVERHEAD_BYTES + Buffer.byteLength(key)
-  for (const name in hold.fields) bytes += FIELD_OVERHEAD_BYTES + Buffer.byteLength(name) + Buffer.byteLength(hold.fields[name]!)
-  return bytes
+/** The estimated memory of one entry: the UTF-8 size of its order id, Redis key and answer, plus the objects around them. */
+export function entryBytes (id: string, key: string, hold: CachedHold): number {
+  return ENTRY_OVERHEAD_BYTES + Buffer.byteLength(id) + Buffer.byteLength(key) + Buffer.byteLength(hold.head) + Buffer.byteLength(hold.tail)
+}
+
+interface Entry {
+  hold: CachedHold
+  /** The Redis key the hold was read through: its invalidation drops the entry. */
+  key: string
 }
 
 export function createReadCache (opts: ReadCacheOptions): ReadCache {
   const { maxAgeMs, metrics } = opts
   const livenessMs = Math.min(maxAgeMs, MAX_LIVENESS_MS)
-  const entries = new LRUCache<string, CachedHold>({
+  // The order ids read through each Redis key (one per key in the layouts so far; a layout
+  // that packs several holds into one key invalidates them together).
+  const idsOfKey = new Map<string, Set<string>>()
+  const unindex = (id: string, key: string) => {
+    const ids = idsOfKey.get(key)
+    if (ids === undefined) return
+    ids.delete(id)
+    if (ids.size === 0) idsOfKey.delete(key)
+  }
+  const entries = new LRUCache<string, Entry>({
     max: opts.maxEntries,
     maxSize: opts.maxBytes,
-    sizeCalculation: (hold, key) => entryBytes(key, hold),
+    sizeCalculation: (entry, id) => entryBytes(id, entry.key, entry.hold),
+    // Every way out of the cache (evicted, aged out, deleted, replaced, cleared) leaves the index too.
+    dispose: (entry, id) => unindex(id, entry.key),
     ttl: maxAgeMs,
     // An entry's age counts from its read on Redis, never from its last hit.
     updateAgeOnGet: false,
@@ -124,6 +148,7 @@ export function createReadCache (opts: ReadCacheOptions): ReadCache {
     confirmedAt = undefined
     for (const f of inFlight.values()) f.invalidated = true
     entries.clear()
+    idsOfKey.clear()
     report()
     if (counted) metrics?.flush()
   }
@@ -135,23 +160,23 @@ export function createReadCache (opts: ReadCacheOptions): ReadCache {
     get bytes () { return entries.calculatedSize },
     maxAgeMs,
     livenessMs,
-    get (key) {
+    get (id) {
       // A lapsed entry is dropped by the get itself.
-      const hold = live() ? entries.get(key) : undefined
-      report()
-      if (hold === undefined) {
+      const entry = live() ? entries.get(id) : undefined
+      if (entry === undefined) {
+        report()
         metrics?.miss()
         return undefined
       }
       metrics?.hit()
-      return hold
+      return entry.hold
     },
-    begin (key) {
+    begin (id, key = id) {
       if (!tracking) return undefined
       const f = inFlight.get(key)
       if (f) f.reads++
       else inFlight.set(key, { reads: 1, invalidated: false })
-      return { key, epoch, startedAt: performance.now() }
+      return { id, key, epoch, startedAt: performance.now() }
     },
     end (ticket, hold, lifeMs) {
       const f = inFlight.get(ticket.key)
@@ -162,7 +187,10 @@ export function createReadCache (opts: ReadCacheOptions): ReadCache {
       // lru-cache takes a ttl of 0 as "never expires": an entry with no time left is not cached.
       const ttl = Math.floor(Math.min(maxAgeMs - (performance.now() - ticket.startedAt), lifeMs ?? Infinity))
       if (ttl < 1) return
-      entries.set(ticket.key, hold, { ttl })
+      entries.set(ticket.id, { hold, key: ticket.key }, { ttl })
+      let ids = idsOfKey.get(ticket.key)
+      if (ids === undefined) idsOfKey.set(ticket.key, ids = new Set())
+      ids.add(ticket.id)
       report()
     },
     invalidate (key) {
@@ -172,7 +200,8 @@ export function createReadCache (opts: ReadCacheOptions): ReadCache {
       }
       const f = inFlight.get(key)
       if (f) f.invalidated = true
-      entries.delete(key)
+      const ids = idsOfKey.get(key)
+      if (ids !== undefined) for (const id of [...ids]) entries.delete(id)
       report()
     },
     setTracking (on) {
