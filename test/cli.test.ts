@@ -11,7 +11,7 @@ import { claimDue, failJob } from '../src/store/expiry-jobs.js'
 import { checkLayout } from '../src/store/layout.js'
 import { recordFound } from '../src/store/stats.js'
 import { testConfig } from './helpers/app.js'
-import { childEnv } from './helpers/processes.js'
+import { childEnv, entryArgs } from './helpers/processes.js'
 import { freePort, startRedis } from './helpers/redis.js'
 import { testStore } from './helpers/worker.js'
 
@@ -38,7 +38,7 @@ async function ctl (args: string[], extraEnv: Record<string, string> = {}, spawn
     const code = await main(args, { ...env, ...extraEnv }, { out: (s) => { stdout += s }, err: (s) => { stderr += s } })
     return { code, stdout, stderr }
   }
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'bin/checkoutctl.ts', ...args], {
+  const proc = spawn(process.execPath, [...entryArgs('bin/checkoutctl.ts'), ...args], {
     cwd: root, env: childEnv({ ...env, ...extraEnv }), stdio: ['ignore', 'pipe', 'pipe']
   })
   let stdout = ''

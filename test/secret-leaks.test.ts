@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { childEnv } from './helpers/processes.js'
+import { childEnv, entryArgs, type Entry } from './helpers/processes.js'
 import { freePort } from './helpers/redis.js'
 
 /**
@@ -22,8 +22,8 @@ const ENTRIES = {
 interface Exit { code: number | null, out: string }
 
 /** Runs an entry to its exit, or until it printed `stopAt` (then SIGTERM), with all it printed; killed after 60 s. */
-async function run (args: readonly string[], env: Record<string, string>, stopAt?: RegExp): Promise<Exit> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], {
+async function run ([entry, ...args]: readonly [Entry, ...string[]], env: Record<string, string>, stopAt?: RegExp): Promise<Exit> {
+  const proc = spawn(process.execPath, [...entryArgs(entry), ...args], {
     cwd: root, env: childEnv({ LOG_LEVEL: 'info', WORKER_HTTP_PORT: '0', PORT: '0', ...env }), stdio: ['ignore', 'pipe', 'pipe']
   })
   let out = ''
