@@ -10,9 +10,34 @@ import { balancedTag } from './shard-tags.js'
  * - 1: the tag is the shard number, `{0}`..`{S-1}`;
  * - 2: the tag is `{<n>.<k>}`, chosen so the shards spread evenly over the
  *   masters of a cluster (src/shard-tags.ts).
+ * - 3: the tags of format 2, and pending holds packed into small listpack
+ *   buckets per shard with a two-level deadline index (docs/keys.md,
+ *   src/store/scripts/includes/packed.lua): no key per pending hold.
  */
-export type KeyFormat = 1 | 2
-export const KEY_FORMATS: readonly KeyFormat[] = [1, 2]
+export type KeyFormat = 1 | 2 | 3
+export const KEY_FORMATS: readonly KeyFormat[] = [1, 2, 3]
+
+/**
+ * The listpack limits of the Redis that holds the data (its
+ * `hash-max-listpack-*` and `zset-max-listpack-*` settings): format 3 keeps
+ * every bucket within them, because a hash or sorted set converted to a
+ * hashtable or skiplist never converts back. `fingerprintChars` is the
+ * length of a hold's field in its bucket (hex digits of a hash of its id).
+ */
+export interface Packing {
+  hashEntries: number
+  hashValue: number
+  zsetEntries: number
+  zsetValue: number
+  fingerprintChars: number
+}
+
+/** Redis 7's defaults: what format 3 assumes when the server's settings cannot be read. */
+export const DEFAULT_PACKING: Packing = { hashEntries: 128, hashValue: 64, zsetEntries: 128, zsetValue: 64, fingerprintChars: 4 }
+
+/** The packing as the format 3 scripts take it: one ARGV, numbers separated by spaces. */
+export const packingArg = (p: Packing): string =>
+  `${p.hashEntries} ${p.hashValue} ${p.zsetEntries} ${p.zsetValue} ${p.fingerprintChars}`
 
 // `.` and `..` are path segments: a hold under them could not be reached by URL.
 export const ORDER_ID_PATTERN = '^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$'
@@ -20,8 +45,10 @@ export const ORDER_ID_PATTERN = '^(?!\\.\\.?$)[A-Za-z0-9._:-]{1,128}$'
 export interface Keyspace {
   readonly prefix: string
   readonly shards: number
-  /** How shard tags are written; fixed for the life of the data under the prefix. */
+  /** How shard tags are written and (format 3) how pending holds are stored; fixed for the life of the data under the prefix. */
   readonly format: KeyFormat
+  /** Format 3: the listpack limits its buckets stay within. */
+  readonly packing: Packing
   /**
    * Random id of the data under this prefix on this Redis, recorded in the
    * layout record; generations restart with a new prefix or a new Redis,
@@ -45,7 +72,10 @@ export interface Keyspace {
   dueChannel: string
   /** The shard whose base (`<prefix>{<tag>}:`) this is, or undefined. */
   shardOfBase: (base: string) => number | undefined
-  /** Order id of a timer key, or undefined for a key that is not one of ours. */
+  /**
+   * Order id of a timer key, or undefined for a key that is not one of ours.
+   * Format 3 has one timer key per shard (`<base>timer`): its id is ''.
+   */
   parseTimerKey: (key: string) => { id: string, shard: number } | undefined
 }
 
@@ -71,6 +101,12 @@ export interface ShardKeys {
   outbox: string
   /** STRING naming the relay that moves this shard's outbox now (`SET NX PX`), so two relays never move it at once. */
   relayLock: string
+  /** Format 3: HASH with the shard's bucket table (linear hashing level `l`, split pointer `s`, pending holds `n`, index buckets made `ic`). */
+  table: string
+  /** Format 3: ZSET of the deadline index buckets: member bucket number, score its lowest deadline bound. */
+  index: string
+  /** Format 3: STRING set to expire at the shard's earliest deadline (+ grace): its `expired` event is the worker's second trigger. */
+  shardTimer: string
 }
 
 export interface OrderKeys extends ShardKeys {
@@ -78,7 +114,7 @@ export interface OrderKeys extends ShardKeys {
   shard: number
   /** HASH with the order's current generation: status, deadline, payload, outcome. */
   order: string
-  /** STRING with the hold's TTL; its expiry is the keyspace event the worker listens for. */
+  /** Formats 1 and 2: STRING with the hold's TTL; its expiry is the keyspace event the worker listens for. */
   timer: string
 }
 
@@ -105,8 +141,10 @@ export function newEpoch (): string {
  * idempotency keys are still never reused, but only the recorded epoch
  * keeps them the same across processes.
  */
-export function createKeyspace (prefix: string, shards: number, format: KeyFormat = 1, epoch: string = newEpoch()): Keyspace {
-  const tags = Array.from({ length: shards }, (_v, shard) => format === 2 ? balancedTag(shard, shards) : String(shard))
+export function createKeyspace (
+  prefix: string, shards: number, format: KeyFormat = 1, epoch: string = newEpoch(), packing: Packing = DEFAULT_PACKING
+): Keyspace {
+  const tags = Array.from({ length: shards }, (_v, shard) => format === 1 ? String(shard) : balancedTag(shard, shards))
   const shardOfTag = new Map(tags.map((tag, shard) => [tag, shard]))
   const base = (shard: number) => `${prefix}{${tags[shard] ?? String(shard)}}:`
   const shardOfBase = new Map(tags.map((_tag, shard) => [base(shard), shard]))
@@ -123,7 +161,10 @@ export function createKeyspace (prefix: string, shards: number, format: KeyForma
       held: (token) => `${b}held:${token}`,
       holds: `${b}holds`,
       outbox: `${b}outbox`,
-      relayLock: `${b}relay`
+      relayLock: `${b}relay`,
+      table: `${b}table`,
+      index: `${b}index`,
+      shardTimer: `${b}timer`
     }
   }
   const shardOf = (id: string) => fnv1a(id) % shards
@@ -132,6 +173,7 @@ export function createKeyspace (prefix: string, shards: number, format: KeyForma
     prefix,
     shards,
     format,
+    packing,
     epoch,
     idempotencyKey: (id, generation) => `${id}:${epoch}:${generation}`,
     tags,
@@ -148,6 +190,10 @@ export function createKeyspace (prefix: string, shards: number, format: KeyForma
       return { ...keys, id, shard, order: `${keys.base}order:${id}`, timer: `${keys.base}timer:${id}` }
     },
     parseTimerKey (key) {
+      if (format === 3) {
+        const shard = key.endsWith(':timer') ? shardOfBase.get(key.slice(0, -'timer'.length)) : undefined
+        return shard === undefined ? undefined : { id: '', shard }
+      }
       const match = timerKey.exec(key)
       if (!match) return undefined
       const shard = shardOfTag.get(match[1] as string)

@@ -20,7 +20,8 @@ export type CachedRead =
  */
 export async function readCheckout (ctx: StoreContext, id: string, render: RenderCheckout): Promise<CachedRead> {
   const rc = ctx.readCache
-  if (!rc) return { view: await getCheckout(ctx, id) }
+  // Key format 3 keeps a pending hold in a bucket shared with others, not in a key of its own to track: no cache.
+  if (!rc || ctx.keys.format === 3) return { view: await getCheckout(ctx, id) }
   if (ctx.refusal) throw ctx.refusal
   const hit = rc.cache.get(id)
   if (hit) return { json: answerNow(hit), cache: 'hit' }

@@ -4,6 +4,7 @@ import { isRedisUnavailable } from '../redis/errors.js'
 import { waitForReplicas } from '../redis/wait.js'
 import { outboxCap, run, type StoreContext } from './context.js'
 import { direct } from './direct.js'
+import { packingArg } from '../keys.js'
 import type { ScriptName } from './scripts.js'
 
 /**
@@ -45,6 +46,9 @@ const orderKeys = (ctx: StoreContext, id: string) => {
   const k = ctx.keys.order(id)
   return { k, keys: [k.order, k.timer, k.deadlines, k.jobs] }
 }
+
+/** Key format 3 keeps pending holds packed (docs/keys.md): its own scripts, with the listpack limits as an argument. */
+const packed = (ctx: StoreContext): boolean => ctx.keys.format === 3
 
 /** How long a request's Idempotency-Key is remembered. */
 export const IDEMPOTENCY_TTL_MS = 24 * 3_600_000
@@ -114,8 +118,10 @@ function replayedError<E extends Error> (err: E, replayed: boolean): E {
 export async function createHold (ctx: StoreContext, hold: NewHold, idem?: Idempotency): Promise<CheckoutView & Replayable> {
   const { k, keys } = orderKeys(ctx, hold.id)
   const payload = hold.payload === undefined ? '' : JSON.stringify(hold.payload)
-  const { reply, replayed, kept } = await runWrite(ctx, 'create', hold.id, [...keys, k.holds],
-    [k.base, hold.id, hold.ttlMs, payload, ctx.retentionMs], idem)
+  const { reply, replayed, kept } = packed(ctx)
+    ? await runWrite(ctx, 'packed-create', hold.id, [k.table, k.index, k.jobs, k.holds, k.order, k.shardTimer],
+      [k.base, hold.id, hold.ttlMs, payload, ctx.retentionMs, packingArg(ctx.keys.packing)], idem)
+    : await runWrite(ctx, 'create', hold.id, [...keys, k.holds], [k.base, hold.id, hold.ttlMs, payload, ctx.retentionMs], idem)
   if (reply[0] === -1) {
     const ttlMs = Math.max(0, Number(reply[1]))
     throw replayedError(withDetails(new Errors.CHECKOUT_EXISTS(hold.id, ttlMs), { ttlMs }), replayed)
@@ -136,7 +142,9 @@ export async function createHold (ctx: StoreContext, hold: NewHold, idem?: Idemp
 
 export async function getCheckout (ctx: StoreContext, id: string): Promise<CheckoutView> {
   const k = ctx.keys.order(id)
-  const reply = await read(ctx, 'get', [k.order])
+  const reply = packed(ctx)
+    ? await read(ctx, 'packed-get', [k.table, k.order], [k.base, id, packingArg(ctx.keys.packing)])
+    : await read(ctx, 'get', [k.order])
   const now = Number(reply[0])
   if (reply.length < 3) throw new Errors.CHECKOUT_NOT_FOUND(id)
   return toView(id, hashFields(reply), now)
@@ -153,13 +161,13 @@ export function hashFields (reply: unknown[]): Record<string, string> {
  * A read that may be served by a replica (REDIS_READ_FROM=replica); while
  * the replica is away it goes to the primary instead.
  */
-async function read (ctx: StoreContext, name: 'get', keys: string[]): Promise<unknown[]> {
-  if (!ctx.reader) return await run(ctx, name, keys, [])
+async function read (ctx: StoreContext, name: 'get' | 'packed-get', keys: string[], args: string[] = []): Promise<unknown[]> {
+  if (!ctx.reader) return await run(ctx, name, keys, args)
   try {
-    return await run(ctx, name, keys, [], ctx.reader)
+    return await run(ctx, name, keys, args, ctx.reader)
   } catch (err) {
     if (!isRedisUnavailable((err as Error).cause)) throw err
-    return await run(ctx, name, keys, [])
+    return await run(ctx, name, keys, args)
   }
 }
 
@@ -207,7 +215,9 @@ export async function endHold (
   ctx: StoreContext, id: string, status: 'completed' | 'cancelled', idem?: Idempotency
 ): Promise<EndedHold & Replayable> {
   const { k, keys } = orderKeys(ctx, id)
-  const { reply, replayed } = await runWrite(ctx, 'end', id, keys, [k.base, id, status, ctx.retentionMs], idem)
+  const { reply, replayed } = packed(ctx)
+    ? await runWrite(ctx, 'packed-end', id, [k.table, k.index, k.order], [k.base, id, status, ctx.retentionMs, packingArg(ctx.keys.packing)], idem)
+    : await runWrite(ctx, 'end', id, keys, [k.base, id, status, ctx.retentionMs], idem)
   if (reply[0] !== 1) notPending(id, reply, replayed)
   return { id, status, endedAt: Number(reply[1]), generation: Number(reply[2]), repeated: Number(reply[3]) === 1, replayed }
 }
@@ -217,7 +227,9 @@ export async function extendHold (
   ctx: StoreContext, id: string, ttlMs: number, idem?: Idempotency
 ): Promise<CheckoutView & Replayable> {
   const { k, keys } = orderKeys(ctx, id)
-  const { reply, replayed } = await runWrite(ctx, 'extend', id, keys, [k.base, id, ttlMs, ctx.retentionMs], idem)
+  const { reply, replayed } = packed(ctx)
+    ? await runWrite(ctx, 'packed-extend', id, [k.table, k.index, k.shardTimer], [k.base, id, ttlMs, ctx.retentionMs, packingArg(ctx.keys.packing)], idem)
+    : await runWrite(ctx, 'extend', id, keys, [k.base, id, ttlMs, ctx.retentionMs], idem)
   if (reply[0] !== 1) notPending(id, reply, replayed)
   const [, now, expiresAt, generation, createdAt] = reply.map(Number) as [number, number, number, number, number]
   return { id, generation, status: 'pending', createdAt, expiresAt, remainingMs: expiresAt - now, replayed }

@@ -1,3 +1,4 @@
+import { packingArg } from '../keys.js'
 import { outboxCap, run, type StoreContext } from './context.js'
 
 /**
@@ -54,9 +55,11 @@ export async function claimDue (
   ctx: StoreContext, shard: number, limit: number, claimant: Claimant, seq: number
 ): Promise<ClaimResult> {
   const k = ctx.keys.shard(shard)
-  const reply = await run(ctx, 'claim',
-    [k.deadlines, k.jobs, k.claimRecord(claimant.token), k.workers, k.held(claimant.token), k.dead, k.outbox],
-    [k.base, limit, claimant.heartbeatTtlMs, claimant.token, ctx.retentionMs, seq, claimant.maxAttempts, claimant.runningMs, outboxCap(ctx)])
+  const keys = [k.jobs, k.claimRecord(claimant.token), k.workers, k.held(claimant.token), k.dead, k.outbox]
+  const args = [k.base, limit, claimant.heartbeatTtlMs, claimant.token, ctx.retentionMs, seq, claimant.maxAttempts, claimant.runningMs, outboxCap(ctx)]
+  const reply = ctx.keys.format === 3
+    ? await run(ctx, 'packed-claim', [k.index, ...keys, k.table, k.shardTimer], [...args, packingArg(ctx.keys.packing)])
+    : await run(ctx, 'claim', [k.deadlines, ...keys], args)
   const jobs: ExpiryJob[] = []
   for (let i = HEADER_FIELDS; i + JOB_FIELDS <= reply.length; i += JOB_FIELDS) {
     const [member, id, generation, deadline, expiredAt, attempt, payload] = reply.slice(i, i + JOB_FIELDS).map(String)
@@ -219,7 +222,10 @@ export async function leaveAllShards (ctx: StoreContext, token: string, how: 'in
 /** Server time and the earliest deadline or due job of a shard (undefined when none). */
 export async function nextDue (ctx: StoreContext, shard: number): Promise<{ now: number, next: number | undefined }> {
   const k = ctx.keys.shard(shard)
-  const [now, deadline, job] = (await run(ctx, 'next-due', [k.deadlines, k.jobs], [])).map(Number) as [number, number, number]
+  const reply = ctx.keys.format === 3
+    ? await run(ctx, 'packed-next-due', [k.index, k.jobs], [k.base])
+    : await run(ctx, 'next-due', [k.deadlines, k.jobs], [])
+  const [now, deadline, job] = reply.map(Number) as [number, number, number]
   const candidates = [deadline, job].filter((t) => t >= 0)
   return { now, next: candidates.length > 0 ? Math.min(...candidates) : undefined }
 }

@@ -1,4 +1,4 @@
-import { createKeyspace, KEY_FORMATS, type KeyFormat, type Keyspace } from '../keys.js'
+import { createKeyspace, DEFAULT_PACKING, KEY_FORMATS, type KeyFormat, type Keyspace, type Packing } from '../keys.js'
 import type { Log, RedisClient } from '../redis/connection.js'
 import { defineScripts, runScript } from './scripts.js'
 
@@ -75,7 +75,7 @@ export async function ensureLayout (redis: RedisClient, keys: Keyspace): Promise
   if (!recorded) throw new LayoutMismatchError(`the key layout record ${key} is empty; restore it or start again`)
   if (!(KEY_FORMATS as readonly number[]).includes(recorded.version)) {
     throw new LayoutMismatchError(
-      `the data under KEY_PREFIX=${keys.prefix} uses key format ${recorded.version}; this release reads formats ${KEY_FORMATS.join(' and ')}. ` +
+      `the data under KEY_PREFIX=${keys.prefix} uses key format ${recorded.version}; this release reads formats ${KEY_FORMATS.join(', ')}. ` +
       'Run the release that wrote it, or migrate the data first.')
   }
   if (recorded.version !== keys.format) {
@@ -134,10 +134,11 @@ export async function openKeyspace (
     ? newFormat
     // An unknown version is refused by ensureLayout below, with the message that says so.
     : (KEY_FORMATS as readonly number[]).includes(recorded.version ?? 0) ? recorded.version as KeyFormat : newFormat
-  const keys = createKeyspace(prefix, shards, format)
+  const packing = format === 3 ? await readPacking(redis, log) : DEFAULT_PACKING
+  const keys = createKeyspace(prefix, shards, format, undefined, packing)
   try {
     const { epoch } = await checkLayout(redis, keys, log)
-    return epoch === keys.epoch ? keys : createKeyspace(prefix, shards, keys.format, epoch)
+    return epoch === keys.epoch ? keys : createKeyspace(prefix, shards, keys.format, epoch, packing)
   } catch (err) {
     // Another process recorded this new prefix, with its own format, between our read and our write:
     // follow the record, as if it had been there first (the checks run again).
@@ -161,4 +162,36 @@ export function newPrefixWarning (check: LayoutCheck): string | undefined {
   if (!check.created || check.otherPrefixes.length === 0) return undefined
   return `KEY_PREFIX=${check.layout.prefix} is new on this Redis, which holds data under ${check.otherPrefixes.join(', ')}. ` +
     'If this process should share orders with those, give it the same KEY_PREFIX.'
+}
+
+const PACKING_SETTINGS: Array<[keyof Packing, string]> = [
+  ['hashEntries', 'hash-max-listpack-entries'],
+  ['hashValue', 'hash-max-listpack-value'],
+  ['zsetEntries', 'zset-max-listpack-entries'],
+  ['zsetValue', 'zset-max-listpack-value']
+]
+
+/**
+ * The listpack limits of the server, which key format 3 keeps every bucket
+ * within. A Redis that refuses CONFIG (a managed service, an ACL user
+ * without it) is assumed to run Redis 7's defaults, with a warning: lower
+ * limits there would turn buckets into hashtables and skiplists.
+ */
+export async function readPacking (redis: RedisClient, log: Pick<Log, 'warn'>): Promise<Packing> {
+  const packing: Packing = { ...DEFAULT_PACKING }
+  try {
+    for (const [field, setting] of PACKING_SETTINGS) {
+      const reply = await redis.config('GET', setting) as string[]
+      const value = Number(reply[1])
+      if (reply.length >= 2 && Number.isInteger(value)) packing[field] = value
+    }
+  } catch (err) {
+    log.warn({ err }, 'could not read the listpack limits with CONFIG GET; key format 3 assumes the Redis defaults (128 entries, 64 bytes)')
+    return { ...DEFAULT_PACKING }
+  }
+  if (packing.hashEntries < 1 || packing.zsetEntries < 2 || packing.zsetValue < 21 || packing.hashValue < 21) {
+    throw new LayoutMismatchError(`key format 3 needs hash-max-listpack-entries >= 1, zset-max-listpack-entries >= 2 and both *-max-listpack-value >= 21; ` +
+      `this Redis has ${JSON.stringify(packing)}`)
+  }
+  return packing
 }

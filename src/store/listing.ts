@@ -2,6 +2,7 @@ import type { RedisClient } from '../redis/connection.js'
 import type { StoreContext } from './context.js'
 import { readDeadLetters, type DeadLetter } from './dead-letters.js'
 import { direct, serverTime } from './direct.js'
+import { idOfMember, pagePackedIndex } from './packed-index.js'
 
 /**
  * Cursor paging over one sorted set per shard (the deadline indexes, the
@@ -76,17 +77,20 @@ async function pageShard (
   throw new Error(`${key}: more entries share the score ${after?.score} than a page can skip`)
 }
 
+type ShardPager = (shard: number, after: Position['after'], limit: number, maxScore: number | undefined) =>
+  Promise<{ entries: Array<{ member: string, score: number }>, more: boolean }>
+
 /** Up to `limit` entries across shards from the cursor on, and the cursor of the rest. */
 export async function pageShards (
-  ctx: StoreContext, keyOf: (shard: number) => string, opts: PageOptions
+  ctx: StoreContext, keyOf: (shard: number) => string, opts: PageOptions,
+  pager: ShardPager = async (shard, after, limit, maxScore) => await pageShard(ctx.redis, keyOf(shard), after, limit, maxScore)
 ): Promise<Page<Entry>> {
   const start = parseCursor(opts.cursor ?? '0', ctx.keys.shards)
   const limit = Math.max(1, Math.floor(opts.limit))
   const items: Entry[] = []
   for (let shard = start.shard; shard < ctx.keys.shards; shard++) {
     const after = shard === start.shard ? start.after : undefined
-    const { entries, more } = await direct(ctx, async () =>
-      await pageShard(ctx.redis, keyOf(shard), after, limit - items.length, opts.maxScore))
+    const { entries, more } = await direct(ctx, async () => await pager(shard, after, limit - items.length, opts.maxScore))
     for (const e of entries) items.push({ shard, ...e })
     const last = items[items.length - 1]
     if (more && last) return { items, next: `${shard}:${last.score}:${last.member}` }
@@ -105,12 +109,19 @@ export interface PendingHold {
 
 /** Pending holds from the deadline indexes: shard by shard, earliest deadline first. */
 export async function listPendingHolds (ctx: StoreContext, opts: PageOptions): Promise<Page<PendingHold>> {
-  const page = await pageShards(ctx, (shard) => ctx.keys.shard(shard).deadlines, opts)
+  const packed = ctx.keys.format === 3
+  const page = packed
+    ? await pageShards(ctx, (shard) => ctx.keys.shard(shard).index, opts, async (shard, after, limit, maxScore) =>
+      await pagePackedIndex(ctx.redis, ctx.keys.shard(shard), after, limit, maxScore))
+    : await pageShards(ctx, (shard) => ctx.keys.shard(shard).deadlines, opts)
   const now = await serverTime(ctx)
-  return {
-    items: page.items.map((e) => ({ shard: e.shard, id: e.member, expiresAt: e.score, remainingMs: Math.max(0, e.score - now) })),
-    next: page.next
+  const items: PendingHold[] = []
+  for (const e of page.items) {
+    // Format 3 indexes a long id by a hash of it; its record names it. A hold that ended meanwhile is left out.
+    const id = packed ? await direct(ctx, async () => await idOfMember(ctx.redis, ctx.keys.shard(e.shard), e.member)) : e.member
+    if (id !== undefined) items.push({ shard: e.shard, id, expiresAt: e.score, remainingMs: Math.max(0, e.score - now) })
   }
+  return { items, next: page.next }
 }
 
 /** Dead letters from the dead-letter sets: shard by shard, oldest first. */

@@ -8,12 +8,14 @@ import type { RedisClient } from '../redis/connection.js'
  * running side by side never call each other's scripts.
  * Bump SCRIPTS_VERSION whenever a script's KEYS, ARGV or replies change.
  */
-export const SCRIPTS_VERSION = 7
+export const SCRIPTS_VERSION = 8
 
 export type ScriptName =
   | 'create' | 'get' | 'end' | 'extend'
   | 'claim' | 'ack' | 'fail' | 'heartbeat' | 'release' | 'next-due' | 'replay' | 'purge'
   | 'relay-take' | 'relay-done' | 'layout-epoch'
+  // Key format 3 (includes/packed.lua)
+  | 'packed-create' | 'packed-get' | 'packed-end' | 'packed-extend' | 'packed-claim' | 'packed-next-due'
 
 interface ScriptSource {
   name: ScriptName

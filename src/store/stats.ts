@@ -1,6 +1,7 @@
 import type { StoreContext } from './context.js'
 import { countDeadLetters } from './dead-letters.js'
 import { countAcrossShards, direct, serverTime } from './direct.js'
+import { countPacked } from './packed-index.js'
 
 /**
  * Counters an operator reads with `checkoutctl stats`. The workers keep how
@@ -53,7 +54,7 @@ async function shardQueue (ctx: StoreContext, shard: number, now: number): Promi
   const k = ctx.keys.shard(shard)
   return await direct(ctx, async () => {
     const [pending, total, due, workers] = await Promise.all([
-      ctx.redis.zcard(k.deadlines),
+      ctx.keys.format === 3 ? countPacked(ctx.redis, k) : ctx.redis.zcard(k.deadlines),
       ctx.redis.zcard(k.jobs),
       ctx.redis.zcount(k.jobs, '-inf', now),
       ctx.redis.zrange(k.workers, '0', '-1')
@@ -75,7 +76,10 @@ export async function readQueueStats (ctx: StoreContext): Promise<QueueStats> {
   }
 }
 
-/** Pending holds over all shards: the ZCARD of every deadline index. */
+/** Pending holds over all shards: the ZCARD of every deadline index (format 3: the count of every bucket table). */
 export async function countPendingHolds (ctx: StoreContext): Promise<number> {
-  return await countAcrossShards(ctx, (shard) => ctx.keys.shard(shard).deadlines)
+  if (ctx.keys.format !== 3) return await countAcrossShards(ctx, (shard) => ctx.keys.shard(shard).deadlines)
+  const counts = await direct(ctx, async () => await Promise.all(Array.from({ length: ctx.keys.shards }, async (_v, shard) =>
+    await countPacked(ctx.redis, ctx.keys.shard(shard)))))
+  return counts.reduce((a, b) => a + b, 0)
 }

@@ -9,6 +9,8 @@ export function testConfig (redisUrl: string, env: Record<string, string> = {}):
     REDIS_URL: redisUrl,
     KEY_PREFIX: `t${randomBytes(4).toString('hex')}:`,
     LOG_LEVEL: 'silent',
+    // TEST_KEY_FORMAT=3 runs a test file on another key format (docs/keys.md).
+    ...(process.env.TEST_KEY_FORMAT ? { KEY_FORMAT: process.env.TEST_KEY_FORMAT } : {}),
     ...env
   })
 }

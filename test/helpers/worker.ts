@@ -21,7 +21,7 @@ export async function testWorker (config: Config, handlers: NamedHandler[], log:
 /** A store context on a fresh connection, for tests that call store functions directly. */
 export function testStore (config: Config): StoreContext {
   const redis = createRedis({ url: config.REDIS_URL, role: 'worker' })
-  return createStoreContext(redis, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS), config.CHECKOUT_RESULT_RETENTION_MS)
+  return createStoreContext(redis, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS, config.KEY_FORMAT as KeyFormat), config.CHECKOUT_RESULT_RETENTION_MS)
 }
 
 /** A handler that records every call. */

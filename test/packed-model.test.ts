@@ -1,0 +1,221 @@
+import { createHash, randomBytes } from 'node:crypto'
+import fc from 'fast-check'
+import type { Redis } from 'ioredis'
+import t from 'tap'
+import { createKeyspace, type Packing } from '../src/keys.js'
+import { createRedis } from '../src/redis/connection.js'
+import { createHold, endHold, extendHold, getCheckout } from '../src/store/checkout-store.js'
+import { createStoreContext, type StoreContext } from '../src/store/context.js'
+import { claimDue, type Claimant } from '../src/store/expiry-jobs.js'
+import { readPacking } from '../src/store/layout.js'
+import { startRedis } from './helpers/redis.js'
+
+/**
+ * Key format 3 against an in-memory model, with listpack limits so small
+ * that buckets split, chains form and fingerprints (one hex digit) collide
+ * at nearly every step. After each step: every bucket is still a listpack,
+ * the deadline index holds exactly the pending holds with their deadlines
+ * and in deadline order, and the bucket table counts them.
+ */
+const LIMITS = { 'hash-max-listpack-entries': 2, 'hash-max-listpack-value': 48, 'zset-max-listpack-entries': 4, 'zset-max-listpack-value': 32 }
+const redis = await startRedis({ extraArgs: Object.entries(LIMITS).flatMap(([k, v]) => [`--${k}`, String(v)]) })
+t.teardown(redis.stop)
+const raw = redis.client()
+const conn = createRedis({ url: redis.url, role: 'worker' })
+t.teardown(() => { conn.disconnect() })
+
+const silent = { warn: () => {} }
+const serverPacking = await readPacking(raw, silent)
+let packing: Packing = serverPacking
+const claimant: Claimant = { token: 'model-worker', heartbeatTtlMs: 60_000, runningMs: 60_000, maxAttempts: 3 }
+
+// Short ids go in buckets; ids longer than the value limits less the record header take their own key.
+const IDS = [...Array.from({ length: 28 }, (_v, i) => `o${i}`), 'long-order-id-that-is-past-the-limit-1', 'long-order-id-that-is-past-the-limit-2']
+const TTLS = [0, -5, -40, 60_000, 60_000, 61_000, 90_000]
+const PAYLOADS = [undefined, { a: 'x' }, { blob: 'p'.repeat(200) }]
+
+type Op =
+  | { kind: 'create', id: string, ttl: number, payload: number }
+  | { kind: 'get', id: string }
+  | { kind: 'extend', id: string, ttl: number }
+  | { kind: 'end', id: string, status: 'completed' | 'cancelled' }
+  | { kind: 'claim' }
+
+const id = fc.constantFrom(...IDS)
+const ttl = fc.constantFrom(...TTLS)
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('create' as const), id, ttl, payload: fc.nat({ max: PAYLOADS.length - 1 }) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('get' as const), id }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('extend' as const), id, ttl }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('end' as const), id, status: fc.constantFrom('completed' as const, 'cancelled' as const) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'claim' as const }) }
+)
+
+interface Held {
+  generation: number
+  status: 'pending' | 'expired' | 'completed' | 'cancelled'
+  deadline: number
+  /** Its ttl was 0 or less: past its deadline from the start (the others outlast the test). */
+  lapsed: boolean
+  payload?: Record<string, unknown> | undefined
+}
+
+const code = (err: unknown) => (err as { code?: string }).code
+
+async function scan (r: Redis, pattern: string): Promise<string[]> {
+  const keys: string[] = []
+  let cursor = '0'
+  do {
+    const [next, found] = await r.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+    cursor = next
+    keys.push(...found)
+  } while (cursor !== '0')
+  return keys
+}
+
+const indexMember = (hold: string) => hold.length + 20 > packing.hashValue || hold.length > packing.zsetValue
+  ? `#${createHash('sha1').update(hold).digest('hex').slice(0, 20)}`
+  : hold
+
+/** The structural checks, after every step. */
+async function checkLayout (ctx: StoreContext, model: Map<string, Held>): Promise<string | undefined> {
+  const k = ctx.keys.shard(0)
+  for (const key of await scan(raw, `${k.base}b:*`)) {
+    const enc = await raw.object('ENCODING', key)
+    if (enc !== 'listpack') return `${key} is ${String(enc)}`
+    const chain = /^(.*)\.(\d+)$/.exec(key)
+    if (chain && await raw.exists(Number(chain[2]) === 1 ? chain[1] as string : `${chain[1] as string}.${Number(chain[2]) - 1}`) === 0) return `${key} follows a hole`
+  }
+  const buckets = await raw.zrange(k.index, '0', '-1', 'WITHSCORES')
+  const indexed = new Map<string, number>()
+  let previousMax = -Infinity
+  for (let i = 0; i < buckets.length; i += 2) {
+    const key = `${k.base}i:${buckets[i] as string}`
+    const bound = Number(buckets[i + 1])
+    const enc = await raw.object('ENCODING', key)
+    if (enc !== 'listpack') return `${key} is ${String(enc)}`
+    const flat = await raw.zrange(key, '0', '-1', 'WITHSCORES')
+    if (flat.length === 0) return `${key} is listed but empty`
+    if (Number(flat[1]) < bound) return `${key} holds ${flat[1] as string} below its bound ${bound}`
+    if (Number(flat[1]) < previousMax) return `${key} starts at ${flat[1] as string}, before the previous bucket's ${previousMax}`
+    for (let j = 0; j < flat.length; j += 2) indexed.set(flat[j] as string, Number(flat[j + 1]))
+    previousMax = Number(flat[flat.length - 1])
+  }
+  const pending = [...model].filter(([, h]) => h.status === 'pending')
+  if (indexed.size !== pending.length) return `the index holds ${indexed.size} members, the model ${pending.length} pending holds`
+  for (const [hold, h] of pending) {
+    if (indexed.get(indexMember(hold)) !== h.deadline) return `${hold}: indexed at ${String(indexed.get(indexMember(hold)))}, deadline ${h.deadline}`
+  }
+  const n = Number(await raw.hget(k.table, 'n') ?? 0)
+  if (n !== pending.length) return `the table counts ${n} holds, the model ${pending.length}`
+  return undefined
+}
+
+/** Expiry jobs queued by calls other than claims, handed out by the next claim. */
+const queued = new Set<string>()
+
+/** Lapsed holds are expired by whichever call sees them first: the model does it on the same calls. */
+const lapse = (hold: string, h: Held | undefined) => {
+  if (h?.status !== 'pending' || !h.lapsed) return
+  h.status = 'expired'
+  queued.add(`${h.generation}:${hold}`)
+}
+
+async function step (ctx: StoreContext, model: Map<string, Held>, o: Op, seq: { n: number }): Promise<void> {
+  const fail = (what: string) => { throw new Error(`${JSON.stringify(o)}: ${what}`) }
+  if (o.kind === 'claim') {
+    const result = await claimDue(ctx, 0, 1000, claimant, seq.n++)
+    const due = [...model].filter(([, h]) => h.status === 'pending' && h.lapsed)
+    const expected = [...queued, ...due.map(([hold, h]) => `${h.generation}:${hold}`)].sort()
+    const got = result.jobs.map((j) => `${j.attempt}/${j.member}`).sort()
+    if (JSON.stringify(expected.map((m) => `1/${m}`)) !== JSON.stringify(got)) fail(`claimed ${got.join(',')}, model ${expected.join(',')}`)
+    if (result.expired !== due.length) fail(`expired ${result.expired}, model ${due.length}`)
+    for (const [hold, h] of due) {
+      const job = result.jobs.find((j) => j.id === hold && j.generation === h.generation)
+      if (job?.deadline !== h.deadline || JSON.stringify(job.payload) !== JSON.stringify(h.payload)) fail(`job of ${hold} differs from the hold`)
+      h.status = 'expired'
+    }
+    queued.clear()
+    return
+  }
+  const before = model.get(o.id)
+  if (o.kind === 'create') {
+    const payload = PAYLOADS[o.payload]
+    try {
+      const view = await createHold(ctx, { id: o.id, ttlMs: o.ttl, payload })
+      lapse(o.id, before)
+      if (before?.status === 'pending') fail('created over a pending hold')
+      if (before && view.generation <= before.generation) fail(`generation ${view.generation} after ${before.generation}`)
+      model.set(o.id, { generation: view.generation, status: 'pending', deadline: view.expiresAt, lapsed: o.ttl <= 0, payload })
+    } catch (err) {
+      if (code(err) !== 'CHECKOUT_EXISTS') throw err
+      if (before?.status !== 'pending') fail(`refused as held; model ${before?.status ?? 'unknown'}`)
+    }
+    return
+  }
+  if (o.kind === 'get') {
+    try {
+      const view = await getCheckout(ctx, o.id)
+      if (!before) fail('found an unknown id')
+      const status = before?.status === 'pending' && before.lapsed ? 'expired' : before?.status
+      if (view.status !== status) fail(`status ${view.status}, model ${String(status)}`)
+      if (view.generation !== before?.generation || view.expiresAt !== before.deadline) fail('generation or deadline differ')
+      if (JSON.stringify(view.payload) !== JSON.stringify(before?.payload)) fail('payload differs')
+    } catch (err) {
+      if (code(err) !== 'CHECKOUT_NOT_FOUND') throw err
+      if (before) fail('not found, but the model holds it')
+    }
+    return
+  }
+  try {
+    const done = o.kind === 'extend' ? await extendHold(ctx, o.id, o.ttl) : await endHold(ctx, o.id, o.status)
+    if (before?.status !== 'pending' && !(o.kind === 'end' && before?.status === o.status)) fail(`acted on ${before?.status ?? 'unknown'}`)
+    if (before?.lapsed === true && before.status === 'pending') fail('acted on a lapsed hold')
+    if (o.kind === 'extend') {
+      const view = done as Awaited<ReturnType<typeof extendHold>>
+      if (view.generation !== before?.generation) fail('extended another generation')
+      Object.assign(before as Held, { deadline: view.expiresAt, lapsed: o.ttl <= 0 })
+    } else if (before?.status === 'pending') {
+      before.status = o.status
+    }
+  } catch (err) {
+    if (code(err) === 'CHECKOUT_NOT_FOUND') {
+      if (before) fail('not found, but the model holds it')
+    } else if (code(err) === 'CHECKOUT_NOT_PENDING') {
+      const status = (err as { status?: string }).status ?? (err as { details?: { status?: string } }).details?.status
+      if (before?.status === 'pending') {
+        if (status !== 'expired' || !before.lapsed) fail(`refused as ${String(status)} while pending`)
+        lapse(o.id, before)
+      } else if (status !== before?.status) fail(`refused as ${String(status)}, model ${String(before?.status)}`)
+    } else throw err
+  }
+}
+
+t.test('format 3 matches the model and keeps every bucket a listpack', async (t) => {
+  let runs = 0
+  // Fingerprints of one hex digit collide often; of none, always (every hold of a bucket on its own chain key).
+  await fc.assert(fc.asyncProperty(fc.constantFrom(0, 1), fc.array(op, { minLength: 10, maxLength: 100 }), async (fingerprintChars, ops) => {
+    runs++
+    packing = { ...serverPacking, fingerprintChars }
+    const prefix = `m${randomBytes(4).toString('hex')}:`
+    const ctx = createStoreContext(conn, createKeyspace(prefix, 1, 3, undefined, packing), 60_000)
+    const model = new Map<string, Held>()
+    const seq = { n: 1 }
+    queued.clear()
+    try {
+      for (const o of ops) {
+        await step(ctx, model, o, seq)
+        const broken = await checkLayout(ctx, model)
+        if (broken) throw new Error(`after ${JSON.stringify(o)}: ${broken}`)
+      }
+    } finally {
+      const keys = await scan(raw, `${prefix}*`)
+      if (keys.length > 0) await raw.del(...keys)
+    }
+  }), { numRuns: 150, interruptAfterTimeLimit: 15_000 })
+  t.ok(runs >= 10, `${runs} random runs`)
+})
+
+t.test('the packing is read from the server', async (t) => {
+  t.same(await readPacking(raw, silent), { hashEntries: 2, hashValue: 48, zsetEntries: 4, zsetValue: 32, fingerprintChars: 4 })
+})
