@@ -41,9 +41,13 @@ t.test('only admin tokens open /admin; an admin token opens /checkout only when 
   const page = await app.inject({ url: '/dashboard' })
   t.equal(page.statusCode, 200, 'the page itself needs no token: it holds no data')
   t.match(page.headers['content-security-policy'], /default-src 'none'/)
-  const doc = (await app.inject({ url: '/docs/json' })).json() as { paths: Record<string, { get?: { security?: unknown } }> }
+  const docText = (await app.inject({ url: '/docs/json' })).body
+  const doc = JSON.parse(docText) as { paths: Record<string, { get?: { security?: unknown } }> }
   t.same(doc.paths['/admin/summary']?.get?.security, [{ adminAuth: [] }], 'the API document lists the admin routes with their own scheme')
   t.notOk(doc.paths['/dashboard'], 'the page is not in the API document')
+  const { Validator } = await import('@seriousme/openapi-schema-validator')
+  const result = await new Validator().validate(JSON.parse(docText) as Parameters<InstanceType<typeof Validator>["validate"]>[0])
+  t.same(result.errors, undefined, 'the document with the admin routes is valid OpenAPI 3')
 })
 
 t.test('the admin API is off without DASHBOARD=true, and DASHBOARD=true needs ADMIN_TOKENS', async (t) => {
