@@ -56,6 +56,12 @@ t.test('the admin API is off without DASHBOARD=true, and DASHBOARD=true needs AD
   t.equal((await off.inject({ url: '/admin/summary', headers: as(ADMIN) })).statusCode, 404)
   t.equal((await off.inject({ url: '/dashboard' })).statusCode, 404)
   t.throws(() => testConfig(redis.url, { DASHBOARD: 'true' }), ConfigError)
+  // Without API_TOKENS /checkout is open, /admin still is not.
+  const open = await buildApp({ config: testConfig(redis.url, { DASHBOARD: 'true', ADMIN_TOKENS: ADMIN }) })
+  t.teardown(() => open.close())
+  t.equal((await open.inject({ url: '/checkout/x1' })).statusCode, 404)
+  t.equal((await open.inject({ url: '/admin/health' })).statusCode, 401)
+  t.equal((await open.inject({ url: '/admin/health', headers: as(ADMIN) })).statusCode, 200)
 })
 
 const lease = { token: 'admin-test-worker', heartbeatTtlMs: 10_000, runningMs: 10_000, maxAttempts: 1 }
