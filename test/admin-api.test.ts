@@ -41,9 +41,13 @@ t.test('only admin tokens open /admin; an admin token opens /checkout only when 
   const page = await app.inject({ url: '/dashboard' })
   t.equal(page.statusCode, 200, 'the page itself needs no token: it holds no data')
   t.match(page.headers['content-security-policy'], /default-src 'none'/)
-  const doc = (await app.inject({ url: '/docs/json' })).json() as { paths: Record<string, { get?: { security?: unknown } }> }
+  const docText = (await app.inject({ url: '/docs/json' })).body
+  const doc = JSON.parse(docText) as { paths: Record<string, { get?: { security?: unknown } }> }
   t.same(doc.paths['/admin/summary']?.get?.security, [{ adminAuth: [] }], 'the API document lists the admin routes with their own scheme')
   t.notOk(doc.paths['/dashboard'], 'the page is not in the API document')
+  const { Validator } = await import('@seriousme/openapi-schema-validator')
+  const result = await new Validator().validate(JSON.parse(docText) as Parameters<InstanceType<typeof Validator>["validate"]>[0])
+  t.same(result.errors, undefined, 'the document with the admin routes is valid OpenAPI 3')
 })
 
 t.test('the admin API is off without DASHBOARD=true, and DASHBOARD=true needs ADMIN_TOKENS', async (t) => {
@@ -52,6 +56,12 @@ t.test('the admin API is off without DASHBOARD=true, and DASHBOARD=true needs AD
   t.equal((await off.inject({ url: '/admin/summary', headers: as(ADMIN) })).statusCode, 404)
   t.equal((await off.inject({ url: '/dashboard' })).statusCode, 404)
   t.throws(() => testConfig(redis.url, { DASHBOARD: 'true' }), ConfigError)
+  // Without API_TOKENS /checkout is open, /admin still is not.
+  const open = await buildApp({ config: testConfig(redis.url, { DASHBOARD: 'true', ADMIN_TOKENS: ADMIN }) })
+  t.teardown(() => open.close())
+  t.equal((await open.inject({ url: '/checkout/x1' })).statusCode, 404)
+  t.equal((await open.inject({ url: '/admin/health' })).statusCode, 401)
+  t.equal((await open.inject({ url: '/admin/health', headers: as(ADMIN) })).statusCode, 200)
 })
 
 const lease = { token: 'admin-test-worker', heartbeatTtlMs: 10_000, runningMs: 10_000, maxAttempts: 1 }
