@@ -25,7 +25,7 @@ import { writeDoc } from './report.js'
  * Each case below is reported with its baseline from the same rounds: the
  * median of the per-round ratios (each ratio from runs next to each other,
  * so the machine's drift cancels), the target, the API process's CPU per
- * request (from /proc, less sensitive to a busy machine than req/s) and the
+ * request (from /proc) and the
  * Redis time per request from INFO commandstats (reset before every run).
  * BENCH_API_BEFORE=<path to another build's dist/src/server.js> also runs
  * that build's default, full and cached systems in the same rounds (rows
@@ -277,7 +277,7 @@ async function main (): Promise<void> {
     '(`EVALSHA`; bare: `SET`, or `GET` + `PTTL`) per answered request, from `INFO commandstats` reset before each run.',
     '',
     'Ratio: the median of the per-round ratios of req/s (runs next to each other). CPU µs: the API process\'s CPU time (user + system, /proc) ' +
-    'per answered request; it moves less with the machine\'s load than req/s does.' +
+    'per answered request (on a busy machine it moves with the load too).' +
     (BEFORE === undefined ? '' : ' Rows marked (before) run the previous build in the same rounds, against the same baselines.'),
     '',
     '| case | ours req/s | CPU µs | Redis µs | baseline req/s | CPU µs | Redis µs | ratio | target | ours p50 / p99 ms | errors (ours / baseline) |',
