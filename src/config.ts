@@ -42,6 +42,7 @@ export const ConfigSchema = Type.Object({
   REDIS_TLS_CERT_FILE: Type.String({ default: '', description: 'PEM client certificate, for servers that require one (with REDIS_TLS_KEY_FILE)' }),
   REDIS_TLS_KEY_FILE: Type.String({ default: '', description: 'PEM private key of REDIS_TLS_CERT_FILE' }),
   REDIS_TLS_SERVERNAME: Type.String({ default: '', description: 'the name the server certificate must carry, when it is not the host connected to' }),
+  REDIS_TLS_SKIP_VERIFY: Bool(false, 'accept any Redis server certificate (Heroku Redis presents a self-signed one): encrypted but not authenticated; shown in the start line'),
   REDIS_READ_FROM: Type.Union([Type.Literal('primary'), Type.Literal('replica')], {
     default: 'primary', description: 'where GET /checkout/:id reads: the primary, or a replica (may be stale by the replication lag)'
   }),
@@ -178,7 +179,7 @@ function checkRedisSettings (config: Config): void {
   if (config.REDIS_NAT_MAP && !config.REDIS_CLUSTER_NODES && !config.REDIS_SENTINELS) {
     throw invalid('REDIS_NAT_MAP', 'only used with REDIS_CLUSTER_NODES or REDIS_SENTINELS')
   }
-  for (const name of ['REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE', 'REDIS_TLS_SERVERNAME'] as const) {
+  for (const name of ['REDIS_TLS_CA_FILE', 'REDIS_TLS_CERT_FILE', 'REDIS_TLS_KEY_FILE', 'REDIS_TLS_SERVERNAME', 'REDIS_TLS_SKIP_VERIFY'] as const) {
     if (config[name] && !target.tls) throw invalid(name, 'TLS settings need a rediss:// REDIS_URL')
   }
   if (Boolean(config.REDIS_TLS_CERT_FILE) !== Boolean(config.REDIS_TLS_KEY_FILE)) {

@@ -4,6 +4,7 @@ import { exitIfMisconfigured, loadConfigOrExit, onShutdown } from './process.js'
 import { closeRedis } from './redis/connection.js'
 import { redisDeployment } from './redis/deployment.js'
 import { createRedisClient } from './redis/factory.js'
+import { checkEvictionPolicy, reportFindings } from './redis/fitness.js'
 
 /** The API process: config, logger, Redis (any topology), listen, graceful shutdown. */
 const config = loadConfigOrExit()
@@ -36,3 +37,5 @@ onShutdown(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
   await closeRedis(redis)
 })
 log.info({ redis: deployment.describe }, 'checkout API ready')
+// A Redis that may evict holds is said once, loudly (docs/deploy.md, "Is this Redis fit").
+void checkEvictionPolicy(redis).then((finding) => reportFindings(log, [finding]))

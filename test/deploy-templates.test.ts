@@ -2,7 +2,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { parse } from 'yaml'
+import { parse, parseAllDocuments } from 'yaml'
 import { ConfigSchema } from '../src/config.js'
 
 /**
@@ -58,3 +58,50 @@ for (const file of templates) {
     t.same(names.filter((n) => !settings.has(n)), [], 'every name is in src/config.ts')
   })
 }
+
+/** The built entry a `node dist/...js` command runs exists in the sources. */
+const builtEntry = (command: string[]): boolean => command[0] === 'node' && existsSync(join(root, (command[1] ?? '').replace(/^dist\//, '').replace(/\.js$/, '.ts')))
+const shutdownMs = (env: Record<string, string>): number => Number(env.SHUTDOWN_TIMEOUT_MS ?? ConfigSchema.properties.SHUTDOWN_TIMEOUT_MS.default)
+
+t.test('Procfile and app.json: built entries, settings', async (t) => {
+  const procfile = readFileSync(join(root, 'Procfile'), 'utf8').trim().split('\n').map((l) => l.split(': '))
+  t.same(procfile.map(([type]) => type), ['web', 'worker'])
+  for (const [type, command = ''] of procfile) t.ok(builtEntry(command.split(' ')), `${type}: ${command}`)
+  const app = JSON.parse(readFileSync(join(root, 'app.json'), 'utf8')) as { env: Record<string, { value?: string }>, scripts: { postdeploy: string } }
+  t.same(Object.keys(app.env).filter((n) => !settings.has(n)), [], 'app.json env are settings')
+  t.ok(shutdownMs(Object.fromEntries(Object.entries(app.env).map(([k, v]) => [k, v.value ?? '']))) + 1000 < 30_000, "drains within Heroku's 30 s")
+  t.ok(builtEntry(app.scripts.postdeploy.split(' ')), 'the post-deploy check runs a built entry')
+})
+
+t.test('Kubernetes: built entries, settings, probes, grace above the shutdown deadline', async (t) => {
+  const docs = parseAllDocuments(readFileSync(join(root, 'deploy/kubernetes/checkout-expiry.yaml'), 'utf8')).map((d) => d.toJS() as {
+    kind: string, data?: Record<string, string>, spec?: { template?: { spec: { terminationGracePeriodSeconds: number, containers: Array<{ command: string[], livenessProbe: { httpGet: { path: string } }, readinessProbe: { httpGet: { path: string } } }> } } }
+  })
+  const config = docs.find((d) => d.kind === 'ConfigMap')?.data ?? {}
+  t.same(Object.keys(config).filter((n) => !settings.has(n)), [], 'ConfigMap keys are settings')
+  const deployments = docs.filter((d) => d.kind === 'Deployment')
+  t.equal(deployments.length, 2)
+  for (const d of deployments) {
+    const pod = d.spec?.template?.spec
+    t.ok(pod && pod.terminationGracePeriodSeconds * 1000 > shutdownMs(config) + 1000, 'grace above the shutdown deadline')
+    for (const c of pod?.containers ?? []) {
+      t.ok(builtEntry(c.command), c.command.join(' '))
+      t.same([c.livenessProbe.httpGet.path, c.readinessProbe.httpGet.path], ['/healthz', '/readyz'])
+    }
+  }
+  t.equal(docs.filter((d) => d.kind === 'PodDisruptionBudget').length, 2)
+})
+
+t.test('ECS task definitions: built entries, settings, stopTimeout above the shutdown deadline', async (t) => {
+  for (const file of readdirSync(join(root, 'deploy/ecs'))) {
+    const task = JSON.parse(readFileSync(join(root, 'deploy/ecs', file), 'utf8')) as {
+      containerDefinitions: Array<{ command: string[], stopTimeout: number, environment: Array<{ name: string, value: string }>, secrets: Array<{ name: string }> }>
+    }
+    for (const c of task.containerDefinitions) {
+      t.ok(builtEntry(c.command), `${file}: ${c.command.join(' ')}`)
+      const env = Object.fromEntries(c.environment.map((e) => [e.name, e.value]))
+      t.same([...Object.keys(env), ...c.secrets.map((s) => s.name)].filter((n) => !settings.has(n)), [], `${file}: settings`)
+      t.ok(c.stopTimeout * 1000 > shutdownMs(env) + 1000, `${file}: stopTimeout above the shutdown deadline`)
+    }
+  }
+})

@@ -1,11 +1,13 @@
 import { loadHandlers } from '../src/expiry/handlers.js'
 import { builtInSettings } from '../src/expiry/handler-settings.js'
+import { createKeyspace } from '../src/keys.js'
 import { startExpiryWorker } from '../src/expiry/worker.js'
 import { createLogger } from '../src/logger.js'
 import { createWorkerMetrics } from '../src/metrics/worker-metrics.js'
 import { exitIfMisconfigured, loadConfigOrExit, onShutdown } from '../src/process.js'
 import { redisDeployment } from '../src/redis/deployment.js'
 import { createWorkerConnections } from '../src/redis/factory.js'
+import { checkEvictionPolicy, checkPubSub, reportFindings } from '../src/redis/fitness.js'
 import { connectOrRefuse } from '../src/redis/startup.js'
 
 /** The expiry worker process: turns expired holds into handler calls. */
@@ -42,6 +44,9 @@ const metrics = createWorkerMetrics()
 const http = config.WORKER_HTTP_PORT === -1 ? undefined : { port: config.WORKER_HTTP_PORT, host: config.WORKER_HTTP_HOST }
 const worker = await startExpiryWorker({ config, redis, subscriber, connectNode, handlers, log, metrics, http }).catch(exitIfMisconfigured)
 log.info({ redis: target.describe, handlers: handlers.map((h) => h.name), httpPort: worker.httpPort }, 'expiry worker ready')
+// Whether Redis may evict holds and passes pub/sub, one line each (the keyspace events were reported above).
+void Promise.all([checkEvictionPolicy(redis), checkPubSub(redis, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS).dueChannel)])
+  .then((findings) => reportFindings(log, findings))
 
 // Leave close-with-grace a little time after the handlers' deadline to close connections.
 onShutdown(log, config.SHUTDOWN_TIMEOUT_MS + 1000, async (cause) => {

@@ -45,5 +45,6 @@ export function warnEventsNotConfigurable (log: Log, reason: string): void {
   log.warn({ reason },
     'cannot read or set notify-keyspace-events (CONFIG is renamed or blocked, as on managed Redis such as ElastiCache). ' +
     'Expiries are still found on time by the sweeper, which sleeps until each deadline; expired events only add a second trigger. ' +
-    `To have them, set notify-keyspace-events to include "${REQUIRED_FLAGS}" in the server's parameter group.`)
+    `To have them, set notify-keyspace-events to include "${REQUIRED_FLAGS}" in the server's parameter group ` +
+    `(Heroku Redis: heroku redis:keyspace-notifications -c ${REQUIRED_FLAGS}).`)
 }

@@ -68,9 +68,10 @@ export function redisDeployment (config: Config): RedisDeployment {
     describe: ''
   }
   const scheme = target.tls ? 'rediss' : 'redis'
+  const unverified = config.REDIS_TLS_SKIP_VERIFY ? ' (server certificate not verified: REDIS_TLS_SKIP_VERIFY)' : ''
   if (config.REDIS_CLUSTER_NODES) {
     const nodes = parseHostPorts(config.REDIS_CLUSTER_NODES)
-    return { ...common, mode: 'cluster', nodes, natMap, describe: `${scheme} cluster ${list(nodes)}` }
+    return { ...common, mode: 'cluster', nodes, natMap, describe: `${scheme} cluster ${list(nodes)}${unverified}` }
   }
   if (config.REDIS_SENTINELS) {
     const sentinels = parseHostPorts(config.REDIS_SENTINELS)
@@ -82,10 +83,10 @@ export function redisDeployment (config: Config): RedisDeployment {
       sentinelPassword: config.REDIS_SENTINEL_PASSWORD || undefined,
       sentinelTls: config.REDIS_SENTINEL_TLS,
       natMap,
-      describe: `${scheme} sentinel ${config.REDIS_SENTINEL_MASTER}@${list(sentinels)}/${target.db}`
+      describe: `${scheme} sentinel ${config.REDIS_SENTINEL_MASTER}@${list(sentinels)}/${target.db}${unverified}`
     }
   }
   const node = hostPort(url)
   const replica = config.REDIS_REPLICA_URL ? hostPort(new URL(config.REDIS_REPLICA_URL)) : undefined
-  return { ...common, mode: 'standalone', node, replica, describe: `${scheme}://${node.host}:${node.port}/${target.db}` }
+  return { ...common, mode: 'standalone', node, replica, describe: `${scheme}://${node.host}:${node.port}/${target.db}${unverified}` }
 }

@@ -15,6 +15,8 @@ export function tlsOptions (config: Config, useTls: boolean): ConnectionOptions 
   if (config.REDIS_TLS_CERT_FILE) tls.cert = readPem('REDIS_TLS_CERT_FILE', config.REDIS_TLS_CERT_FILE)
   if (config.REDIS_TLS_KEY_FILE) tls.key = readPem('REDIS_TLS_KEY_FILE', config.REDIS_TLS_KEY_FILE)
   if (config.REDIS_TLS_SERVERNAME) tls.servername = config.REDIS_TLS_SERVERNAME
+  // Only when asked for by name (REDIS_TLS_SKIP_VERIFY); the deployment's description says so in the start line.
+  if (config.REDIS_TLS_SKIP_VERIFY) tls.rejectUnauthorized = false
   return tls
 }
 
