@@ -45,9 +45,9 @@ export interface BenchStore {
 }
 
 /** A store context as the API builds it by default (KEY_PREFIX, KEY_SHARDS, retention from loadConfig), on a worker-role connection. */
-export function openStore (redisUrl: string, name = 'bench:store'): BenchStore {
+export function openStore (redisUrl: string, name = 'bench:store', keyspace?: Keyspace): BenchStore {
   const config = loadConfig({ ...process.env, REDIS_URL: redisUrl })
-  const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
+  const keys = keyspace ?? createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
   const redis = createRedis({ url: redisUrl, role: 'worker', name })
   const ctx = createStoreContext(redis, keys, config.CHECKOUT_RESULT_RETENTION_MS)
   return { config, keys, ctx, redis, close: async () => await closeRedis(redis) }

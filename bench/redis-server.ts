@@ -28,13 +28,14 @@ export function redisVersion (): string {
   return /v=(\S+)/.exec(out.stdout)?.[1] ?? out.stdout.trim()
 }
 
-export async function startRedisServer (opts: { appendonly?: boolean } = {}): Promise<BenchRedis> {
+export async function startRedisServer (opts: { appendonly?: boolean, extraArgs?: string[] } = {}): Promise<BenchRedis> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'ce-bench-redis-'))
   trackDir(dir)
   const args = [
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
-    '--appendonly', opts.appendonly === true ? 'yes' : 'no'
+    '--appendonly', opts.appendonly === true ? 'yes' : 'no',
+    ...opts.extraArgs ?? []
   ]
   let proc: ChildProcess | undefined
   const halt = async (signal: NodeJS.Signals) => {

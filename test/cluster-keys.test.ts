@@ -41,6 +41,21 @@ t.test('format 2: each shard in the middle of its slice of the slot space, every
   t.equal(keys.shardOf('order-1001'), createKeyspace('ce:', 16, 1).shardOf('order-1001'), 'an order is in the same shard in both formats')
 })
 
+t.test('format 3: the packed structures of a shard are in its slot, and its one timer key parses to the shard', async (t) => {
+  const keys = createKeyspace('ce:', 16, 3)
+  t.same(keys.tags, createKeyspace('ce:', 16, 2).tags, 'the tags of format 2')
+  for (const id of ['a', 'order-1001']) {
+    const k = keys.order(id)
+    const b = k.base
+    const slots = new Set([k.table, k.index, k.shardTimer, `${b}b:7`, `${b}b:7.1`, `${b}i:3`, `${b}pk:0123456789abcdef0123`, `${b}pl:${id}`,
+      k.order, k.jobs, k.holds, k.outbox].map(keySlot))
+    t.equal(slots.size, 1, id)
+    t.same(keys.parseTimerKey(k.shardTimer), { id: '', shard: k.shard }, 'the shard timer parses to its shard')
+    t.equal(keys.parseTimerKey(k.timer), undefined, 'a per-hold timer key of format 2 is not read')
+    t.equal(createKeyspace('ce:', 16, 2).parseTimerKey(k.shardTimer), undefined, 'format 2 does not read the shard timer')
+  }
+})
+
 t.test('the layout record keeps each prefix on its format', async (t) => {
   const redis = await startRedis()
   t.teardown(redis.stop)
@@ -59,5 +74,5 @@ t.test('the layout record keeps each prefix on its format', async (t) => {
   await t.rejects(ensureLayout(client, createKeyspace(old, 16, 2)), /uses key format 1 .* names its keys with format 2/)
   const future = testConfig(redis.url).KEY_PREFIX
   await client.set(`${future}layout`, JSON.stringify({ version: 9, shards: 16, prefix: future, since: 'then' }))
-  await t.rejects(openKeyspace(client, future, 16, log), /uses key format 9; this release reads formats 1 and 2/, 'a format this release does not know is refused')
+  await t.rejects(openKeyspace(client, future, 16, log), /uses key format 9; this release reads formats 1, 2, 3/, 'a format this release does not know is refused')
 })

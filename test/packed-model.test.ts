@@ -8,6 +8,8 @@ import { createHold, endHold, extendHold, getCheckout } from '../src/store/check
 import { createStoreContext, type StoreContext } from '../src/store/context.js'
 import { claimDue, type Claimant } from '../src/store/expiry-jobs.js'
 import { readPacking } from '../src/store/layout.js'
+import { listPendingHolds } from '../src/store/listing.js'
+import { countPendingHolds, readQueueStats } from '../src/store/stats.js'
 import { startRedis } from './helpers/redis.js'
 
 /**
@@ -73,7 +75,7 @@ async function scan (r: Redis, pattern: string): Promise<string[]> {
   return keys
 }
 
-const indexMember = (hold: string) => hold.length + 20 > packing.hashValue || hold.length > packing.zsetValue
+const indexMember = (hold: string) => hold.length + 18 > packing.hashValue || hold.length > packing.zsetValue
   ? `#${createHash('sha1').update(hold).digest('hex').slice(0, 20)}`
   : hold
 
@@ -218,4 +220,28 @@ t.test('format 3 matches the model and keeps every bucket a listpack', async (t)
 
 t.test('the packing is read from the server', async (t) => {
   t.same(await readPacking(raw, silent), { hashEntries: 2, hashValue: 48, zsetEntries: 4, zsetValue: 32, fingerprintChars: 4 })
+})
+
+t.test('list pages through the two-level index in deadline order, long ids by name; stats count the holds', async (t) => {
+  const prefix = `l${randomBytes(4).toString('hex')}:`
+  const ctx = createStoreContext(conn, createKeyspace(prefix, 2, 3, undefined, serverPacking), 60_000)
+  t.teardown(async () => { const keys = await scan(raw, `${prefix}*`); if (keys.length > 0) await raw.del(...keys) })
+  const ids = [...Array.from({ length: 40 }, (_v, i) => `h${i}`), 'a-long-id-that-takes-its-own-key-in-format-3']
+  for (const [i, hold] of ids.entries()) await createHold(ctx, { id: hold, ttlMs: 60_000 + (i % 7) * 1000 })
+  await endHold(ctx, 'h3', 'cancelled')
+  const seen: Array<{ shard: number, id: string, expiresAt: number }> = []
+  let cursor: string | undefined
+  for (let page = 0; page < 50; page++) {
+    const got = await listPendingHolds(ctx, { limit: 3, cursor })
+    seen.push(...got.items)
+    cursor = got.next
+    if (cursor === undefined) break
+  }
+  t.same(seen.map((h) => h.id).sort(), ids.filter((h) => h !== 'h3').sort(), 'every pending hold once, the long id by its name')
+  for (let i = 1; i < seen.length; i++) {
+    const [a, b] = [seen[i - 1], seen[i]] as [typeof seen[number], typeof seen[number]]
+    if (a.shard === b.shard && a.expiresAt > b.expiresAt) t.fail(`${b.id} listed after ${a.id}, a later deadline`)
+  }
+  t.equal(await countPendingHolds(ctx), ids.length - 1, 'countPendingHolds')
+  t.equal((await readQueueStats(ctx)).pending, ids.length - 1, 'checkoutctl stats')
 })

@@ -54,8 +54,8 @@ export async function idOfMember (redis: RedisClient, k: ShardKeys, member: stri
   return record.subarray(RECORD_HEADER_LEN, RECORD_HEADER_LEN + idLength).toString()
 }
 
-/** The packed record's header (includes/packed.lua): deadline, createdAt, generation, payload flag, id length. */
-const RECORD_HEADER_LEN = 20
+/** The packed record's header (includes/packed.lua): deadline, its distance from createdAt, generation, payload flag, id length. */
+const RECORD_HEADER_LEN = 18
 
 /** Pending holds of one shard: the bucket table's count. */
 export async function countPacked (redis: RedisClient, k: ShardKeys): Promise<number> {

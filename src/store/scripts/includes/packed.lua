@@ -23,9 +23,10 @@
 -- @include wake.lua
 -- @include timer.lua
 
--- deadline, createdAt, generation (6 bytes each), payload flag, id length
-local RECORD_HEADER = '>I6I6I6BB'
-local RECORD_HEADER_LEN = 20
+-- deadline (6 bytes), deadline - createdAt (5, signed), generation (5),
+-- payload flag, id length
+local RECORD_HEADER = '>I6i5I5BB'
+local RECORD_HEADER_LEN = 18
 local PAYLOAD_NONE, PAYLOAD_INLINE, PAYLOAD_KEY = 0, 1, 2
 
 local function geometry(arg)
@@ -58,15 +59,15 @@ local function indexMember(spot)
 end
 
 local function encodeRecord(r)
-  local head = struct.pack(RECORD_HEADER, r.deadline, r.created, r.gen, r.flag, #r.id)
+  local head = struct.pack(RECORD_HEADER, r.deadline, r.deadline - r.created, r.gen, r.flag, #r.id)
   if r.flag == PAYLOAD_INLINE then return head .. r.id .. r.payload end
   return head .. r.id
 end
 
 local function decodeRecord(v)
-  local deadline, created, gen, flag, idLen = struct.unpack(RECORD_HEADER, v)
+  local deadline, age, gen, flag, idLen = struct.unpack(RECORD_HEADER, v)
   local r = {
-    deadline = deadline, created = created, gen = gen, flag = flag,
+    deadline = deadline, created = deadline - age, gen = gen, flag = flag,
     id = string.sub(v, RECORD_HEADER_LEN + 1, RECORD_HEADER_LEN + idLen)
   }
   if flag == PAYLOAD_INLINE then r.payload = string.sub(v, RECORD_HEADER_LEN + idLen + 1) end
