@@ -15,7 +15,7 @@ t.teardown(redis.stop)
 const config = testConfig(redis.url, { KEY_SHARDS: '2' })
 const store = testStore(config)
 t.teardown(() => closeRedis(store.redis))
-const env = { REDIS_URL: redis.url, KEY_PREFIX: config.KEY_PREFIX, KEY_SHARDS: '2' }
+const env = { REDIS_URL: redis.url, KEY_PREFIX: config.KEY_PREFIX, KEY_SHARDS: '2', KEY_FORMAT: String(config.KEY_FORMAT) }
 
 async function cli (command: Invocation['command'], json = true, extraEnv: Record<string, string> = {}) {
   let out = ''

@@ -7,7 +7,7 @@ import { createRedis } from '../src/redis/connection.js'
 import { createHold, endHold, extendHold, getCheckout } from '../src/store/checkout-store.js'
 import { createStoreContext, type StoreContext } from '../src/store/context.js'
 import { claimDue, type Claimant } from '../src/store/expiry-jobs.js'
-import { readPacking } from '../src/store/layout.js'
+import { openKeyspace, PREFIX_REGISTRY_KEY, readPacking } from '../src/store/layout.js'
 import { listPendingHolds } from '../src/store/listing.js'
 import { countPendingHolds, readQueueStats } from '../src/store/stats.js'
 import { startRedis } from './helpers/redis.js'
@@ -244,4 +244,19 @@ t.test('list pages through the two-level index in deadline order, long ids by na
   }
   t.equal(await countPendingHolds(ctx), ids.length - 1, 'countPendingHolds')
   t.equal((await readQueueStats(ctx)).pending, ids.length - 1, 'checkoutctl stats')
+})
+
+t.test('the limits are recorded with a new format 3 prefix, and every later process uses the recorded ones', async (t) => {
+  const prefix = `r${randomBytes(4).toString('hex')}:`
+  t.teardown(async () => {
+    await raw.config('SET', 'hash-max-listpack-value', '48')
+    await raw.del(`${prefix}layout`)
+    await raw.srem(PREFIX_REGISTRY_KEY, prefix)
+  })
+  const first = await openKeyspace(raw, prefix, 1, silent, 3)
+  t.same(first.packing, serverPacking, 'read from the server')
+  t.same(JSON.parse(await raw.get(`${prefix}layout`) ?? '{}').packing, serverPacking, 'recorded')
+  await raw.config('SET', 'hash-max-listpack-value', '100')
+  const later = await openKeyspace(raw, prefix, 1, silent, 3)
+  t.same(later.packing, serverPacking, 'a later process follows the record, not the server settings of now')
 })

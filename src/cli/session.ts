@@ -65,7 +65,8 @@ export async function openSession (
     await closeRedis(redis)
     throw CliErrors.redisUnavailable(url, err instanceof Error ? err.message : String(err))
   }
-  const store = createStoreContext(redis, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS), config.CHECKOUT_RESULT_RETENTION_MS)
+  const store = createStoreContext(redis, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS, config.KEY_FORMAT as KeyFormat),
+    config.CHECKOUT_RESULT_RETENTION_MS)
   const session = { config, where: url, store, close: async () => await closeRedis(redis) }
   try {
     if (opts.writes || await redis.exists(`${config.KEY_PREFIX}layout`) === 1) {

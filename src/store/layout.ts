@@ -31,6 +31,12 @@ export interface Layout {
   since: string
   /** Random id of the data (src/keys.ts); a record written before epochs gets one on its first open. */
   epoch: string
+  /**
+   * Format 3: the listpack limits recorded with the layout. Where a hold
+   * lives (bucket or a key of its own) depends on them, so every process
+   * uses the recorded ones, never what it reads from the server later.
+   */
+  packing?: Packing
 }
 
 /** A record as read: those written by earlier releases have no epoch. */
@@ -68,7 +74,10 @@ async function readOrRecord (redis: RedisClient, key: string, mine: Layout): Pro
 
 /** Records the layout on first start, or checks ours against the recorded one. */
 export async function ensureLayout (redis: RedisClient, keys: Keyspace): Promise<LayoutCheck> {
-  const mine: Layout = { version: keys.format, prefix: keys.prefix, shards: keys.shards, since: new Date().toISOString(), epoch: keys.epoch }
+  const mine: Layout = {
+    version: keys.format, prefix: keys.prefix, shards: keys.shards, since: new Date().toISOString(), epoch: keys.epoch,
+    ...keys.format === 3 ? { packing: keys.packing } : {}
+  }
   const key = `${keys.prefix}layout`
   const { raw, created } = await readOrRecord(redis, key, mine)
   const recorded = JSON.parse(raw) as RecordedLayout | null
@@ -134,11 +143,15 @@ export async function openKeyspace (
     ? newFormat
     // An unknown version is refused by ensureLayout below, with the message that says so.
     : (KEY_FORMATS as readonly number[]).includes(recorded.version ?? 0) ? recorded.version as KeyFormat : newFormat
-  const packing = format === 3 ? await readPacking(redis, log) : DEFAULT_PACKING
+  const packing = format !== 3 ? DEFAULT_PACKING : recorded?.packing ?? await readPacking(redis, log)
   const keys = createKeyspace(prefix, shards, format, undefined, packing)
   try {
-    const { epoch } = await checkLayout(redis, keys, log)
-    return epoch === keys.epoch ? keys : createKeyspace(prefix, shards, keys.format, epoch, packing)
+    const layout = await checkLayout(redis, keys, log)
+    // A process that lost the race to record a new prefix follows the winner's limits.
+    const recordedPacking = format === 3 ? layout.packing ?? packing : packing
+    return layout.epoch === keys.epoch && recordedPacking === packing
+      ? keys
+      : createKeyspace(prefix, shards, keys.format, layout.epoch, recordedPacking)
   } catch (err) {
     // Another process recorded this new prefix, with its own format, between our read and our write:
     // follow the record, as if it had been there first (the checks run again).
