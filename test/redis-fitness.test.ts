@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { connect, createServer } from 'node:net'
 import t from 'tap'
+import { main } from '../src/cli/args.js'
 import { closeRedis, createRedis } from '../src/redis/connection.js'
 import { checkEvictionPolicy, checkKeyspaceEvents, checkPubSub } from '../src/redis/fitness.js'
 import { startRedis } from './helpers/redis.js'
@@ -11,6 +12,19 @@ t.teardown(redis.stop)
 const client = createRedis({ url: redis.url, role: 'worker' })
 t.teardown(async () => await closeRedis(client))
 const channel = `t${randomBytes(4).toString('hex')}:due`
+
+t.test('checkoutctl doctor reports each check with its fix', async (t) => {
+  let out = ''
+  const io = { out: (text: string) => { out += text }, err: () => {} }
+  const env = { REDIS_URL: redis.url, KEY_PREFIX: channel.replace(/due$/, ''), LOG_LEVEL: 'silent' }
+  t.equal(await main(['doctor', '--json'], env, io), 0)
+  const report = JSON.parse(out) as { fit: boolean, findings: Array<{ check: string, ok: boolean }> }
+  t.equal(report.fit, false, 'allkeys-lru: not fit')
+  t.same(report.findings.map((f) => [f.check, f.ok]), [['maxmemory-policy', false], ['keyspace-events', false], ['pubsub', true]])
+  out = ''
+  await main(['doctor'], env, io)
+  t.match(out, /maxmemory-policy\s+NOT FIT\s+maxmemory-policy allkeys-lru evicts[^\n]*\n\s+fix: set maxmemory-policy noeviction/)
+})
 
 t.test('an evicting policy is found unfit; noeviction and volatile-* are fit', async (t) => {
   t.match(await checkEvictionPolicy(client), { ok: false, detail: /allkeys-lru evicts/, fix: /noeviction/ })

@@ -31,7 +31,8 @@ const ALLOWED: Record<string, Option[]> = {
   list: ['status', 'limit', 'cursor'],
   replay: ['all-dead'],
   purge: ['dead', 'older-than', 'yes'],
-  stats: []
+  stats: [],
+  doctor: []
 }
 
 function toCommand (name: string | undefined, args: string[], values: Values): Command {
@@ -65,6 +66,7 @@ function toCommand (name: string | undefined, args: string[], values: Values): C
       }
       return { name: 'purge-dead', olderThanMs, yes: values.yes === true }
     }
+    case 'doctor': return { name: 'doctor' }
     default: return { name: 'stats' }
   }
 }

@@ -6,6 +6,7 @@ export type Command =
   | { name: 'replay-all-dead' }
   | { name: 'purge-dead', olderThanMs?: number | undefined, yes: boolean }
   | { name: 'stats' }
+  | { name: 'doctor' }
 
 export interface Invocation {
   command: Command
@@ -36,6 +37,7 @@ Commands:
   purge --dead --older-than <duration>       remove dead letters that died longer ago than 7d, 12h, 30m, 45s
   purge --dead --yes                         remove every dead letter
   stats                                      pending holds, dead letters, expiry jobs, how expiries were found
+  doctor                                     is this Redis fit: eviction policy, keyspace events, pub/sub, with fixes
 
 Options:
   --json     print one JSON document on stdout (errors too: {"error":{"code","message"}})

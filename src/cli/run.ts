@@ -1,5 +1,6 @@
 import { InvalidCursorError } from '../store/listing.js'
 import { USAGE, usageProblem, type Command, type Invocation } from './command.js'
+import { doctorCommand } from './doctor.js'
 import { CliError, CliErrors } from './errors.js'
 import { getCommand } from './get.js'
 import { listCommand } from './list.js'
@@ -20,6 +21,7 @@ async function dispatch (session: Session, command: Command): Promise<Result> {
     case 'replay-all-dead': return await replayAllCommand(store)
     case 'purge-dead': return await purgeCommand(store, command.olderThanMs)
     case 'stats': return await statsCommand(store)
+    case 'doctor': return await doctorCommand(store)
   }
 }
 

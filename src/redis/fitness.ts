@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Cluster, type Redis } from 'ioredis'
-import type { Log, RedisClient } from './connection.js'
+import { waitUntilReady, type Log, type RedisClient } from './connection.js'
 
 /**
  * Whether the Redis we are pointed at is fit for holds: it must not evict
@@ -66,6 +66,8 @@ export async function checkPubSub (redis: RedisClient, channel: string, timeoutM
       listener.on('message', (ch: string, msg: string) => { if (ch === channel && msg === probe) resolve(true) })
       timer = setTimeout(() => resolve(false), timeoutMs)
     })
+    // The connection may fail fast while it connects (no offline queue, as the API's and checkoutctl's).
+    if (!await waitUntilReady(listener, timeoutMs)) throw new Error(`no connection within ${timeoutMs} ms`)
     await listener.subscribe(channel)
     await redis.publish(channel, probe)
     if (await heard) return { check: 'pubsub', ok: true, detail: 'a message published was received' }
