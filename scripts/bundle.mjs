@@ -10,6 +10,7 @@ import { cpSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { dirname, join, relative, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { copyDashboard } from './copy-dashboard.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const scriptsDir = join(root, 'src', 'store', 'scripts')
@@ -72,4 +73,6 @@ await build({
   logLevel: 'warning'
 })
 cpSync(join(swaggerUi, 'static'), join(outdir, 'swagger-ui', 'static'), { recursive: true })
+// The dashboard page (DASHBOARD=true) beside the bundles: src/admin/page.ts looks for ./dashboard/.
+copyDashboard(join(outdir, 'dashboard'))
 console.log(`bundle: ${Object.keys(ENTRY_POINTS).length} entry points with ${Object.keys(lua).length} Lua files in ${outdir}`)

@@ -40,14 +40,14 @@ async function start (file: string, extra: Record<string, string>, ready: string
   return { waitFor, stop: async () => { proc.kill('SIGTERM'); return await exited } }
 }
 
-t.test('the directory holds only bundles and the /docs files', async (t) => {
+t.test('the directory holds only bundles, the /docs files and the dashboard page', async (t) => {
   t.same(readdirSync(dir).filter((f) => !f.endsWith('.map') && !f.endsWith('.LEGAL.txt')).sort(),
-    ['checkoutctl.mjs', 'expiry-worker.mjs', 'lambda-sweep.mjs', 'lambda.mjs', 'server.mjs', 'swagger-ui'])
+    ['checkoutctl.mjs', 'dashboard', 'expiry-worker.mjs', 'lambda-sweep.mjs', 'lambda.mjs', 'server.mjs', 'swagger-ui'])
 })
 
 t.test('server, worker and checkoutctl bundles: a hold is created, read and expires', async (t) => {
   const port = await freePort()
-  const api = await start('server.mjs', { PORT: String(port) }, 'checkout API ready')
+  const api = await start('server.mjs', { PORT: String(port), DASHBOARD: 'true', ADMIN_TOKENS: 'bundle-admin-token-0123456789' }, 'checkout API ready')
   const base = `http://127.0.0.1:${port}`
   const created = await fetch(`${base}/checkout`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id: 'bundled', ttlMs: 1000 })
@@ -57,6 +57,11 @@ t.test('server, worker and checkoutctl bundles: a hold is created, read and expi
   const css = await fetch(`${base}/docs/static/swagger-ui.css`)
   t.equal(css.status, 200, '/docs serves its files')
   await css.arrayBuffer()
+  for (const path of ['/dashboard', '/dashboard/vendor/uPlot.iife.min.js']) {
+    const file = await fetch(`${base}${path}`)
+    t.equal(file.status, 200, `the dashboard bundle serves ${path}`)
+    await file.arrayBuffer()
+  }
 
   const worker = await start('expiry-worker.mjs', { WORKER_HTTP_PORT: '0' }, 'expiry worker ready')
   await worker.waitFor('order expired')
