@@ -10,6 +10,12 @@ const QueryInt = (description: string) => Type.String({ pattern: '^[0-9]{1,9}$',
 export const queryInt = (value: string | undefined, dflt: number, min: number, max: number): number =>
   value === undefined ? dflt : Math.min(max, Math.max(min, Number(value)))
 
+/** A lateness quantile read off the recorded buckets: the bucket's upper bound, not an exact value. */
+const LatenessQuantile = (q: string) => Type.Union([Ms, Type.Null()], {
+  description: `first-run lateness ${q} (ms): the upper bound of the lateness bucket (1, 2, 5, 10 … 60000 ms) it falls in, not an exact value; ` +
+    'a quantile in the bucket above 60 s shows 60000; null with no run'
+})
+
 export const SummaryResponse = Type.Object({
   now: At,
   pending: Count,
@@ -21,8 +27,8 @@ export const SummaryResponse = Type.Object({
     handled: Count,
     retried: Count,
     dead: Count,
-    latenessP50Ms: Type.Union([Ms, Type.Null()]),
-    latenessP99Ms: Type.Union([Ms, Type.Null()])
+    latenessP50Ms: LatenessQuantile('p50'),
+    latenessP99Ms: LatenessQuantile('p99')
   }),
   latenessTargetMs: Ms,
   minutes: Type.Array(Type.Object({
@@ -30,8 +36,8 @@ export const SummaryResponse = Type.Object({
     event: Count,
     sweep: Count,
     retry: Count,
-    latenessP50Ms: Type.Union([Ms, Type.Null()]),
-    latenessP99Ms: Type.Union([Ms, Type.Null()])
+    latenessP50Ms: LatenessQuantile('p50'),
+    latenessP99Ms: LatenessQuantile('p99')
   }), { description: 'the last 60 minutes, oldest first: runs finished by trigger, first-run lateness' })
 })
 
