@@ -114,6 +114,8 @@ function renderHealth (h) {
     return li
   }))
   $('settings').textContent = `keyspace events: ${h.keyspaceEvents ?? 'unknown'} · eviction policy: ${h.evictionPolicy ?? 'unknown'} · sweep lag: ${fmtMs(h.sweepLagMs)}`
+  $('masters').replaceChildren(...h.masters.map((m) => el('li', `${m.subscribed ? 'ok' : 'NO SUBSCRIBER'}: master ${m.master}, ${m.workers} worker(s) subscribed`,
+    { class: m.subscribed ? 'ok' : 'firing', 'data-master': m.master })))
   $('workers').tBodies[0].replaceChildren(...(h.workers.length === 0 ? [emptyRow(6, 'No worker has reported in the last hour.')] : []), ...h.workers.map((w) => {
     const tr = el('tr', null, { 'data-worker': w.token })
     const state = !w.alive ? 'lapsed (no report)' : w.ready ? 'alive, ready' : 'alive, not ready'

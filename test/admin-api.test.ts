@@ -212,11 +212,16 @@ t.test('a worker records its runs, lateness and liveness for the summary, the ti
   const health = (await app.inject({ url: '/admin/health', headers: as(ADMIN) })).json()
   const mine = health.workers.find((w: { token: string }) => w.token === worker.token.slice(0, 8))
   t.ok(mine?.alive && mine.ready && mine.subscriber, 'the health panel sees the worker alive, ready and subscribed')
+  const { host, port } = store.redis.options as { host?: string, port?: number }
+  const master = `${host ?? '127.0.0.1'}:${port ?? 6379}`
+  t.same(mine.masters, [master], 'the worker reports the master its subscription is up on')
+  t.same(health.masters, [{ master, workers: 1, subscribed: true }], 'the one master has a subscribed live worker')
   t.equal(health.alerts.find((a: { name: string }) => a.name === 'CheckoutExpiryNoWorkerReady')?.firing, false)
   stopped = true
   await worker.close(2000)
   const after = (await app.inject({ url: '/admin/health', headers: as(ADMIN) })).json()
   t.notOk(after.workers.some((w: { token: string }) => w.token === worker.token.slice(0, 8)), 'a worker that stops removes its entry')
+  t.same(after.masters, [{ master, workers: 0, subscribed: false }], 'with no live worker no one hears the master')
 })
 
 t.test('alert states follow the rules of docs/operations.md', async (t) => {
@@ -234,4 +239,18 @@ t.test('alert states follow the rules of docs/operations.md', async (t) => {
     'CheckoutExpiryDeadLetters', 'CheckoutExpiryLate', 'CheckoutExpirySweeperBehind', 'CheckoutExpiryWorkerNotReady', 'CheckoutExpiryNoWorkerReady', 'KeyspaceEventsOff'
   ])
   t.same(firing({ deadLetters: 0, minutes: [minute(5, 0, 1)], workers: [{ ...worker, subscriber: false }], keyspaceEvents: true }), ['CheckoutExpirySubscriberDisconnected'])
+})
+
+t.test('on a cluster each master counts the live workers subscribed there', async (t) => {
+  const { masterHealth } = await import('../src/admin/alerts.js')
+  const w = { token: 'w', pid: 1, host: 'h', at: 0, startedAt: 0, ready: true, subscriber: false, running: 0, concurrency: 1, ageMs: 0, alive: true }
+  const workers = [
+    { ...w, masters: ['10.0.0.1:7000', '10.0.0.2:7000'] },
+    { ...w, masters: ['10.0.0.1:7000', '10.0.0.3:7000'], alive: false }
+  ]
+  t.same(masterHealth(['10.0.0.1:7000', '10.0.0.2:7000', '10.0.0.3:7000'], workers, false), [
+    { master: '10.0.0.1:7000', workers: 1, subscribed: true },
+    { master: '10.0.0.2:7000', workers: 1, subscribed: true },
+    { master: '10.0.0.3:7000', workers: 0, subscribed: false }
+  ], 'a lapsed worker does not count; a master no live worker hears is not subscribed')
 })

@@ -34,6 +34,27 @@ export interface WorkerHealth extends WorkerState {
   alive: boolean
 }
 
+export interface MasterHealth {
+  master: string
+  /** Live workers whose expired-events subscription is up on this master. */
+  workers: number
+  subscribed: boolean
+}
+
+/**
+ * Per master, whether at least one live worker hears its expired events.
+ * `masters` are the masters the API knows (`host:port`, from the cluster's
+ * slot map); on a single Redis (`single`) there is one master and a worker's
+ * one subscription counts for it whatever address it connects by.
+ */
+export function masterHealth (masters: readonly string[], workers: readonly WorkerHealth[], single: boolean): MasterHealth[] {
+  const live = workers.filter((w) => w.alive)
+  return masters.map((master) => {
+    const n = live.filter((w) => single ? (w.masters?.length ?? 0) > 0 : w.masters?.includes(master) === true).length
+    return { master, workers: n, subscribed: n > 0 }
+  })
+}
+
 /** A worker whose report is older than this is taken for gone: its report comes every second, its claims last EXPIRY_LEASE_MS. */
 export const workerStaleMs = (leaseMs: number): number => Math.max(leaseMs, 3000)
 

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Cluster } from 'ioredis'
 import type { Config } from '../config.js'
 import { Errors } from '../errors.js'
 import { readOrderEvents } from '../events/history.js'
@@ -10,7 +11,8 @@ import {
 import { getCheckout } from '../store/checkout-store.js'
 import { countDeadLetters } from '../store/dead-letters.js'
 import { readQueueStats } from '../store/stats.js'
-import { alertStates, expiredEventsOn, LATENESS_ALERT_MS, latenessQuantile, sumLateness, workerStaleMs } from './alerts.js'
+import { nodeKey } from '../expiry/cluster-nodes.js'
+import { alertStates, expiredEventsOn, LATENESS_ALERT_MS, latenessQuantile, masterHealth, sumLateness, workerStaleMs } from './alerts.js'
 import {
   adminErrors, HealthResponse, queryInt, HistogramQuery, HistogramResponse, HoldsQuery, HoldsResponse, IdParams, SummaryResponse, TimelineResponse
 } from './schemas.js'
@@ -126,11 +128,14 @@ const overviewRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     const staleMs = workerStaleMs(config.EXPIRY_LEASE_MS)
     const health = workers.map((w) => {
       const ageMs = Math.max(0, now - w.at)
-      return { ...w, token: w.token.slice(0, 8), ageMs, alive: ageMs <= staleMs }
+      return { ...w, token: w.token.slice(0, 8), masters: w.masters ?? [], ageMs, alive: ageMs <= staleMs }
     })
+    const redis = app.redis
+    const masters = redis instanceof Cluster ? redis.nodes('master').map(nodeKey).sort() : [nodeKey(redis)]
     return {
       now,
       workers: health,
+      masters: masterHealth(masters, health, !(redis instanceof Cluster)),
       keyspaceEvents: events ?? null,
       evictionPolicy: eviction ?? null,
       sweepLagMs: earliest === undefined ? 0 : Math.max(0, now - earliest),

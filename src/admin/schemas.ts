@@ -120,8 +120,15 @@ export const HealthResponse = Type.Object({
   now: At,
   workers: Type.Array(Type.Object({
     token: Type.String(), host: Type.String(), pid: Type.Integer(), ageMs: Ms, alive: Type.Boolean(), ready: Type.Boolean(),
-    subscriber: Type.Boolean(), running: Count, concurrency: Count
+    subscriber: Type.Boolean(),
+    masters: Type.Array(Type.String(), { description: 'the masters (host:port) its expired-events subscription is up on' }),
+    running: Count, concurrency: Count
   })),
+  masters: Type.Array(Type.Object({
+    master: Type.String({ description: 'host:port as the API connects to it' }),
+    workers: Type.Integer({ minimum: 0, description: 'live workers subscribed to its expired events' }),
+    subscribed: Type.Boolean({ description: 'at least one live worker is subscribed there' })
+  }), { description: 'every master (one on a single Redis): whether its expired events reach a live worker' }),
   keyspaceEvents: Type.Union([Type.String(), Type.Null()], { description: 'notify-keyspace-events; null when CONFIG is blocked' }),
   evictionPolicy: Type.Union([Type.String(), Type.Null()]),
   sweepLagMs: Type.Integer({ description: 'how far past its deadline the oldest unexpired hold is; 0 when none' }),

@@ -41,6 +41,12 @@ export interface WorkerState {
   startedAt: number
   ready: boolean
   subscriber: boolean
+  /**
+   * The masters its expired-events subscription is up on, `host:port` (every
+   * master of a cluster, the one node otherwise). Absent from reports of
+   * workers of an earlier release.
+   */
+  masters?: string[] | undefined
   running: number
   concurrency: number
 }
