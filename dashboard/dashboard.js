@@ -110,7 +110,8 @@ function renderDeadlines (h) {
 function renderHealth (h) {
   const alerts = $('alerts')
   alerts.replaceChildren(...h.alerts.map((a) => {
-    const li = el('li', `${a.firing ? 'FIRING' : 'ok'}: ${a.name}`, { class: a.firing ? 'firing' : 'ok', title: a.summary, 'data-alert': a.name })
+    const label = a.state === 'firing' ? 'FIRING' : a.state === 'pending' ? `pending (fires after ${a.forMs / 60_000} min)` : 'ok'
+    const li = el('li', `${label}: ${a.name}`, { class: a.state === 'inactive' ? 'ok' : a.state, title: a.summary, 'data-alert': a.name })
     return li
   }))
   $('settings').textContent = `keyspace events: ${h.keyspaceEvents ?? 'unknown'} · eviction policy: ${h.evictionPolicy ?? 'unknown'} · sweep lag: ${fmtMs(h.sweepLagMs)}`

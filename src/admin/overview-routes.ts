@@ -4,7 +4,7 @@ import type { Config } from '../config.js'
 import { Errors } from '../errors.js'
 import { readOrderEvents } from '../events/history.js'
 import { toResponse } from '../routes/checkout.js'
-import { readActivity, readRuns, readWorkers } from '../store/activity.js'
+import { readActivity, readRuns, readWorkers, trackAlertConditions } from '../store/activity.js'
 import {
   countDueWithin, deadlineHistogram, earliestDeadline, InvalidHoldCursorError, pageHoldsByDeadline, readJobRecord
 } from '../store/admin-queries.js'
@@ -12,7 +12,7 @@ import { getCheckout } from '../store/checkout-store.js'
 import { countDeadLetters } from '../store/dead-letters.js'
 import { readQueueStats } from '../store/stats.js'
 import { nodeKey } from '../expiry/cluster-nodes.js'
-import { alertStates, expiredEventsOn, LATENESS_ALERT_MS, latenessQuantile, masterHealth, sumLateness, workerStaleMs } from './alerts.js'
+import { alertConditions, expiredEventsOn, LATENESS_ALERT_MS, latenessQuantile, masterHealth, sumLateness, withForDelays, workerStaleMs } from './alerts.js'
 import {
   adminErrors, HealthResponse, queryInt, HistogramQuery, HistogramResponse, HoldsQuery, HoldsResponse, IdParams, SummaryResponse, TimelineResponse
 } from './schemas.js'
@@ -130,6 +130,10 @@ const overviewRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
       const ageMs = Math.max(0, now - w.at)
       return { ...w, token: w.token.slice(0, 8), masters: w.masters ?? [], ageMs, alive: ageMs <= staleMs }
     })
+    const conditions = alertConditions({
+      deadLetters, minutes: activity.minutes, workers: health, keyspaceEvents: events === undefined ? undefined : expiredEventsOn(events)
+    })
+    const since = await trackAlertConditions(store, now, new Map(conditions.map((c) => [c.name, c.holds])))
     const redis = app.redis
     const masters = redis instanceof Cluster ? redis.nodes('master').map(nodeKey).sort() : [nodeKey(redis)]
     return {
@@ -139,7 +143,7 @@ const overviewRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
       keyspaceEvents: events ?? null,
       evictionPolicy: eviction ?? null,
       sweepLagMs: earliest === undefined ? 0 : Math.max(0, now - earliest),
-      alerts: alertStates({ deadLetters, minutes: activity.minutes, workers: health, keyspaceEvents: events === undefined ? undefined : expiredEventsOn(events) })
+      alerts: withForDelays(conditions, since, now)
     }
   })
 }

@@ -132,7 +132,16 @@ export const HealthResponse = Type.Object({
   keyspaceEvents: Type.Union([Type.String(), Type.Null()], { description: 'notify-keyspace-events; null when CONFIG is blocked' }),
   evictionPolicy: Type.Union([Type.String(), Type.Null()]),
   sweepLagMs: Type.Integer({ description: 'how far past its deadline the oldest unexpired hold is; 0 when none' }),
-  alerts: Type.Array(Type.Object({ name: Type.String(), firing: Type.Boolean(), summary: Type.String() }))
+  alerts: Type.Array(Type.Object({
+    name: Type.String(),
+    state: Type.Union([Type.Literal('inactive'), Type.Literal('pending'), Type.Literal('firing')], {
+      description: "pending: the rule's condition holds, for less than its for: delay (docs/operations.md); firing: for that long or longer"
+    }),
+    firing: Type.Boolean({ description: 'state is firing' }),
+    forMs: Type.Integer({ minimum: 0, description: "the rule's for: delay" }),
+    since: Type.Union([At, Type.Null()], { description: 'since when the condition has held, as seen by reads of this route; null when it does not hold' }),
+    summary: Type.String()
+  }))
 })
 
 export const IdParams = Type.Object({ id: OrderId })
