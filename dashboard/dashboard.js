@@ -110,10 +110,13 @@ function renderDeadlines (h) {
 function renderHealth (h) {
   const alerts = $('alerts')
   alerts.replaceChildren(...h.alerts.map((a) => {
-    const li = el('li', `${a.firing ? 'FIRING' : 'ok'}: ${a.name}`, { class: a.firing ? 'firing' : 'ok', title: a.summary, 'data-alert': a.name })
+    const label = a.state === 'firing' ? 'FIRING' : a.state === 'pending' ? `pending (fires after ${a.forMs / 60_000} min)` : 'ok'
+    const li = el('li', `${label}: ${a.name}`, { class: a.state === 'inactive' ? 'ok' : a.state, title: a.summary, 'data-alert': a.name })
     return li
   }))
   $('settings').textContent = `keyspace events: ${h.keyspaceEvents ?? 'unknown'} · eviction policy: ${h.evictionPolicy ?? 'unknown'} · sweep lag: ${fmtMs(h.sweepLagMs)}`
+  $('masters').replaceChildren(...h.masters.map((m) => el('li', `${m.subscribed ? 'ok' : 'NO SUBSCRIBER'}: master ${m.master}, ${m.workers} worker(s) subscribed`,
+    { class: m.subscribed ? 'ok' : 'firing', 'data-master': m.master })))
   $('workers').tBodies[0].replaceChildren(...(h.workers.length === 0 ? [emptyRow(6, 'No worker has reported in the last hour.')] : []), ...h.workers.map((w) => {
     const tr = el('tr', null, { 'data-worker': w.token })
     const state = !w.alive ? 'lapsed (no report)' : w.ready ? 'alive, ready' : 'alive, not ready'
@@ -136,7 +139,10 @@ function renderDead (page) {
     tr.append(el('td').appendChild(box).parentNode, el('td', d.id), el('td', time(d.diedAt)), el('td', d.attempts), el('td', d.lastError, { class: 'error' }), el('td').appendChild(replay).parentNode)
     return tr
   })
+  // The table is rebuilt at every refresh: a keyboard user keeps the control they were on.
+  const focused = $('dead').contains(document.activeElement) ? document.activeElement.getAttribute('aria-label') : null
   $('dead').tBodies[0].replaceChildren(...(rows.length > 0 ? rows : [emptyRow(6, 'No dead letters.')]))
+  if (focused) ($('dead').querySelector(`[aria-label="${CSS.escape(focused)}"]`) ?? $('action-result')).focus()
 }
 
 function emptyRow (columns, message) {
@@ -152,7 +158,7 @@ function renderAudit (a) {
 async function dryRun (action, selection, what) {
   try {
     const answer = await api(`/admin/dead-letters/${action}`, { ...selection, dryRun: true })
-    pending = { action, selection, count: answer.count, upTo: answer.upTo }
+    pending = { action, selection, count: answer.count, upTo: answer.upTo, opener: document.activeElement }
     $('confirm-text').textContent = `${action === 'replay' ? 'Replay' : 'Purge for good'} ${answer.count} dead letter(s) (${what})?`
     $('confirm').hidden = false
     $('confirm-run').disabled = answer.count === 0
@@ -165,8 +171,7 @@ async function dryRun (action, selection, what) {
 async function confirmRun () {
   if (!pending) return
   const { action, selection, count, upTo } = pending
-  pending = null
-  $('confirm').hidden = true
+  closeConfirm()
   try {
     const done = await api(`/admin/dead-letters/${action}`, { ...selection, dryRun: false, confirmCount: count, ...(upTo === null ? {} : { upTo }) })
     $('action-result').textContent = `${action === 'replay' ? 'Replayed' : 'Purged'} ${done.count} dead letter(s).`
@@ -175,6 +180,15 @@ async function confirmRun () {
   } catch (err) {
     $('action-result').textContent = err.message
   }
+}
+
+/** Hides the confirmation; focus goes back where the action started, or to its result when that control is gone. */
+function closeConfirm () {
+  const opener = pending?.opener
+  pending = null
+  $('confirm').hidden = true
+  if (opener?.isConnected && opener !== document.body) opener.focus()
+  else $('action-result').focus()
 }
 
 function renderHolds (page, append) {
@@ -205,6 +219,8 @@ async function showTimeline (id, onlyIfKnown = false) {
   const t = await api(`/admin/holds/${encodeURIComponent(id)}/timeline`)
   if (onlyIfKnown && !t.hold) return
   $('timeline').hidden = false
+  // Opened from a result: the keyboard goes on from the timeline.
+  if (!onlyIfKnown) $('timeline-title').focus()
   $('timeline-title').textContent = `Timeline of ${id}`
   $('timeline-hold').textContent = t.hold
     ? `status ${t.hold.status}${t.hold.outcome ? `, handler ${t.hold.outcome}` : ''}, generation ${t.hold.generation}` +
@@ -283,7 +299,7 @@ $('purge-selected').addEventListener('click', () => { if (selected.size > 0) voi
 $('replay-all').addEventListener('click', () => { void dryRun('replay', { all: true }, 'every one that died until now') })
 $('purge-all').addEventListener('click', () => { void dryRun('purge', { all: true }, 'every one that died until now') })
 $('confirm-run').addEventListener('click', () => { void confirmRun() })
-$('confirm-cancel').addEventListener('click', () => { pending = null; $('confirm').hidden = true })
+$('confirm-cancel').addEventListener('click', () => closeConfirm())
 document.addEventListener('keydown', (event) => { if (event.key === 'Escape' && !$('confirm').hidden) $('confirm-cancel').click() })
 window.addEventListener('resize', () => {
   for (const [id, chart] of Object.entries(charts)) chart.setSize(chartSize($(id)))

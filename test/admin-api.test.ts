@@ -185,7 +185,7 @@ t.test('summary, deadline histogram and timeline read what is stored', async (t)
   t.equal(timeline.hold.status, 'pending')
   t.equal(timeline.job, null)
   const health = (await app.inject({ url: '/admin/health', headers: as(ADMIN) })).json()
-  t.equal(health.alerts.find((a: { name: string }) => a.name === 'CheckoutExpiryNoWorkerReady')?.firing, true, 'no worker runs in this test')
+  t.equal(health.alerts.find((a: { name: string }) => a.name === 'CheckoutExpiryNoWorkerReady')?.state, 'pending', 'no worker runs in this test: pending for its 1 min')
   t.equal(health.alerts.find((a: { name: string }) => a.name === 'CheckoutExpiryDeadLetters')?.firing, false)
 })
 
@@ -212,15 +212,20 @@ t.test('a worker records its runs, lateness and liveness for the summary, the ti
   const health = (await app.inject({ url: '/admin/health', headers: as(ADMIN) })).json()
   const mine = health.workers.find((w: { token: string }) => w.token === worker.token.slice(0, 8))
   t.ok(mine?.alive && mine.ready && mine.subscriber, 'the health panel sees the worker alive, ready and subscribed')
+  const { host, port } = store.redis.options as { host?: string, port?: number }
+  const master = `${host ?? '127.0.0.1'}:${port ?? 6379}`
+  t.same(mine.masters, [master], 'the worker reports the master its subscription is up on')
+  t.same(health.masters, [{ master, workers: 1, subscribed: true }], 'the one master has a subscribed live worker')
   t.equal(health.alerts.find((a: { name: string }) => a.name === 'CheckoutExpiryNoWorkerReady')?.firing, false)
   stopped = true
   await worker.close(2000)
   const after = (await app.inject({ url: '/admin/health', headers: as(ADMIN) })).json()
   t.notOk(after.workers.some((w: { token: string }) => w.token === worker.token.slice(0, 8)), 'a worker that stops removes its entry')
+  t.same(after.masters, [{ master, workers: 0, subscribed: false }], 'with no live worker no one hears the master')
 })
 
 t.test('alert states follow the rules of docs/operations.md', async (t) => {
-  const { alertStates } = await import('../src/admin/alerts.js')
+  const { alertConditions } = await import('../src/admin/alerts.js')
   const { LATENESS_BOUNDS_MS } = await import('../src/store/activity.js')
   const minute = (late: number, event: number, sweep: number) => {
     const lateness = Array.from({ length: LATENESS_BOUNDS_MS.length + 1 }, () => 0)
@@ -228,10 +233,46 @@ t.test('alert states follow the rules of docs/operations.md', async (t) => {
     return { at: 0, runs: { event, sweep, retry: 0 }, outcomes: { handled: 0, retried: 0, dead: 0, abandoned: 0, claim_lost: 0 }, lateness }
   }
   const worker = { token: 'w', pid: 1, host: 'h', at: 0, startedAt: 0, ready: true, subscriber: true, running: 0, concurrency: 1, ageMs: 0, alive: true }
-  const firing = (input: Parameters<typeof alertStates>[0]) => alertStates(input).filter((a) => a.firing).map((a) => a.name)
+  const firing = (input: Parameters<typeof alertConditions>[0]) => alertConditions(input).filter((a) => a.holds).map((a) => a.name)
   t.same(firing({ deadLetters: 0, minutes: [minute(5, 0, 100)], workers: [worker], keyspaceEvents: true }), [], 'a healthy system fires none')
   t.same(firing({ deadLetters: 2, minutes: Array.from({ length: 15 }, () => minute(2000, 200, 100)), workers: [{ ...worker, alive: false }], keyspaceEvents: false }), [
     'CheckoutExpiryDeadLetters', 'CheckoutExpiryLate', 'CheckoutExpirySweeperBehind', 'CheckoutExpiryWorkerNotReady', 'CheckoutExpiryNoWorkerReady', 'KeyspaceEventsOff'
   ])
   t.same(firing({ deadLetters: 0, minutes: [minute(5, 0, 1)], workers: [{ ...worker, subscriber: false }], keyspaceEvents: true }), ['CheckoutExpirySubscriberDisconnected'])
+})
+
+t.test('on a cluster each master counts the live workers subscribed there', async (t) => {
+  const { masterHealth } = await import('../src/admin/alerts.js')
+  const w = { token: 'w', pid: 1, host: 'h', at: 0, startedAt: 0, ready: true, subscriber: false, running: 0, concurrency: 1, ageMs: 0, alive: true }
+  const workers = [
+    { ...w, masters: ['10.0.0.1:7000', '10.0.0.2:7000'] },
+    { ...w, masters: ['10.0.0.1:7000', '10.0.0.3:7000'], alive: false }
+  ]
+  t.same(masterHealth(['10.0.0.1:7000', '10.0.0.2:7000', '10.0.0.3:7000'], workers, false), [
+    { master: '10.0.0.1:7000', workers: 1, subscribed: true },
+    { master: '10.0.0.2:7000', workers: 1, subscribed: true },
+    { master: '10.0.0.3:7000', workers: 0, subscribed: false }
+  ], 'a lapsed worker does not count; a master no live worker hears is not subscribed')
+})
+
+t.test("an alert fires once its condition has held for its rule's for: delay, tracked in Redis", async (t) => {
+  const { withForDelays, ALERT_FOR_MS } = await import('../src/admin/alerts.js')
+  const { ALERT_GAP_MS, trackAlertConditions } = await import('../src/store/activity.js')
+  t.teardown(async () => { await store.redis.del(`${store.keys.prefix}activity:alerts`) })
+  const name = 'CheckoutExpiryDeadLetters'
+  const forMs = ALERT_FOR_MS[name] as number
+  t.equal(forMs, 60_000, 'the for: of docs/operations.md')
+  const t0 = Date.now()
+  const at = async (now: number, holds: boolean) => {
+    const since = await trackAlertConditions(store, now, new Map([[name, holds]]))
+    return withForDelays([{ name, holds, summary: '' }], since, now)[0]
+  }
+  t.match(await at(t0, true), { state: 'pending', firing: false, since: t0, forMs })
+  t.match(await at(t0 + 20_000, true), { state: 'pending', since: t0 }, 'held 20 s of 60')
+  t.match(await at(t0 + 40_000, true), { state: 'pending', since: t0 })
+  t.match(await at(t0 + forMs, true), { state: 'firing', firing: true, since: t0 }, 'held 60 s: firing')
+  t.match(await at(t0 + forMs + 1000, false), { state: 'inactive', firing: false, since: null }, 'a condition that stops holding clears at once')
+  t.match(await at(t0 + forMs + 2000, true), { state: 'pending', since: t0 + forMs + 2000 }, 'and its delay starts again')
+  const late = t0 + forMs + 3000 + ALERT_GAP_MS
+  t.match(await at(late, true), { state: 'pending', since: late }, 'unseen for longer than the gap: not taken to have held meanwhile')
 })

@@ -1,16 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { Cluster } from 'ioredis'
 import type { Config } from '../config.js'
 import { Errors } from '../errors.js'
 import { readOrderEvents } from '../events/history.js'
 import { toResponse } from '../routes/checkout.js'
-import { readActivity, readRuns, readWorkers } from '../store/activity.js'
+import { readActivity, readRuns, readWorkers, trackAlertConditions } from '../store/activity.js'
 import {
   countDueWithin, deadlineHistogram, earliestDeadline, InvalidHoldCursorError, pageHoldsByDeadline, readJobRecord
 } from '../store/admin-queries.js'
 import { getCheckout } from '../store/checkout-store.js'
 import { countDeadLetters } from '../store/dead-letters.js'
 import { readQueueStats } from '../store/stats.js'
-import { alertStates, expiredEventsOn, LATENESS_ALERT_MS, latenessQuantile, sumLateness, workerStaleMs } from './alerts.js'
+import { nodeKey } from '../expiry/cluster-nodes.js'
+import { alertConditions, expiredEventsOn, LATENESS_ALERT_MS, latenessQuantile, masterHealth, sumLateness, withForDelays, workerStaleMs } from './alerts.js'
 import {
   adminErrors, HealthResponse, queryInt, HistogramQuery, HistogramResponse, HoldsQuery, HoldsResponse, IdParams, SummaryResponse, TimelineResponse
 } from './schemas.js'
@@ -126,15 +128,22 @@ const overviewRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app
     const staleMs = workerStaleMs(config.EXPIRY_LEASE_MS)
     const health = workers.map((w) => {
       const ageMs = Math.max(0, now - w.at)
-      return { ...w, token: w.token.slice(0, 8), ageMs, alive: ageMs <= staleMs }
+      return { ...w, token: w.token.slice(0, 8), masters: w.masters ?? [], ageMs, alive: ageMs <= staleMs }
     })
+    const conditions = alertConditions({
+      deadLetters, minutes: activity.minutes, workers: health, keyspaceEvents: events === undefined ? undefined : expiredEventsOn(events)
+    })
+    const since = await trackAlertConditions(store, now, new Map(conditions.map((c) => [c.name, c.holds])))
+    const redis = app.redis
+    const masters = redis instanceof Cluster ? redis.nodes('master').map(nodeKey).sort() : [nodeKey(redis)]
     return {
       now,
       workers: health,
+      masters: masterHealth(masters, health, !(redis instanceof Cluster)),
       keyspaceEvents: events ?? null,
       evictionPolicy: eviction ?? null,
       sweepLagMs: earliest === undefined ? 0 : Math.max(0, now - earliest),
-      alerts: alertStates({ deadLetters, minutes: activity.minutes, workers: health, keyspaceEvents: events === undefined ? undefined : expiredEventsOn(events) })
+      alerts: withForDelays(conditions, since, now)
     }
   })
 }

@@ -10,6 +10,12 @@ const QueryInt = (description: string) => Type.String({ pattern: '^[0-9]{1,9}$',
 export const queryInt = (value: string | undefined, dflt: number, min: number, max: number): number =>
   value === undefined ? dflt : Math.min(max, Math.max(min, Number(value)))
 
+/** A lateness quantile read off the recorded buckets: the bucket's upper bound, not an exact value. */
+const LatenessQuantile = (q: string) => Type.Union([Ms, Type.Null()], {
+  description: `first-run lateness ${q} (ms): the upper bound of the lateness bucket (1, 2, 5, 10 … 60000 ms) it falls in, not an exact value; ` +
+    'a quantile in the bucket above 60 s shows 60000; null with no run'
+})
+
 export const SummaryResponse = Type.Object({
   now: At,
   pending: Count,
@@ -21,8 +27,8 @@ export const SummaryResponse = Type.Object({
     handled: Count,
     retried: Count,
     dead: Count,
-    latenessP50Ms: Type.Union([Ms, Type.Null()]),
-    latenessP99Ms: Type.Union([Ms, Type.Null()])
+    latenessP50Ms: LatenessQuantile('p50'),
+    latenessP99Ms: LatenessQuantile('p99')
   }),
   latenessTargetMs: Ms,
   minutes: Type.Array(Type.Object({
@@ -30,8 +36,8 @@ export const SummaryResponse = Type.Object({
     event: Count,
     sweep: Count,
     retry: Count,
-    latenessP50Ms: Type.Union([Ms, Type.Null()]),
-    latenessP99Ms: Type.Union([Ms, Type.Null()])
+    latenessP50Ms: LatenessQuantile('p50'),
+    latenessP99Ms: LatenessQuantile('p99')
   }), { description: 'the last 60 minutes, oldest first: runs finished by trigger, first-run lateness' })
 })
 
@@ -114,12 +120,28 @@ export const HealthResponse = Type.Object({
   now: At,
   workers: Type.Array(Type.Object({
     token: Type.String(), host: Type.String(), pid: Type.Integer(), ageMs: Ms, alive: Type.Boolean(), ready: Type.Boolean(),
-    subscriber: Type.Boolean(), running: Count, concurrency: Count
+    subscriber: Type.Boolean(),
+    masters: Type.Array(Type.String(), { description: 'the masters (host:port) its expired-events subscription is up on' }),
+    running: Count, concurrency: Count
   })),
+  masters: Type.Array(Type.Object({
+    master: Type.String({ description: 'host:port as the API connects to it' }),
+    workers: Type.Integer({ minimum: 0, description: 'live workers subscribed to its expired events' }),
+    subscribed: Type.Boolean({ description: 'at least one live worker is subscribed there' })
+  }), { description: 'every master (one on a single Redis): whether its expired events reach a live worker' }),
   keyspaceEvents: Type.Union([Type.String(), Type.Null()], { description: 'notify-keyspace-events; null when CONFIG is blocked' }),
   evictionPolicy: Type.Union([Type.String(), Type.Null()]),
   sweepLagMs: Type.Integer({ description: 'how far past its deadline the oldest unexpired hold is; 0 when none' }),
-  alerts: Type.Array(Type.Object({ name: Type.String(), firing: Type.Boolean(), summary: Type.String() }))
+  alerts: Type.Array(Type.Object({
+    name: Type.String(),
+    state: Type.Union([Type.Literal('inactive'), Type.Literal('pending'), Type.Literal('firing')], {
+      description: "pending: the rule's condition holds, for less than its for: delay (docs/operations.md); firing: for that long or longer"
+    }),
+    firing: Type.Boolean({ description: 'state is firing' }),
+    forMs: Type.Integer({ minimum: 0, description: "the rule's for: delay" }),
+    since: Type.Union([At, Type.Null()], { description: 'since when the condition has held, as seen by reads of this route; null when it does not hold' }),
+    summary: Type.String()
+  }))
 })
 
 export const IdParams = Type.Object({ id: OrderId })

@@ -21,7 +21,7 @@ export interface ActivityRecorderOptions {
   log: Logger
   /** Redis server time now (ms): buckets and reports are on the clock deadlines are written with. */
   serverNow: () => number
-  state: () => { ready: boolean, subscriber: boolean, running: number }
+  state: () => { ready: boolean, subscriber: boolean, masters: string[], running: number }
   flushEveryMs?: number
 }
 

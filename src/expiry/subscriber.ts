@@ -27,6 +27,8 @@ export interface ExpiredEvents {
   waitForKey: (key: string, timeoutMs: number) => Promise<boolean>
   /** Subscribed and the connection is up: events published now reach this worker. */
   connected: () => boolean
+  /** The masters whose subscription is up now, `host:port` as this worker connects to them. */
+  masters: () => string[]
   close: () => Promise<void>
 }
 
@@ -87,6 +89,9 @@ export async function subscribeExpiredEvents (opts: ExpiredEventsOptions): Promi
     waitForKey: router.waitForKey,
     // After a reconnect ioredis sends the subscription again as its first command once 'ready': subscribed within a round trip.
     connected: () => subscribed && opts.redis.status === 'ready',
+    masters: () => subscribed && opts.redis.status === 'ready'
+      ? [`${opts.redis.options.host ?? '127.0.0.1'}:${opts.redis.options.port ?? 6379}`]
+      : [],
     async close () {
       subscribed = false
       if (opts.redis.status === 'ready') {

@@ -123,7 +123,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     concurrency: config.EXPIRY_CONCURRENCY,
     log,
     serverNow: () => sweeper.serverNow(),
-    state: () => ({ ready: readiness().ready, subscriber: subscription.connected(), running: runner.size })
+    state: () => ({ ready: readiness().ready, subscriber: subscription.connected(), masters: subscription.masters(), running: runner.size })
   })
   const { claimant, runner, heartbeat, sweeper } = createExpiryPipeline({
     config, store, handlers: opts.handlers, log, metrics: activity.metrics(metrics), token, onRunEnd: activity.onRunEnd

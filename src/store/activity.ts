@@ -41,6 +41,12 @@ export interface WorkerState {
   startedAt: number
   ready: boolean
   subscriber: boolean
+  /**
+   * The masters its expired-events subscription is up on, `host:port` (every
+   * master of a cluster, the one node otherwise). Absent from reports of
+   * workers of an earlier release.
+   */
+  masters?: string[] | undefined
   running: number
   concurrency: number
 }
@@ -147,4 +153,47 @@ export async function readRuns (ctx: StoreContext, id: string, scan = 5000): Pro
     runs.push(JSON.parse(fields[3] ?? '{}') as RunRecord)
   }
   return runs.reverse()
+}
+
+const alertsKey = (ctx: StoreContext) => `${ctx.keys.prefix}activity:alerts`
+
+/**
+ * A condition seen true on two reads further apart than this is not taken to
+ * have held in between: its `for:` delay starts again. The page reads every 2 s.
+ */
+export const ALERT_GAP_MS = 30_000
+
+/**
+ * Since when (server ms) each alert condition has held, as seen by the reads
+ * of /admin/health: one small hash, one field per alert holding now (a JSON
+ * `{ since, seen }`), removed when it stops holding. Several API instances
+ * may write it at once; each writes what it saw, and a lost write only moves
+ * `since` by one read.
+ */
+export async function trackAlertConditions (
+  ctx: StoreContext, now: number, holding: ReadonlyMap<string, boolean>
+): Promise<Map<string, number>> {
+  const key = alertsKey(ctx)
+  const before = await direct(ctx, async () => await ctx.redis.hgetall(key))
+  const since = new Map<string, number>()
+  const write: string[] = []
+  const clear: string[] = []
+  for (const [name, holds] of holding) {
+    if (!holds) {
+      if (before[name] !== undefined) clear.push(name)
+      continue
+    }
+    const prev = before[name] === undefined ? undefined : JSON.parse(before[name]) as { since: number, seen: number }
+    const start = prev !== undefined && now - prev.seen <= ALERT_GAP_MS && prev.since <= now ? prev.since : now
+    since.set(name, start)
+    write.push(name, JSON.stringify({ since: start, seen: now }))
+  }
+  await direct(ctx, async () => {
+    const tx = ctx.redis.multi()
+    if (write.length > 0) tx.hset(key, ...write)
+    if (clear.length > 0) tx.hdel(key, ...clear)
+    tx.pexpire(key, ACTIVITY_KEEP_MS)
+    await tx.exec()
+  })
+  return since
 }
