@@ -105,3 +105,19 @@ t.test('ECS task definitions: built entries, settings, stopTimeout above the shu
     }
   }
 })
+
+t.test('systemd units: built entries, settings, SIGTERM to node, TimeoutStopSec above the shutdown deadline', async (t) => {
+  const env = Object.fromEntries(readFileSync(join(root, 'deploy/systemd/checkout-expiry.env.example'), 'utf8')
+    .split('\n').filter((l) => /^[A-Z]/.test(l)).map((l) => l.split('=', 2) as [string, string]))
+  t.same(Object.keys(env).filter((n) => !settings.has(n)), [], 'the environment file names settings')
+  for (const unit of ['checkout-expiry-api.service', 'checkout-expiry-worker.service']) {
+    const text = readFileSync(join(root, 'deploy/systemd', unit), 'utf8')
+    const value = (key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(text)?.[1] ?? ''
+    const [exe = '', script = ''] = value('ExecStart').split(' ')
+    t.ok(builtEntry([exe.replace(/^.*\//, ''), script.replace(/^\/opt\/checkout-expiry\//, '')]), `${unit}: ${value('ExecStart')}`)
+    t.match(value('EnvironmentFile'), /checkout-expiry\.env$/, `${unit}: EnvironmentFile`)
+    t.same([value('Restart'), value('KillSignal')], ['on-failure', 'SIGTERM'], `${unit}: Restart, KillSignal`)
+    t.match(value('KillMode'), /^(mixed|control-group)$/, `${unit}: KillMode`)
+    t.ok(Number(value('TimeoutStopSec')) * 1000 > shutdownMs(env) + 1000, `${unit}: TimeoutStopSec above the shutdown deadline`)
+  }
+})
