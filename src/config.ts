@@ -43,6 +43,7 @@ export const ConfigSchema = Type.Object({
   REDIS_TLS_KEY_FILE: Type.String({ default: '', description: 'PEM private key of REDIS_TLS_CERT_FILE' }),
   REDIS_TLS_SERVERNAME: Type.String({ default: '', description: 'the name the server certificate must carry, when it is not the host connected to' }),
   REDIS_TLS_SKIP_VERIFY: Bool(false, 'accept any Redis server certificate (Heroku Redis presents a self-signed one): encrypted but not authenticated; shown in the start line'),
+  ALLOW_EVICTING_REDIS: Bool(false, 'start even when Redis maxmemory-policy is not noeviction (holds may be evicted; logged at error level)'),
   REDIS_READ_FROM: Type.Union([Type.Literal('primary'), Type.Literal('replica')], {
     default: 'primary', description: 'where GET /checkout/:id reads: the primary, or a replica (may be stale by the replication lag)'
   }),

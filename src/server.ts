@@ -4,7 +4,7 @@ import { exitIfMisconfigured, loadConfigOrExit, onShutdown } from './process.js'
 import { closeRedis } from './redis/connection.js'
 import { redisDeployment } from './redis/deployment.js'
 import { createRedisClient } from './redis/factory.js'
-import { checkEvictionPolicy, reportFindings } from './redis/fitness.js'
+import { checkServer, refuseEvictingRedis, reportFindings } from './redis/fitness.js'
 
 /** The API process: config, logger, Redis (any topology), listen, graceful shutdown. */
 const config = loadConfigOrExit()
@@ -23,6 +23,17 @@ const app = await buildApp({ config, logger: log, redis }).catch(async (err: unk
   return exitIfMisconfigured(err)
 })
 
+// Before serving: a Redis that may evict holds is refused unless allowed (docs/deploy.md, "Is this Redis fit").
+const findings = await checkServer(redis)
+reportFindings(log, findings)
+try {
+  refuseEvictingRedis(findings, config.ALLOW_EVICTING_REDIS)
+} catch (err) {
+  await app.close().catch(() => {})
+  await closeRedis(redis)
+  exitIfMisconfigured(err)
+}
+
 try {
   await app.listen({ port: config.PORT, host: config.HOST })
 } catch (err) {
@@ -37,5 +48,3 @@ onShutdown(log, config.SHUTDOWN_TIMEOUT_MS, async () => {
   await closeRedis(redis)
 })
 log.info({ redis: deployment.describe }, 'checkout API ready')
-// A Redis that may evict holds is said once, loudly (docs/deploy.md, "Is this Redis fit").
-void checkEvictionPolicy(redis).then((finding) => reportFindings(log, [finding]))

@@ -105,3 +105,46 @@ t.test('ECS task definitions: built entries, settings, stopTimeout above the shu
     }
   }
 })
+
+t.test('systemd units: built entries, settings, SIGTERM to node, TimeoutStopSec above the shutdown deadline', async (t) => {
+  const env = Object.fromEntries(readFileSync(join(root, 'deploy/systemd/checkout-expiry.env.example'), 'utf8')
+    .split('\n').filter((l) => /^[A-Z]/.test(l)).map((l) => l.split('=', 2) as [string, string]))
+  t.same(Object.keys(env).filter((n) => !settings.has(n)), [], 'the environment file names settings')
+  for (const unit of ['checkout-expiry-api.service', 'checkout-expiry-worker.service']) {
+    const text = readFileSync(join(root, 'deploy/systemd', unit), 'utf8')
+    const value = (key: string) => new RegExp(`^${key}=(.*)$`, 'm').exec(text)?.[1] ?? ''
+    const [exe = '', script = ''] = value('ExecStart').split(' ')
+    t.ok(builtEntry([exe.replace(/^.*\//, ''), script.replace(/^\/opt\/checkout-expiry\//, '')]), `${unit}: ${value('ExecStart')}`)
+    t.match(value('EnvironmentFile'), /checkout-expiry\.env$/, `${unit}: EnvironmentFile`)
+    t.same([value('Restart'), value('KillSignal')], ['on-failure', 'SIGTERM'], `${unit}: Restart, KillSignal`)
+    t.match(value('KillMode'), /^(mixed|control-group)$/, `${unit}: KillMode`)
+    t.ok(Number(value('TimeoutStopSec')) * 1000 > shutdownMs(env) + 1000, `${unit}: TimeoutStopSec above the shutdown deadline`)
+  }
+})
+
+t.test('Kubernetes ServiceMonitors: each selects a Service with the named port, whose pods a Deployment runs', async (t) => {
+  type Labels = Record<string, string>
+  interface Doc {
+    kind: string
+    metadata: { labels?: Labels }
+    spec: {
+      selector?: Labels & { matchLabels?: Labels }
+      ports?: Array<{ name: string }>
+      endpoints?: Array<{ port: string }>
+      template?: { metadata: { labels: Labels }, spec: { containers: Array<{ ports?: Array<{ name: string }> }> } }
+    }
+  }
+  const read = (file: string) => parseAllDocuments(readFileSync(join(root, 'deploy/kubernetes', file), 'utf8')).map((d) => d.toJS() as Doc)
+  const docs = [...read('checkout-expiry.yaml'), ...read('servicemonitor.yaml')]
+  const matches = (selector: Labels = {}, labels: Labels = {}) => Object.entries(selector).every(([k, v]) => labels[k] === v)
+  const monitors = docs.filter((d) => d.kind === 'ServiceMonitor')
+  t.equal(monitors.length, 2)
+  for (const m of monitors) {
+    const service = docs.find((d) => d.kind === 'Service' && matches(m.spec.selector?.matchLabels, d.metadata.labels))
+    t.ok(service, 'a Service carries the selected labels')
+    const ports = (service?.spec.ports ?? []).map((p) => p.name)
+    t.ok((m.spec.endpoints ?? []).every((e) => ports.includes(e.port)), `ports ${ports.join(',')}`)
+    const pods = docs.find((d) => d.kind === 'Deployment' && matches(service?.spec.selector, d.spec.template?.metadata.labels))
+    t.ok(pods?.spec.template?.spec.containers.some((c) => (c.ports ?? []).some((p) => ports.includes(p.name))), 'a Deployment serves it')
+  }
+})

@@ -37,11 +37,11 @@ Commands:
   purge --dead --older-than <duration>       remove dead letters that died longer ago than 7d, 12h, 30m, 45s
   purge --dead --yes                         remove every dead letter
   stats                                      pending holds, dead letters, expiry jobs, how expiries were found
-  doctor                                     is this Redis fit: eviction policy, keyspace events, pub/sub, with fixes
+  doctor                                     is this Redis fit: eviction, persistence, version, slots, keyspace events, pub/sub
 
 Options:
   --json     print one JSON document on stdout (errors too: {"error":{"code","message"}})
   --help     print this text
 
 Environment: REDIS_URL, KEY_PREFIX, KEY_SHARDS, REDIS_COMMAND_TIMEOUT_MS (as for the API and the worker).
-Exit codes: 0 done, 1 failed (Redis unavailable, not found, layout mismatch), 2 usage error.`
+Exit codes: 0 done, 1 failed (Redis unavailable, not found, layout mismatch), 2 usage error, 3 doctor found a check failed.`

@@ -11,6 +11,8 @@ export interface Io {
 export interface Result {
   json: unknown
   text: string
+  /** 0 unless the command ran and found something wrong (doctor: 3). */
+  exitCode?: number
 }
 
 export const iso = (ms: number) => new Date(ms).toISOString()

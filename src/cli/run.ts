@@ -57,7 +57,7 @@ export async function runCli (invocation: Invocation, env: NodeJS.ProcessEnv, io
     })
     const result = await dispatch(session, invocation.command)
     io.out(invocation.json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`)
-    return 0
+    return result.exitCode ?? 0
   } catch (err) {
     const error = toCliError(err, session?.where)
     reportError(io, invocation.json, error, error.code === 'USAGE' ? USAGE : undefined)

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { Cluster, type Redis } from 'ioredis'
+import { ConfigError } from '../config.js'
 import { waitUntilReady, type Log, type RedisClient } from './connection.js'
 
 /**
@@ -10,7 +11,7 @@ import { waitUntilReady, type Log, type RedisClient } from './connection.js'
  * ElastiCache and Heroku Redis), with how to make sure by hand.
  */
 export interface Finding {
-  check: 'maxmemory-policy' | 'keyspace-events' | 'pubsub'
+  check: 'maxmemory-policy' | 'keyspace-events' | 'pubsub' | 'persistence' | 'version' | 'cluster-slots'
   ok: boolean | undefined
   detail: string
   fix?: string
@@ -23,7 +24,7 @@ async function configGet (redis: RedisClient, name: string): Promise<string> {
   return reply[1] ?? ''
 }
 
-/** noeviction, or volatile-*: keys without a TTL are never evicted. allkeys-* evicts anything, holds included. */
+/** Only noeviction: volatile-* evicts keys with a TTL, and every hold has one; allkeys-* evicts anything. */
 export async function checkEvictionPolicy (redis: RedisClient): Promise<Finding> {
   const fix = 'set maxmemory-policy noeviction (redis.conf or CONFIG SET; ElastiCache: the parameter group; Heroku: heroku redis:maxmemory --policy noeviction)'
   let policy: string
@@ -32,8 +33,78 @@ export async function checkEvictionPolicy (redis: RedisClient): Promise<Finding>
   } catch (err) {
     return { check: 'maxmemory-policy', ok: undefined, detail: `could not read maxmemory-policy (${message(err)})`, fix: `make sure of it: ${fix}` }
   }
-  if (policy === 'noeviction' || policy.startsWith('volatile-')) return { check: 'maxmemory-policy', ok: true, detail: `maxmemory-policy ${policy}` }
-  return { check: 'maxmemory-policy', ok: false, detail: `maxmemory-policy ${policy} evicts any key when memory runs out: holds vanish without an expiry`, fix }
+  if (policy === 'noeviction') return { check: 'maxmemory-policy', ok: true, detail: `maxmemory-policy ${policy}` }
+  return { check: 'maxmemory-policy', ok: false, detail: `maxmemory-policy ${policy} evicts keys when memory runs out: holds vanish without an expiry`, fix }
+}
+
+/** Without an append-only file and without RDB snapshots, a restart starts empty. */
+export async function checkPersistence (redis: RedisClient): Promise<Finding> {
+  const fix = 'turn on appendonly yes (or RDB snapshots with save); ElastiCache: a replica with Multi-AZ failover, or data tiering/backups'
+  let appendonly: string, save: string
+  try {
+    [appendonly, save] = await Promise.all([configGet(redis, 'appendonly'), configGet(redis, 'save')])
+  } catch (err) {
+    return { check: 'persistence', ok: undefined, detail: `could not read appendonly and save (${message(err)})`, fix: `make sure of it: ${fix}` }
+  }
+  if (appendonly === 'no' && save.trim() === '') {
+    return { check: 'persistence', ok: false, detail: 'appendonly no and save "": a restart of Redis loses every hold', fix }
+  }
+  return { check: 'persistence', ok: true, detail: `appendonly ${appendonly}, save "${save}"` }
+}
+
+/** Redis 7.0 is the oldest release the service is tested on. */
+export function versionFinding (version: string): Finding {
+  const major = Number.parseInt(version.split('.')[0] ?? '', 10)
+  if (Number.isNaN(major)) return { check: 'version', ok: undefined, detail: `could not read the version ("${version}")` }
+  if (major >= 7) return { check: 'version', ok: true, detail: `redis_version ${version}` }
+  return { check: 'version', ok: false, detail: `redis_version ${version} is older than 7.0, the oldest we test on`, fix: 'upgrade Redis (or Valkey) to 7.0 or later' }
+}
+
+export async function checkVersion (redis: RedisClient): Promise<Finding> {
+  try {
+    const info = await redis.info('server')
+    return versionFinding(/^redis_version:(\S+)/m.exec(info)?.[1] ?? '')
+  } catch (err) {
+    return { check: 'version', ok: undefined, detail: `could not read INFO server (${message(err)})`, fix: 'allow INFO to the service\'s ACL user' }
+  }
+}
+
+/** On a cluster (cluster_enabled:1), every one of the 16384 slots served; undefined elsewhere (no finding). */
+export async function checkClusterSlots (redis: RedisClient): Promise<Finding | undefined> {
+  try {
+    if (!/^cluster_enabled:1/m.test(await redis.info('cluster'))) return undefined
+    const info = await redis.cluster('INFO') as unknown as string
+    const field = (name: string) => new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1] ?? ''
+    const slotsOk = Number(field('cluster_slots_ok'))
+    const state = field('cluster_state')
+    if (slotsOk === 16384 && state === 'ok') return { check: 'cluster-slots', ok: true, detail: 'all 16384 slots are served, cluster_state ok' }
+    return {
+      check: 'cluster-slots',
+      ok: false,
+      detail: `${slotsOk} of 16384 slots are served (cluster_state ${state}): orders whose hash tag falls in the others cannot be held or expired`,
+      fix: 'assign every slot to a master (redis-cli --cluster fix), and keep a replica for each master'
+    }
+  } catch (err) {
+    return { check: 'cluster-slots', ok: undefined, detail: `could not read CLUSTER INFO (${message(err)})`, fix: 'allow INFO and CLUSTER INFO to the service\'s ACL user' }
+  }
+}
+
+/** The checks the API and the worker run before they serve; the worker and checkoutctl doctor add pub/sub and keyspace events. */
+export async function checkServer (redis: RedisClient): Promise<Finding[]> {
+  const [policy, persistence, version, slots] = await Promise.all([
+    checkEvictionPolicy(redis), checkPersistence(redis), checkVersion(redis), checkClusterSlots(redis)
+  ])
+  return slots === undefined ? [policy, persistence, version] : [policy, persistence, version, slots]
+}
+
+/**
+ * An evicting Redis is refused (a ConfigError: one line and exit code 1)
+ * unless ALLOW_EVICTING_REDIS=true; a policy that could not be read is not.
+ */
+export function refuseEvictingRedis (findings: Finding[], allowed: boolean): void {
+  const policy = findings.find((f) => f.check === 'maxmemory-policy')
+  if (policy?.ok !== false || allowed) return
+  throw new ConfigError(`${policy.detail}. Fix: ${policy.fix ?? ''}; or set ALLOW_EVICTING_REDIS=true to start anyway`)
 }
 
 /** notify-keyspace-events includes E and x (or A). */
