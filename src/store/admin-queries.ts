@@ -1,24 +1,56 @@
 import type { RedisClient } from '../redis/connection.js'
 import type { StoreContext } from './context.js'
 import { direct, serverTime } from './direct.js'
+import { idOfMember, pagePackedIndex } from './packed-index.js'
 
 /**
  * What the admin API reads about holds and the deadline index. Each question
  * is one function here, so a new data layout re-implements these and the
- * API and dashboard stay as they are. Today's layout: one deadline ZSET per
- * shard (`<base>deadlines`, member order id, score deadline in ms); every
- * read is ZCOUNT or a bounded ZRANGE BYSCORE, never KEYS, never a whole set.
+ * API and dashboard stay as they are. Formats 1 and 2: one deadline ZSET
+ * per shard (`<base>deadlines`, member order id, score deadline in ms).
+ * Format 3: per shard a top ZSET of index buckets (`<base>index`, member
+ * bucket number, score its lowest deadline) over bucket ZSETs of at most
+ * 128 members (`<base>i:<n>`, src/store/packed-index.ts). Every read is
+ * ZCOUNT or a bounded ZRANGE BYSCORE, never KEYS, never a whole bucket set.
  */
 export class InvalidHoldCursorError extends Error {
   override name = 'InvalidHoldCursorError'
 }
 
-const deadlinesOf = (ctx: StoreContext) => Array.from({ length: ctx.keys.shards }, (_v, shard) => ctx.keys.shard(shard).deadlines)
+/** Counts index entries with a score in [min, max] (ZCOUNT bounds: `-inf`, `(123`, `123`). */
+type Counter = (min: string, max: string) => Promise<number>
 
-/** Sums one ZCOUNT per shard; the calls leave in one tick (auto-pipelining). */
-async function countAll (ctx: StoreContext, min: string, max: string): Promise<number> {
-  const counts = await direct(ctx, async () => await Promise.all(deadlinesOf(ctx).map(async (key) => await ctx.redis.zcount(key, min, max))))
-  return counts.reduce((a, b) => a + b, 0)
+/** A bound of ZCOUNT as a number, for choosing the format 3 buckets it can touch (exclusion does not matter there). */
+const boundValue = (bound: string): number => bound === '-inf' ? -Infinity : bound === '+inf' ? Infinity : Number(bound.replace(/^\(/, ''))
+
+/**
+ * A counter over every shard's index: one ZCOUNT per shard, or in format 3
+ * one per index bucket whose range meets [min, max]. Format 3 reads the top
+ * sets once, so a histogram of many ranges costs one top read per shard.
+ * The calls of one count leave in one tick (auto-pipelining).
+ */
+async function indexCounter (ctx: StoreContext): Promise<Counter> {
+  const shards = Array.from({ length: ctx.keys.shards }, (_v, shard) => ctx.keys.shard(shard))
+  const sum = (counts: number[]) => counts.reduce((a, b) => a + b, 0)
+  if (ctx.keys.format !== 3) {
+    return async (min, max) => sum(await direct(ctx, async () => await Promise.all(shards.map(async (k) => await ctx.redis.zcount(k.deadlines, min, max)))))
+  }
+  const tops = await direct(ctx, async () => await Promise.all(shards.map(async (k) => await ctx.redis.zrange(k.index, '0', '-1', 'WITHSCORES'))))
+  // Bucket n holds deadlines from its bound up to the next bucket's bound (equal deadlines may sit in both).
+  const ranges = shards.flatMap((k, shard) => {
+    const top = tops[shard] as string[]
+    const out: Array<{ key: string, low: number, high: number }> = []
+    for (let i = 0; i + 1 < top.length; i += 2) {
+      out.push({ key: `${k.base}i:${top[i] as string}`, low: Number(top[i + 1]), high: i + 3 < top.length ? Number(top[i + 3]) : Infinity })
+    }
+    return out
+  })
+  return async (min, max) => {
+    const low = boundValue(min)
+    const high = boundValue(max)
+    const touched = ranges.filter((r) => r.low <= high && r.high >= low)
+    return sum(await direct(ctx, async () => await Promise.all(touched.map(async (r) => await ctx.redis.zcount(r.key, min, max)))))
+  }
 }
 
 export interface DueCounts {
@@ -30,10 +62,10 @@ export interface DueCounts {
 }
 
 export async function countDueWithin (ctx: StoreContext, windowsMs: readonly number[]): Promise<DueCounts> {
-  const now = await serverTime(ctx)
+  const [now, count] = await Promise.all([serverTime(ctx), indexCounter(ctx)])
   const [overdue, ...within] = await Promise.all([
-    countAll(ctx, '-inf', String(now)),
-    ...windowsMs.map(async (w) => await countAll(ctx, `(${now}`, String(now + w)))
+    count('-inf', String(now)),
+    ...windowsMs.map(async (w) => await count(`(${now}`, String(now + w)))
   ])
   return { now, overdue: overdue ?? 0, within: windowsMs.map((windowMs, i) => ({ windowMs, count: within[i] ?? 0 })) }
 }
@@ -53,17 +85,18 @@ export const MAX_HISTOGRAM_BUCKETS = 120
 export async function deadlineHistogram (ctx: StoreContext, opts: { bucketMs: number, buckets: number }): Promise<DeadlineHistogram> {
   const buckets = Math.min(MAX_HISTOGRAM_BUCKETS, Math.max(1, Math.floor(opts.buckets)))
   const bucketMs = Math.max(1, Math.floor(opts.bucketMs))
-  const now = await serverTime(ctx)
+  const [now, count] = await Promise.all([serverTime(ctx), indexCounter(ctx)])
   const from = now - (now % bucketMs)
   const counts = await Promise.all(Array.from({ length: buckets }, async (_v, i) =>
-    await countAll(ctx, String(from + i * bucketMs), `(${from + (i + 1) * bucketMs}`)))
+    await count(String(from + i * bucketMs), `(${from + (i + 1) * bucketMs}`)))
   return { from, bucketMs, counts }
 }
 
 /** The earliest deadline still in the index (server ms), undefined when it is empty. */
 export async function earliestDeadline (ctx: StoreContext): Promise<number | undefined> {
-  const firsts = await direct(ctx, async () => await Promise.all(deadlinesOf(ctx).map(async (key) => await ctx.redis.zrange(key, '0', '0', 'WITHSCORES'))))
-  const scores = firsts.filter((f) => f.length >= 2).map((f) => Number(f[1]))
+  const firsts = await direct(ctx, async () => await Promise.all(Array.from({ length: ctx.keys.shards }, async (_v, shard) =>
+    (await shardEntriesAfter(ctx, shard, undefined, 1)).entries[0]?.score)))
+  const scores = firsts.filter((s): s is number => s !== undefined)
   return scores.length === 0 ? undefined : Math.min(...scores)
 }
 
@@ -113,6 +146,15 @@ async function entriesAfter (redis: RedisClient, key: string, after: Position | 
   throw new Error(`${key}: more entries share one deadline than a page can skip`)
 }
 
+/** Up to `n` entries of one shard's index after a position: format 3 reads its buckets in order. */
+async function shardEntriesAfter (ctx: StoreContext, shard: number, after: Position | undefined, n: number): Promise<{ entries: Position[], done: boolean }> {
+  const k = ctx.keys.shard(shard)
+  if (ctx.keys.format !== 3) return await entriesAfter(ctx.redis, k.deadlines, after, n)
+  const from = after === undefined ? undefined : { score: String(after.score), member: after.member }
+  const { entries, more } = await pagePackedIndex(ctx.redis, k, from, n, undefined)
+  return { entries, done: !more }
+}
+
 /**
  * Pending holds in deadline order across every shard (a merge of the shard
  * indexes), optionally only ids that start with `prefix`, from `cursor` on.
@@ -129,8 +171,7 @@ export async function pageHoldsByDeadline (
   const scanLimit = Math.max(limit, opts.scanLimit ?? 5000)
   const chunk = Math.min(500, Math.max(limit + 1, 50))
   const prefix = opts.prefix ?? ''
-  const keys = deadlinesOf(ctx)
-  const shards = keys.map((key) => ({ key, buffer: [] as Position[], after: start, done: false }))
+  const shards = Array.from({ length: ctx.keys.shards }, (_v, shard) => ({ shard, buffer: [] as Position[], after: start, done: false }))
   const now = await serverTime(ctx)
   const items: HoldRow[] = []
   let last: Position | undefined
@@ -139,7 +180,7 @@ export async function pageHoldsByDeadline (
     while (items.length < limit && scanned < scanLimit) {
       await Promise.all(shards.map(async (s) => {
         if (s.buffer.length > 0 || s.done) return
-        const { entries, done } = await entriesAfter(ctx.redis, s.key, s.after, chunk)
+        const { entries, done } = await shardEntriesAfter(ctx, s.shard, s.after, chunk)
         s.buffer = entries
         s.done = done
         if (entries.length > 0) s.after = entries[entries.length - 1]
@@ -154,17 +195,13 @@ export async function pageHoldsByDeadline (
       const e = shards[best]?.buffer.shift() as Position
       last = e
       scanned++
-      if (e.member.startsWith(prefix)) items.push({ id: e.member, shard: best, expiresAt: e.score, remainingMs: Math.max(0, e.score - now) })
+      // Format 3 names a long id by its hash (`#<hash>`) in the index: the id is in its record.
+      const id = e.member.startsWith('#') ? await idOfMember(ctx.redis, ctx.keys.shard(best), e.member) : e.member
+      if (id !== undefined && id.startsWith(prefix)) items.push({ id, shard: best, expiresAt: e.score, remainingMs: Math.max(0, e.score - now) })
     }
   })
   const exhausted = shards.every((s) => s.done && s.buffer.length === 0)
   return { now, items, next: exhausted || last === undefined ? undefined : `${last.score}:${last.member}`, scanned }
-}
-
-/** One hold's place in the index: its deadline, or undefined when it is not pending. */
-export async function holdDeadline (ctx: StoreContext, id: string): Promise<number | undefined> {
-  const score = await direct(ctx, async () => await ctx.redis.zscore(ctx.keys.order(id).deadlines, id))
-  return score === null ? undefined : Number(score)
 }
 
 export interface JobRecord {
