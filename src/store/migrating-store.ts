@@ -101,13 +101,19 @@ export async function getMigrating<V> (l: Layouts, id: string, get: OneLayout<[s
   }
 }
 
+/** A hold the old layout's scripts must decide on: pending there, or past its deadline with no script yet recording it. */
+const livePending = (v: { status: string, endedAt?: number } | undefined) =>
+  v !== undefined && (v.status === 'pending' || (v.status === 'expired' && v.endedAt === undefined))
+
 /**
  * Complete, cancel, extend: on the layout that holds the order. Without an
- * Idempotency-Key, format 3 is tried and the old layout on not-found. With
- * one, the layout is found first: a script records its reply, a not-found
+ * Idempotency-Key, format 3 is tried and the old layout when format 3 has
+ * no pending hold of the id (from 2 to 3 the old order hash is under the
+ * same key, so format 3 may answer "not pending: pending" for it). With a
+ * key, the layout is found first: a script records its reply, a refusal
  * too, and a retry must meet the reply of the layout that acted.
  */
-export async function changeMigrating<A extends unknown[], R, V> (
+export async function changeMigrating<A extends unknown[], R, V extends { status: string, endedAt?: number }> (
   l: Layouts, id: string, idem: MinimalIdempotency | undefined, args: A,
   change: OneLayout<A, R>, get: OneLayout<[string], V>
 ): Promise<R> {
@@ -115,11 +121,19 @@ export async function changeMigrating<A extends unknown[], R, V> (
     try {
       return await change(l.next, ...args)
     } catch (err) {
-      if (!isNotFound(err)) throw err
+      const code = (err as { code?: unknown }).code
+      const oldPending = code === 'CHECKOUT_NOT_PENDING' && (err as { details?: { status?: unknown } }).details?.status === 'pending'
+      if (!isNotFound(err) && !oldPending) throw err
       return await change(l.legacy, ...args)
     }
   }
-  const owner = await replayOwner(l, id, idem) ??
-    (await holdIn(l.next, id, get) !== undefined ? l.next : await holdIn(l.legacy, id, get) !== undefined ? l.legacy : l.next)
+  const owner = await replayOwner(l, id, idem) ?? await holder(l, id, get)
   return await change(owner, ...args)
+}
+
+async function holder<V extends { status: string, endedAt?: number }> (l: Layouts, id: string, get: OneLayout<[string], V>): Promise<StoreContext> {
+  const old = await holdIn(l.legacy, id, get)
+  if (livePending(old)) return l.legacy
+  if (await holdIn(l.next, id, get) !== undefined) return l.next
+  return old !== undefined ? l.legacy : l.next
 }

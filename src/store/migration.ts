@@ -124,6 +124,7 @@ async function countOldKeys (redis: RedisClient, prefix: string, tags: readonly 
 }
 
 export async function migrationStatus (redis: RedisClient, prefix: string, shards: number, log: Pick<Log, 'warn'>): Promise<MigrationStatus> {
+  await readRecord(redis, prefix)
   const keys = await openKeyspace(redis, prefix, shards, log)
   const none = { pending: 0, jobs: { total: 0, due: 0, running: 0 }, deadLetters: 0, endedHolds: 0, idempotencyRecords: 0 }
   const m = keys.migration
