@@ -5,8 +5,6 @@ import type { Config } from '../src/config.js'
 import type { ExpiryEvent } from '../src/expiry/handlers.js'
 import { createKeyspace, type KeyFormat } from '../src/keys.js'
 import { closeRedis, createRedis } from '../src/redis/connection.js'
-import { createStoreContext } from '../src/store/context.js'
-import { replayOrder } from '../src/store/dead-letter-actions.js'
 import { json, testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
 import { testWorker, until } from './helpers/worker.js'
@@ -121,8 +119,8 @@ async function migrate (t: Test, from: KeyFormat): Promise<void> {
   if (from === 1) {
     // Format 1 has its own shard bases: its dead letters are replayed there, by the old layout's pipeline.
     deadHeals = true
-    const legacyStore = createStoreContext(app.redis, legacy, config.CHECKOUT_RESULT_RETENTION_MS)
-    t.same((await replayOrder(legacyStore, 'dead')).replayed.length, 1)
+    t.equal((await status(config)).left.deadLetters, 1, 'the old dead letter is counted')
+    t.equal((await ctl(config, 'replay', 'dead')).code, 0, 'checkoutctl replay reaches the old layout')
     t.ok(await until(() => successes('dead') === 1, 8000), 'the replayed old dead letter ran')
   }
   t.ok(await until(async () => (await status(config)).left.pending + (await status(config)).left.jobs.total === 0, 10_000), 'old layout drained')

@@ -41,6 +41,16 @@ export function layouts (ctx: StoreContext): Layouts | undefined {
   return { next, legacy, writes: m.writes === 'new' ? next : legacy, sharedBases: nextKeys.base(0) === m.legacy.base(0) }
 }
 
+/**
+ * The contexts whose dead letters an operator acts on: while migrating from
+ * format 1 the old layout has dead sets of its own (from format 2 they are
+ * the same keys), replayed into its own job queues, which its pipeline runs.
+ */
+export function deadLetterLayouts (ctx: StoreContext): StoreContext[] {
+  const l = layouts(ctx)
+  return l && !l.sharedBases ? [l.next, l.legacy] : [ctx]
+}
+
 const isNotFound = (err: unknown) => (err as { code?: unknown }).code === 'CHECKOUT_NOT_FOUND'
 
 /** Reads on the primary: the layout a write goes to must not be decided on a stale replica. */
