@@ -77,6 +77,19 @@ export interface Keyspace {
    * Format 3 has one timer key per shard (`<base>timer`): its id is ''.
    */
   parseTimerKey: (key: string) => { id: string, shard: number } | undefined
+  /**
+   * Set while the prefix migrates from format 1 or 2 to format 3
+   * (docs/keys.md "Migrating to format 3"): the old layout, still read and
+   * drained, and which of the two takes new holds now.
+   */
+  readonly migration?: Migration
+}
+
+export interface Migration {
+  /** The old layout: same prefix and shards, its own format and epoch. */
+  readonly legacy: Keyspace
+  /** Where new holds go: the old layout while every process learns of the switch ('dual-read'), then format 3. */
+  readonly writes: 'legacy' | 'new'
 }
 
 export interface ShardKeys {

@@ -32,7 +32,8 @@ const ALLOWED: Record<string, Option[]> = {
   replay: ['all-dead'],
   purge: ['dead', 'older-than', 'yes'],
   stats: [],
-  doctor: []
+  doctor: [],
+  migrate: []
 }
 
 function toCommand (name: string | undefined, args: string[], values: Values): Command {
@@ -41,6 +42,13 @@ function toCommand (name: string | undefined, args: string[], values: Values): C
   if (!allowed) throw CliErrors.usage(`unknown command "${name}"`)
   const extra = (Object.keys(values) as Option[]).filter((o) => o !== 'json' && o !== 'help' && !allowed.includes(o))
   if (extra.length > 0) throw CliErrors.usage(`${name} does not take --${extra.join(', --')}`)
+  if (name === 'migrate') {
+    const action = args[0]
+    if (args.length !== 1 || (action !== 'start' && action !== 'status' && action !== 'finish')) {
+      throw CliErrors.usage('migrate takes one of start, --status, finish')
+    }
+    return { name, action }
+  }
   const takesId = name === 'get' || (name === 'replay' && values['all-dead'] !== true)
   if (args.length !== (takesId ? 1 : 0)) {
     throw CliErrors.usage(takesId ? `${name} takes one order id` : `${name} takes no argument besides its options (got "${args.join(' ')}")`)
@@ -76,7 +84,9 @@ export async function main (argv: string[], env: NodeJS.ProcessEnv, io: Io): Pro
   const json = argv.includes('--json')
   let command: Command | undefined
   try {
-    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true })
+    // `migrate --status` is a flag there, while `--status` takes a value for list.
+    const line = argv.find((a) => !a.startsWith('-')) === 'migrate' ? argv.map((a) => a === '--status' ? 'status' : a) : argv
+    const { values, positionals } = parseArgs({ args: line, options: OPTIONS, allowPositionals: true, strict: true })
     const [name, ...args] = positionals
     if (values.help === true) {
       io.out(`${USAGE}\n`)

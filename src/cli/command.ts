@@ -7,6 +7,7 @@ export type Command =
   | { name: 'purge-dead', olderThanMs?: number | undefined, yes: boolean }
   | { name: 'stats' }
   | { name: 'doctor' }
+  | { name: 'migrate', action: 'start' | 'status' | 'finish' }
 
 export interface Invocation {
   command: Command
@@ -38,6 +39,9 @@ Commands:
   purge --dead --yes                         remove every dead letter
   stats                                      pending holds, dead letters, expiry jobs, how expiries were found
   doctor                                     is this Redis fit: eviction, persistence, version, slots, keyspace events, pub/sub
+  migrate start                              switch the prefix from key format 1 or 2 to 3 online (docs/keys.md)
+  migrate --status                           the migration's phase and what is left in the old layout
+  migrate finish                             end the migration once the old layout holds nothing only it can serve
 
 Options:
   --json     print one JSON document on stdout (errors too: {"error":{"code","message"}})

@@ -3,7 +3,7 @@
  * script matches on in `--json` output) and its exit code: 2 for a usage
  * error, 1 for everything that went wrong while running.
  */
-export type CliErrorCode = 'USAGE' | 'CONFIG' | 'REDIS_UNAVAILABLE' | 'LAYOUT_MISMATCH' | 'NOT_FOUND' | 'INTERNAL'
+export type CliErrorCode = 'USAGE' | 'CONFIG' | 'REDIS_UNAVAILABLE' | 'LAYOUT_MISMATCH' | 'NOT_FOUND' | 'REFUSED' | 'INTERNAL'
 
 export class CliError extends Error {
   override name = 'CliError'
@@ -19,5 +19,6 @@ export const CliErrors = {
     new CliError('REDIS_UNAVAILABLE', `Redis at ${url} is unavailable: ${reason}`, 1),
   layoutMismatch: (message: string) => new CliError('LAYOUT_MISMATCH', message, 1),
   notFound: (message: string) => new CliError('NOT_FOUND', message, 1),
+  refused: (message: string) => new CliError('REFUSED', message, 1),
   internal: (message: string, cause: unknown) => new CliError('INTERNAL', message, 1, { cause })
 } as const

@@ -1,6 +1,7 @@
 import type { StoreContext } from '../store/context.js'
 import { replayDeadLettersUpTo, replayOrder } from '../store/dead-letter-actions.js'
 import { serverTime } from '../store/direct.js'
+import { deadLetterLayouts } from '../store/migrating-store.js'
 import { CliErrors } from './errors.js'
 import { fields, type Result } from './output.js'
 
@@ -10,7 +11,10 @@ import { fields, type Result } from './output.js'
  * replay script does that atomically, once per dead letter.
  */
 export async function replayCommand (store: StoreContext, id: string): Promise<Result> {
-  const { shard, replayed } = await replayOrder(store, id)
+  let found = { shard: 0, replayed: [] as string[] }
+  // While migrating from key format 1, the old layout's dead letters too (docs/keys.md).
+  for (const s of deadLetterLayouts(store)) if (found.replayed.length === 0) found = await replayOrder(s, id)
+  const { shard, replayed } = found
   if (replayed.length === 0) throw CliErrors.notFound(`No dead letter for order ${id}`)
   return {
     json: { id, shard, replayed: replayed.length, members: replayed },
@@ -25,7 +29,14 @@ export async function replayCommand (store: StoreContext, id: string): Promise<R
  * replayed in a loop.
  */
 export async function replayAllCommand (store: StoreContext): Promise<Result> {
-  const { replayed, skipped } = await replayDeadLettersUpTo(store, await serverTime(store))
+  const upTo = await serverTime(store)
+  let replayed = 0
+  let skipped = 0
+  for (const s of deadLetterLayouts(store)) {
+    const r = await replayDeadLettersUpTo(s, upTo)
+    replayed += r.replayed
+    skipped += r.skipped
+  }
   return {
     json: { replayed, skipped },
     // Skipped: replayed or purged by someone else between the listing and the replay.

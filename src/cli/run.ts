@@ -1,9 +1,11 @@
 import { InvalidCursorError } from '../store/listing.js'
+import { MigrationRefusedError } from '../store/migration.js'
 import { USAGE, usageProblem, type Command, type Invocation } from './command.js'
 import { doctorCommand } from './doctor.js'
 import { CliError, CliErrors } from './errors.js'
 import { getCommand } from './get.js'
 import { listCommand } from './list.js'
+import { migrateCommand } from './migrate.js'
 import type { Io, Result } from './output.js'
 import { purgeCommand } from './purge.js'
 import { replayAllCommand, replayCommand } from './replay.js'
@@ -12,7 +14,7 @@ import { statsCommand } from './stats.js'
 
 const WRITES: ReadonlySet<Command['name']> = new Set(['replay', 'replay-all-dead', 'purge-dead'])
 
-async function dispatch (session: Session, command: Command): Promise<Result> {
+async function dispatch (session: Session, command: Command, io: Io): Promise<Result> {
   const { store } = session
   switch (command.name) {
     case 'get': return await getCommand(store, command.id)
@@ -22,6 +24,7 @@ async function dispatch (session: Session, command: Command): Promise<Result> {
     case 'purge-dead': return await purgeCommand(store, command.olderThanMs)
     case 'stats': return await statsCommand(store)
     case 'doctor': return await doctorCommand(store)
+    case 'migrate': return await migrateCommand(session, command.action, (message) => io.err(`checkoutctl: ${message}\n`))
   }
 }
 
@@ -29,6 +32,7 @@ async function dispatch (session: Session, command: Command): Promise<Result> {
 export function toCliError (err: unknown, redisUrl: string | undefined): CliError {
   if (err instanceof CliError) return err
   if (err instanceof InvalidCursorError) return CliErrors.usage(err.message)
+  if (err instanceof MigrationRefusedError) return CliErrors.refused(err.message)
   const { code, message, cause, progress } = err as { code?: unknown, message?: unknown, cause?: unknown, progress?: unknown }
   const after = typeof progress === 'string' ? ` (${progress})` : ''
   if (code === 'CHECKOUT_NOT_FOUND') return CliErrors.notFound(String(message))
@@ -55,7 +59,7 @@ export async function runCli (invocation: Invocation, env: NodeJS.ProcessEnv, io
       writes: WRITES.has(invocation.command.name),
       warn: (message) => io.err(`checkoutctl: warning: ${message}\n`)
     })
-    const result = await dispatch(session, invocation.command)
+    const result = await dispatch(session, invocation.command, io)
     io.out(invocation.json ? `${JSON.stringify(result.json, null, 2)}\n` : `${result.text}\n`)
     return result.exitCode ?? 0
   } catch (err) {

@@ -18,6 +18,8 @@ import { startHousekeeping } from './housekeeping.js'
 import { startWorkerHttp, type Readiness, type WorkerHttp } from './http.js'
 import { ensureExpiredEvents, warnEventsNotConfigurable } from './notifications.js'
 import { createExpiryPipeline } from './pipeline.js'
+import { LayoutPipelines } from './layout-pipelines.js'
+import { watchLayout } from '../store/layout-watch.js'
 import type { Runner } from './runner.js'
 import { subscribeClusterExpiredEvents } from './cluster-subscriber.js'
 import { subscribeExpiredEvents, type ExpiredEvents } from './subscriber.js'
@@ -125,14 +127,28 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     serverNow: () => sweeper.serverNow(),
     state: () => ({ ready: readiness().ready, subscriber: subscription.connected(), masters: subscription.masters(), running: runner.size })
   })
-  const { claimant, runner, heartbeat, sweeper } = createExpiryPipeline({
-    config, store, handlers: opts.handlers, log, metrics: activity.metrics(metrics), token, onRunEnd: activity.onRunEnd
+  const pipelineOf = (s: typeof store, t?: string) => createExpiryPipeline({
+    config, store: s, handlers: opts.handlers, log, metrics: activity.metrics(metrics), onRunEnd: activity.onRunEnd, ...t ? { token: t } : {}
   })
+  const primary = pipelineOf(store, token)
+  const { claimant, runner, heartbeat, sweeper } = primary
+  // While the prefix migrates to format 3, a second pipeline drains the old layout (docs/keys.md).
+  const pipelines = new LayoutPipelines({
+    storeFor: (k) => createStoreContext(opts.redis, k, config.CHECKOUT_RESULT_RETENTION_MS, { events: eventSettings }),
+    make: (s) => pipelineOf(s),
+    events: eventSettings,
+    log
+  }, { store, pipeline: primary })
+  const sweepers = () => pipelines.all.map((p) => p.pipeline.sweeper)
+  // Expired events and due messages of every layout drained here, to every pipeline (a needless sweep of a shard is cheap).
+  const routingKeys: Keyspace = { ...keys, parseTimerKey: (key) => pipelines.parseTimerKey(key), shardOfBase: (b) => pipelines.shardOfBase(b) }
+  const onExpired = (shard: number) => { for (const s of sweepers()) s.onEvent(shard) }
+  const onDue = (shard: number, at: number) => { for (const s of sweepers()) s.onDue(shard, at) }
 
   let started = false
   const onSubscribed = () => {
     // Events published while we were not subscribed are gone: sweep everything.
-    if (started) sweeper.sweepAll()
+    if (started) for (const s of sweepers()) s.sweepAll()
   }
   let subscription: ExpiredEvents
   let subscribedMasters = (): string[] => []
@@ -143,10 +159,10 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     const clusterEvents = await subscribeClusterExpiredEvents({
       cluster,
       connectNode: opts.connectNode,
-      keys,
+      keys: routingKeys,
       log,
-      onExpired: (shard) => sweeper.onEvent(shard),
-      onDue: (shard, at) => sweeper.onDue(shard, at),
+      onExpired,
+      onDue,
       onSubscribed,
       onNotConfigurable: (node, reason) => {
         refusedReason ??= reason
@@ -165,10 +181,10 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
     subscription = await subscribeExpiredEvents({
       redis: subscriber,
       db: parseRedisUrl(config.REDIS_URL).db,
-      keys,
+      keys: routingKeys,
       log,
-      onExpired: (shard) => sweeper.onEvent(shard),
-      onDue: (shard, at) => sweeper.onDue(shard, at),
+      onExpired,
+      onDue,
       onSubscribed: () => {
         // A restarted Redis may have lost the setting: make sure of the flags before the sweep.
         if (started) void ensureExpiredEvents(node, log)
@@ -183,9 +199,12 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   if (!eventsConfigurable) void probeEvents(opts.redis, subscription, keys.prefix, log)
   heartbeat.start()
   sweeper.start()
+  pipelines.follow(keys)
+  let latest = keys
+  const watch = watchLayout({ redis: opts.redis, keys: () => latest, log, onChange: (k) => { latest = k; pipelines.follow(k) } })
   // Back from an outage of the command connection: what came due meanwhile is claimed now,
   // not at the next safety poll.
-  opts.redis.on('ready', () => { if (state === 'running') sweeper.sweepAll() })
+  opts.redis.on('ready', () => { if (state === 'running') for (const s of sweepers()) s.sweepAll() })
   // Publishes the events the scripts put in the shards' outboxes (docs/events.md).
   const relay = eventSettings ? startEventRelay({ store, log, maxLen: eventSettings.maxLen }) : undefined
   started = true
@@ -226,10 +245,13 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
         state = 'closing'
         const crashed = cause === 'crash'
         await sweeper.stop(timeoutMs)
+        watch.stop()
+        const others = pipelines.stopOthers(timeoutMs, crashed)
         await subscription.close()
         const drained = await runner.drain(timeoutMs, crashed)
         heartbeat.stop()
         const released = await leaveAllShards(store, claimant.token, crashed ? 'abandoned' : 'interrupted')
+        await others
         await relay?.stop()
         await housekeeping.stop()
         await activity.stop()

@@ -8,6 +8,7 @@ import { createReplicaReader } from '../redis/factory.js'
 import { createStoreContext, type StoreContext } from '../store/context.js'
 import { openReadCache } from '../store/read-cache-setup.js'
 import { LayoutMismatchError, openKeyspace } from '../store/layout.js'
+import { watchLayout, type LayoutWatch } from '../store/layout-watch.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -65,8 +66,12 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     minTtlMs: MIN_TTL_MS,
     maxPayloadBytes: MAX_PAYLOAD_BYTES
   })
+  // Follows a change of the record (`checkoutctl migrate`) while serving: store calls read store.keys each time.
+  let watch: LayoutWatch | undefined
+  app.addHook('onClose', async () => watch?.stop())
   const open = async () => {
     store.keys = await openKeyspace(app.redis, config.KEY_PREFIX, config.KEY_SHARDS, app.log, config.KEY_FORMAT as KeyFormat)
+    watch ??= watchLayout({ redis: app.redis, keys: () => store.keys, log: app.log, onChange: (keys) => { store.keys = keys } })
   }
   const refuseForGood = (err: LayoutMismatchError) => {
     store.refusal = err

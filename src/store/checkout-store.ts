@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { Errors, withDetails } from '../errors.js'
 import { isRedisUnavailable } from '../redis/errors.js'
 import { waitForReplicas } from '../redis/wait.js'
@@ -6,6 +5,7 @@ import { outboxCap, run, type StoreContext } from './context.js'
 import { direct } from './direct.js'
 import { packingArg } from '../keys.js'
 import type { ScriptName } from './scripts.js'
+import { changeMigrating, createMigrating, getMigrating, idempotencyRecordKey, layouts } from './migrating-store.js'
 
 /**
  * The checkout store: plain functions over Redis that the API, the worker,
@@ -74,8 +74,8 @@ export interface Replayable {
 async function runWrite (
   ctx: StoreContext, name: ScriptName, id: string, keys: string[], args: Array<string | number>, idem: Idempotency | undefined
 ): Promise<{ reply: unknown[], replayed: boolean, kept?: string }> {
-  const { base, outbox } = ctx.keys.order(id)
-  const record = idem ? `${base}idem:${id}:${createHash('sha256').update(idem.key).digest('hex').slice(0, 32)}` : `${base}idem:`
+  const { outbox } = ctx.keys.order(id)
+  const record = idempotencyRecordKey(ctx.keys, id, idem)
   const reply = await run(ctx, name, [...keys, outbox, record], [...args, outboxCap(ctx), idem?.fingerprint ?? '', IDEMPOTENCY_TTL_MS])
   await replicated(ctx, ctx.keys.order(id).order)
   if (reply[0] === 'conflict') throw new Errors.IDEMPOTENCY_KEY_REUSED()
@@ -116,6 +116,11 @@ function replayedError<E extends Error> (err: E, replayed: boolean): E {
 }
 
 export async function createHold (ctx: StoreContext, hold: NewHold, idem?: Idempotency): Promise<CheckoutView & Replayable> {
+  const l = layouts(ctx)
+  return l ? await createMigrating(l, hold, idem, createIn, getIn) : await createIn(ctx, hold, idem)
+}
+
+async function createIn (ctx: StoreContext, hold: NewHold, idem?: Idempotency): Promise<CheckoutView & Replayable> {
   const { k, keys } = orderKeys(ctx, hold.id)
   const payload = hold.payload === undefined ? '' : JSON.stringify(hold.payload)
   const { reply, replayed, kept } = packed(ctx)
@@ -141,6 +146,11 @@ export async function createHold (ctx: StoreContext, hold: NewHold, idem?: Idemp
 }
 
 export async function getCheckout (ctx: StoreContext, id: string): Promise<CheckoutView> {
+  const l = layouts(ctx)
+  return l ? await getMigrating(l, id, getIn) : await getIn(ctx, id)
+}
+
+async function getIn (ctx: StoreContext, id: string): Promise<CheckoutView> {
   const k = ctx.keys.order(id)
   const reply = packed(ctx)
     ? await read(ctx, 'packed-get', [k.table, k.order], [k.base, id, packingArg(ctx.keys.packing)])
@@ -214,6 +224,13 @@ export interface EndedHold {
 export async function endHold (
   ctx: StoreContext, id: string, status: 'completed' | 'cancelled', idem?: Idempotency
 ): Promise<EndedHold & Replayable> {
+  const l = layouts(ctx)
+  return l ? await changeMigrating(l, id, idem, [id, status, idem], endIn, getIn) : await endIn(ctx, id, status, idem)
+}
+
+async function endIn (
+  ctx: StoreContext, id: string, status: 'completed' | 'cancelled', idem?: Idempotency
+): Promise<EndedHold & Replayable> {
   const { k, keys } = orderKeys(ctx, id)
   const { reply, replayed } = packed(ctx)
     ? await runWrite(ctx, 'packed-end', id, [k.table, k.index, k.order], [k.base, id, status, ctx.retentionMs, packingArg(ctx.keys.packing)], idem)
@@ -224,6 +241,13 @@ export async function endHold (
 
 /** Moves a pending hold's deadline to now + ttlMs. The view it returns leaves out the payload. */
 export async function extendHold (
+  ctx: StoreContext, id: string, ttlMs: number, idem?: Idempotency
+): Promise<CheckoutView & Replayable> {
+  const l = layouts(ctx)
+  return l ? await changeMigrating(l, id, idem, [id, ttlMs, idem], extendIn, getIn) : await extendIn(ctx, id, ttlMs, idem)
+}
+
+async function extendIn (
   ctx: StoreContext, id: string, ttlMs: number, idem?: Idempotency
 ): Promise<CheckoutView & Replayable> {
   const { k, keys } = orderKeys(ctx, id)

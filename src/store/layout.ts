@@ -37,6 +37,21 @@ export interface Layout {
    * uses the recorded ones, never what it reads from the server later.
    */
   packing?: Packing
+  /** Set while the prefix migrates to format 3 (src/store/migration.ts): the layout it migrates from. */
+  from?: LegacyLayout
+  /** While migrating: 'dual-read' (every process reads both layouts, new holds still go to the old one), then 'write-3'. */
+  phase?: MigrationPhase
+  /** When `checkoutctl migrate start` switched the record (ISO 8601). */
+  migratingSince?: string
+}
+
+export type MigrationPhase = 'dual-read' | 'write-3'
+
+/** The layout a migrating prefix came from: its format, epoch and first record time. */
+export interface LegacyLayout {
+  version: 1 | 2
+  epoch: string
+  since: string
 }
 
 /** A record as read: those written by earlier releases have no epoch. */
@@ -100,12 +115,32 @@ export async function ensureLayout (redis: RedisClient, keys: Keyspace): Promise
       'reads and writes other keys, and expiries are lost.')
   }
   const layout = await withEpoch(redis, key, raw, recorded, keys.epoch)
+  checkMigration(key, layout)
   let otherPrefixes: string[] = []
   if (created) {
     await redis.sadd(PREFIX_REGISTRY_KEY, keys.prefix)
     otherPrefixes = (await redis.smembers(PREFIX_REGISTRY_KEY)).filter((p) => p !== keys.prefix).sort()
   }
   return { layout, created, otherPrefixes }
+}
+
+/** A migrating record must name a layout this release can drain, and a phase it knows. */
+function checkMigration (key: string, layout: Layout): void {
+  if (layout.from === undefined && layout.phase === undefined) return
+  const from = layout.from
+  const valid = layout.version === 3 && from !== undefined && (from.version === 1 || from.version === 2) &&
+    typeof from.epoch === 'string' && EPOCH_PATTERN.test(from.epoch) && (layout.phase === 'dual-read' || layout.phase === 'write-3')
+  if (!valid) {
+    throw new LayoutMismatchError(`the key layout record ${key} names a migration this release does not know ` +
+      `(from ${JSON.stringify(from)}, phase ${JSON.stringify(layout.phase)}); run the release that started it`)
+  }
+}
+
+/** The keyspace of a migrating record: format 3 with the old layout beside it (docs/keys.md "Migrating to format 3"). */
+export function withMigration (keys: Keyspace, layout: Layout): Keyspace {
+  if (layout.from === undefined) return keys
+  const legacy = createKeyspace(keys.prefix, keys.shards, layout.from.version, layout.from.epoch)
+  return { ...keys, migration: { legacy, writes: layout.phase === 'write-3' ? 'new' : 'legacy' } }
 }
 
 /**
@@ -149,9 +184,9 @@ export async function openKeyspace (
     const layout = await checkLayout(redis, keys, log)
     // A process that lost the race to record a new prefix follows the winner's limits.
     const recordedPacking = format === 3 ? layout.packing ?? packing : packing
-    return layout.epoch === keys.epoch && recordedPacking === packing
+    return withMigration(layout.epoch === keys.epoch && recordedPacking === packing
       ? keys
-      : createKeyspace(prefix, shards, keys.format, layout.epoch, recordedPacking)
+      : createKeyspace(prefix, shards, keys.format, layout.epoch, recordedPacking), layout)
   } catch (err) {
     // Another process recorded this new prefix, with its own format, between our read and our write:
     // follow the record, as if it had been there first (the checks run again).
