@@ -43,7 +43,7 @@
 ]]
 -- @include expire-order.lua
 -- @include idempotency.lua
--- @include outbox.lua
+-- @include new-hold.lua
 -- @include wake.lua
 -- @include timer.lua
 
@@ -64,15 +64,7 @@ local function act()
     return { -1, math.max(0, redis.call('PTTL', KEYS[2]) - TIMER_GRACE_MS) }
   end
 
-  -- Generations of one id only grow, even for data written before the counter existed.
-  local gen = redis.call('INCR', KEYS[5])
-  if gen <= previous then
-    gen = previous + 1
-    redis.call('SET', KEYS[5], gen)
-  end
-  while redis.call('EXISTS', base .. 'job:' .. gen .. ':' .. id) == 1 do
-    gen = redis.call('INCR', KEYS[5])
-  end
+  local gen = newGeneration(KEYS[5], base, id, previous)
 
   local deadline = now + ttl
   setTimer(KEYS[2], gen, ttl)
@@ -81,9 +73,7 @@ local function act()
   if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'p', ARGV[4]) end
   redis.call('ZADD', KEYS[3], deadline, id)
   wakeIfFirst(KEYS[3], id, deadline, base)
-  recordEvent(KEYS[6], tonumber(ARGV[6]), {
-    't', 'created', 'i', id, 'g', gen, 'at', now, 'd', deadline, 'ttl', ttl, 'pb', #ARGV[4]
-  })
+  recordCreated(KEYS[6], tonumber(ARGV[6]), id, gen, now, deadline, ttl, ARGV[4])
   return { 1, gen, now, deadline }
 end
 

@@ -35,31 +35,20 @@
 ]]
 -- @include packed-expire.lua
 -- @include idempotency.lua
+-- @include new-hold.lua
 
 local function act()
   local base, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-  local geo = geometry(ARGV[6])
-  local now = nowMs()
-  local spot = holdSpot(geo, id)
+  local geo, now, spot = openHold(ARGV[6], id)
   local tbl = readTable(base)
   local r, where = findHold(base, geo, tbl, spot)
   if r then
     if r.deadline > now then return { -1, r.deadline - now } end
-    expirePacked(base, spot, where, r, now, ARGV[5], KEYS[7], tonumber(ARGV[7]))
-    redis.call('ZADD', KEYS[3], now, r.gen .. ':' .. id)
-    indexRemove(base, indexMember(spot), r.deadline)
+    expireLapsed(base, spot, where, r, now, ARGV[5], KEYS[7], tonumber(ARGV[7]))
     tbl = readTable(base)
   end
 
-  local previous = tonumber(redis.call('HGET', KEYS[5], 'g')) or 0
-  local gen = redis.call('INCR', KEYS[4])
-  if gen <= previous then
-    gen = previous + 1
-    redis.call('SET', KEYS[4], gen)
-  end
-  while redis.call('EXISTS', base .. 'job:' .. gen .. ':' .. id) == 1 do
-    gen = redis.call('INCR', KEYS[4])
-  end
+  local gen = newGeneration(KEYS[4], base, id, tonumber(redis.call('HGET', KEYS[5], 'g')) or 0)
 
   local deadline = now + ttl
   redis.call('DEL', KEYS[5])
@@ -67,9 +56,7 @@ local function act()
   if ARGV[4] ~= '' then payload = ARGV[4] end
   storeNewHold(base, geo, tbl, spot, { id = id, gen = gen, created = now, deadline = deadline, payload = payload })
   indexHold(base, geo, spot, deadline, now)
-  recordEvent(KEYS[7], tonumber(ARGV[7]), {
-    't', 'created', 'i', id, 'g', gen, 'at', now, 'd', deadline, 'ttl', ttl, 'pb', #ARGV[4]
-  })
+  recordCreated(KEYS[7], tonumber(ARGV[7]), id, gen, now, deadline, ttl, ARGV[4])
   return { 1, gen, now, deadline }
 end
 

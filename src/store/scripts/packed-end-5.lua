@@ -31,9 +31,7 @@
 
 local function act()
   local base, id = ARGV[1], ARGV[2]
-  local geo = geometry(ARGV[5])
-  local now = nowMs()
-  local spot = holdSpot(geo, id)
+  local geo, now, spot = openHold(ARGV[5], id)
   local r, where, refusal = packedPendingHold(base, geo, spot, now, ARGV[4], KEYS[4], tonumber(ARGV[6]))
   if not r then
     if refusal[1] == -3 and refusal[2] == ARGV[3] then

@@ -30,9 +30,7 @@
 
 local function act()
   local base, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-  local geo = geometry(ARGV[5])
-  local now = nowMs()
-  local spot = holdSpot(geo, id)
+  local geo, now, spot = openHold(ARGV[5], id)
   local r, where, refusal = packedPendingHold(base, geo, spot, now, ARGV[4], KEYS[4], tonumber(ARGV[6]))
   if not r then return refusal end
 

@@ -15,9 +15,7 @@
   the order hash (docs/keys.md); only `now` when unknown.
 ]]
 -- @include packed.lua
-local now = nowMs()
-local geo = geometry(ARGV[3])
-local spot = holdSpot(geo, ARGV[2])
+local geo, now, spot = openHold(ARGV[3], ARGV[2])
 local r = findHold(ARGV[1], geo, readTable(ARGV[1]), spot)
 if r then
   local out = { now, 'g', r.gen, 's', 'pending', 'c', r.created, 'd', r.deadline }

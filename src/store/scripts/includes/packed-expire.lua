@@ -16,6 +16,14 @@ local function expirePacked(base, spot, where, r, now, retentionMs, outboxKey, o
   return member
 end
 
+-- Expires a hold a request found past its deadline before any worker did:
+-- its job waits in the queue, and it leaves the deadline index here.
+local function expireLapsed(base, spot, where, r, now, retentionMs, outboxKey, outboxCap)
+  expirePacked(base, spot, where, r, now, retentionMs, outboxKey, outboxCap)
+  redis.call('ZADD', base .. 'jobs', now, r.gen .. ':' .. r.id)
+  indexRemove(base, indexMember(spot), r.deadline)
+end
+
 -- Reads a hold that must still be pending, for the scripts that change one
 -- (the format 3 side of pending-hold.lua). Returns its record and where it
 -- is, or nil and the refusal to return as-is: { -2 } unknown id,
@@ -29,9 +37,7 @@ local function packedPendingHold(base, geo, spot, now, retentionMs, outboxKey, o
     return nil, nil, { -3, status }
   end
   if r.deadline <= now then
-    expirePacked(base, spot, where, r, now, retentionMs, outboxKey, outboxCap)
-    redis.call('ZADD', base .. 'jobs', now, r.gen .. ':' .. r.id)
-    indexRemove(base, indexMember(spot), r.deadline)
+    expireLapsed(base, spot, where, r, now, retentionMs, outboxKey, outboxCap)
     return nil, nil, { -3, 'expired' }
   end
   return r, where

@@ -53,6 +53,13 @@ local function holdSpot(geo, id)
   }
 end
 
+-- What a script on one hold starts with: the geometry (its ARGV), the
+-- server time and where `id` lives.
+local function openHold(geoArg, id)
+  local geo = geometry(geoArg)
+  return geo, nowMs(), holdSpot(geo, id)
+end
+
 local function indexMember(spot)
   if spot.long then return '#' .. spot.short end
   return spot.id
