@@ -47,6 +47,8 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     }, app.log, app.hasDecorator('metrics') ? app.metrics.readCache : undefined)
     : undefined
   if (readCache) app.addHook('onClose', readCache.close)
+  // Tracking set up for the layout expected, and again below if the recorded one differs.
+  readCache?.settings.follow(placeholder)
   // GET /checkout/:id reads from a replica with REDIS_READ_FROM=replica, on a connection of its own.
   const reader = config.REDIS_READ_FROM === 'replica'
     ? createReplicaReader(redisDeployment(config), { log: app.log, name: 'checkout-expiry:api-reader' })
@@ -67,6 +69,7 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   })
   const open = async () => {
     store.keys = await openKeyspace(app.redis, config.KEY_PREFIX, config.KEY_SHARDS, app.log, config.KEY_FORMAT as KeyFormat)
+    readCache?.settings.follow(store.keys)
   }
   const refuseForGood = (err: LayoutMismatchError) => {
     store.refusal = err
