@@ -64,7 +64,7 @@ export const ConfigSchema = Type.Object({
     description: 'prefix of every key this service writes'
   }),
   KEY_SHARDS: Int(1, 1024, 16, 'number of index shards (hash tags); fixed for the life of the data'),
-  KEY_FORMAT: Int(1, 3, 1, 'key format recorded for a new KEY_PREFIX: 2 spreads the shards evenly over Redis Cluster masters, 3 also packs pending holds into small buckets (docs/keys.md); data keeps the format it was recorded with'),
+  KEY_FORMAT: Int(1, 3, 3, 'key format recorded for a new KEY_PREFIX: 3 packs pending holds into small buckets and spreads the shards evenly over Redis Cluster masters, 2 only spreads them, 1 is the format of earlier releases (docs/keys.md); data keeps the format it was recorded with'),
   CHECKOUT_DEFAULT_TTL_MS: Int(1000, 2_147_483_647, 15 * 60_000, 'hold time when a request gives none'),
   CHECKOUT_MAX_TTL_MS: Int(1000, 2_147_483_647, 24 * 3_600_000, 'longest hold a request may ask for'),
   CHECKOUT_RESULT_RETENTION_MS: Int(1000, 2_147_483_647, 24 * 3_600_000, 'how long an ended hold stays readable'),

@@ -110,7 +110,8 @@ t.test('a hold claimed on time deletes its timer before it expires: no expired e
   sub.on('pmessage', (_p: string, _c: string, key: string) => expired.push(key))
   await sub.psubscribe('__keyevent@0__:expired')
   t.teardown(() => { sub.disconnect() })
-  const own = testStore(testConfig(redis.url, { KEY_SHARDS: '1', KEY_PREFIX: 'timer-test:' }))
+  // A timer key per hold: key formats 1 and 2 (format 3 below).
+  const own = testStore(testConfig(redis.url, { KEY_SHARDS: '1', KEY_PREFIX: 'timer-test:', KEY_FORMAT: '1' }))
   t.teardown(() => closeRedis(own.redis))
   const w = { ...lease, token: 'timer-w' }
   await createHold(own, { id: 'on-time', ttlMs: 1000 })
@@ -121,6 +122,27 @@ t.test('a hold claimed on time deletes its timer before it expires: no expired e
   await sleep(600)
   t.notOk(expired.includes(own.keys.order('on-time').timer), 'no expired event for the claimed hold')
   t.ok(await until(() => expired.includes(own.keys.order('unclaimed').timer), 3000), 'the unclaimed hold still publishes its event')
+})
+
+t.test('key format 3: a claim that leaves no pending hold deletes the shard timer; a shard left unclaimed publishes its expiry', async (t) => {
+  const admin = redis.client()
+  await admin.config('SET', 'notify-keyspace-events', 'Ex')
+  const sub = redis.client()
+  const expired: string[] = []
+  sub.on('pmessage', (_p: string, _c: string, key: string) => expired.push(key))
+  await sub.psubscribe('__keyevent@0__:expired')
+  t.teardown(() => { sub.disconnect() })
+  const claimed = testStore(testConfig(redis.url, { KEY_SHARDS: '1', KEY_PREFIX: 'timer3-claimed:', KEY_FORMAT: '3' }))
+  const unclaimed = testStore(testConfig(redis.url, { KEY_SHARDS: '1', KEY_PREFIX: 'timer3-unclaimed:', KEY_FORMAT: '3' }))
+  t.teardown(() => Promise.all([closeRedis(claimed.redis), closeRedis(unclaimed.redis)]))
+  const w = { ...lease, token: 'timer3-w' }
+  await createHold(claimed, { id: 'on-time', ttlMs: 1000 })
+  await createHold(unclaimed, { id: 'unclaimed', ttlMs: 1000 })
+  await sleep(1020)
+  t.same((await claimDue(claimed, 0, 1, w, 1)).jobs.map((j) => j.id), ['on-time'], 'claimed at its deadline')
+  await sleep(600)
+  t.notOk(expired.includes(claimed.keys.shard(0).shardTimer), 'no expired event for the shard the claim emptied')
+  t.ok(await until(() => expired.includes(unclaimed.keys.shard(0).shardTimer), 3000), 'the unclaimed shard still publishes its event')
 })
 
 t.test('a claim that hands out nothing writes no claim record', async (t) => {

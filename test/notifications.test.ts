@@ -41,7 +41,8 @@ async function workerOn (t: Test, extraArgs: string[]) {
 }
 
 /** Lines at warn level or above: what an operator's alerting sees. */
-const loud = (lines: Array<Record<string, unknown>>) => lines.filter((l) => Number(l.level) >= 40)
+// Key format 3 also warns once, when it records the prefix, that it could not read the listpack limits: another matter.
+const loud = (lines: Array<Record<string, unknown>>) => lines.filter((l) => Number(l.level) >= 40 && !String(l.msg).startsWith('could not read the listpack limits'))
 
 t.test('CONFIG blocked (managed Redis): one warning with the consequence and the fix, no delay, expiries still handled', async (t) => {
   const started = Date.now()

@@ -76,7 +76,7 @@ t.test('what the rules forbid is refused', async (t) => {
   }
   const api = as('checkout-api', passwords.API_PASSWORD)
   const worker = as('checkout-worker', passwords.WORKER_PASSWORD)
-  await t.rejects(api.config('GET', 'notify-keyspace-events'), /^NOPERM/, 'API: CONFIG')
+  await t.rejects(api.config('SET', 'notify-keyspace-events', 'Ex'), /^NOPERM/, 'API: CONFIG SET')
   await t.rejects(api.keys('*'), /^NOPERM/, 'API: KEYS')
   await t.rejects(api.flushall(), /^NOPERM/, 'API: FLUSHALL')
   await t.rejects(api.script('FLUSH'), /^NOPERM/, 'API: SCRIPT FLUSH')

@@ -1,5 +1,7 @@
 import { pino } from 'pino'
 import t from 'tap'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config.js'
 import { startExpiryWorker } from '../src/expiry/worker.js'
 import { createRedis } from '../src/redis/connection.js'
 import { json, testApp, testConfig } from './helpers/app.js'
@@ -48,4 +50,27 @@ t.test('KEY_FORMAT=2 records a new prefix in format 2; a recorded format wins ov
   t.teardown(() => older.close())
   t.equal(older.store.keys.format, 2, 'KEY_FORMAT=1 on a prefix recorded in format 2 follows the record')
   t.equal((await older.inject('/checkout/fmt-new')).statusCode, 200)
+})
+
+t.test('the default records a new prefix in format 3; a prefix recorded in format 1 keeps format 1', async (t) => {
+  const node = await spawnRedis(t, [])
+  const url = `redis://127.0.0.1:${node.port}/0`
+  // loadConfig directly: testConfig would let TEST_KEY_FORMAT stand in for the default.
+  const config = loadConfig({ REDIS_URL: url, KEY_PREFIX: testConfig(url).KEY_PREFIX, LOG_LEVEL: 'silent' })
+  t.equal(config.KEY_FORMAT, 3, 'KEY_FORMAT defaults to 3')
+  const app = await buildApp({ config })
+  t.teardown(() => app.close())
+  await app.ready()
+  t.equal(app.store.keys.format, 3)
+  const recorded = JSON.parse(await app.redis.get(`${config.KEY_PREFIX}layout`) ?? '{}') as { version?: number }
+  t.equal(recorded.version, 3, 'recorded as format 3')
+
+  const { app: first, config: old } = await testApp(url, { KEY_FORMAT: '1' })
+  t.teardown(() => first.close())
+  t.equal((await first.inject({ method: 'POST', url: '/checkout', ...json({ id: 'fmt-old', ttlMs: 60_000 }) })).statusCode, 201)
+  const later = await buildApp({ config: loadConfig({ REDIS_URL: url, KEY_PREFIX: old.KEY_PREFIX, LOG_LEVEL: 'silent' }) })
+  t.teardown(() => later.close())
+  await later.ready()
+  t.equal(later.store.keys.format, 1, 'a process with the default follows the format 1 record')
+  t.equal((await later.inject('/checkout/fmt-old')).statusCode, 200, 'and reads the hold written in format 1')
 })

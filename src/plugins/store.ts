@@ -48,6 +48,8 @@ export default fp<{ config: Config }>(async (app, { config }) => {
     }, app.log, app.hasDecorator('metrics') ? app.metrics.readCache : undefined)
     : undefined
   if (readCache) app.addHook('onClose', readCache.close)
+  // Tracking set up for the layout expected, and again below if the recorded one differs.
+  readCache?.settings.follow(placeholder)
   // GET /checkout/:id reads from a replica with REDIS_READ_FROM=replica, on a connection of its own.
   const reader = config.REDIS_READ_FROM === 'replica'
     ? createReplicaReader(redisDeployment(config), { log: app.log, name: 'checkout-expiry:api-reader' })
@@ -71,7 +73,16 @@ export default fp<{ config: Config }>(async (app, { config }) => {
   app.addHook('onClose', async () => watch?.stop())
   const open = async () => {
     store.keys = await openKeyspace(app.redis, config.KEY_PREFIX, config.KEY_SHARDS, app.log, config.KEY_FORMAT as KeyFormat)
-    watch ??= watchLayout({ redis: app.redis, keys: () => store.keys, log: app.log, onChange: (keys) => { store.keys = keys } })
+    readCache?.settings.follow(store.keys)
+    watch ??= watchLayout({
+      redis: app.redis,
+      keys: () => store.keys,
+      log: app.log,
+      onChange: (keys) => {
+        store.keys = keys
+        readCache?.settings.follow(keys)
+      }
+    })
   }
   const refuseForGood = (err: LayoutMismatchError) => {
     store.refusal = err

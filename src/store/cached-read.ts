@@ -1,7 +1,9 @@
 import { Errors } from '../errors.js'
 import { getCheckout, hashFields, toView, type CheckoutView } from './checkout-store.js'
-import { run, type StoreContext } from './context.js'
+import { run, type ReadCacheSettings, type StoreContext } from './context.js'
+import { direct } from './direct.js'
 import { answerNow, cachedAnswer, type RenderCheckout } from './read-cache-answer.js'
+import { packedHoldKey, readPackedTracked } from './read-cache-packed.js'
 
 /** A hold read from Redis (`view`), or its answer from the read cache (`json`). */
 export type CachedRead =
@@ -16,13 +18,15 @@ export type CachedRead =
  * the same get script on the tracked connection, which makes Redis track
  * the key for this process, and caches the answer `render` makes of it.
  * Holds not found are not cached, and an ended hold is cached no longer
- * than Redis keeps it. Without the cache: getCheckout.
+ * than Redis keeps it. Without the cache: getCheckout. Key format 3: see readPacked.
  */
 export async function readCheckout (ctx: StoreContext, id: string, render: RenderCheckout): Promise<CachedRead> {
   const rc = ctx.readCache
-  // Key format 3 keeps a pending hold in a bucket shared with others, not in a key of its own to track: no cache.
-  if (!rc || ctx.keys.format === 3) return { view: await getCheckout(ctx, id) }
+  if (!rc) return { view: await getCheckout(ctx, id) }
   if (ctx.refusal) throw ctx.refusal
+  // Tracking not on for this layout yet (just opened, or another key format): uncached.
+  if (!rc.follow(ctx.keys)) return { view: await getCheckout(ctx, id), cache: 'miss' }
+  if (ctx.keys.format === 3) return await readPacked(ctx, rc, id, render)
   const hit = rc.cache.get(id)
   if (hit) return { json: answerNow(hit), cache: 'hit' }
   const key = ctx.keys.order(id).order
@@ -47,5 +51,41 @@ export async function readCheckout (ctx: StoreContext, id: string, render: Rende
   // expire-order.lua); the entry must not outlive it, whatever happens to invalidations.
   const lifeMs = fields.t === undefined ? undefined : Number(fields.t) + ctx.retentionMs - now
   rc.cache.end(ticket, cachedAnswer(view, render, now - Date.now()), lifeMs)
+  return { view, cache: 'miss' }
+}
+
+/**
+ * Key format 3: the get script and the bucket table in one MULTI on the
+ * reader, whose tracking is told of every write to the shards' buckets
+ * (BCAST). The entry is dropped by a write to the bucket the script looked
+ * in (or the hold's long-id key) while pending, to its order hash once
+ * ended; a write anywhere in the shard while the read is in flight keeps it
+ * out of the cache.
+ */
+async function readPacked (ctx: StoreContext, rc: ReadCacheSettings, id: string, render: RenderCheckout): Promise<CachedRead> {
+  const hit = rc.cache.get(id)
+  if (hit) return { json: answerNow(hit), cache: 'hit' }
+  const k = ctx.keys.order(id)
+  const ticket = rc.cache.begin(id, k.base)
+  if (!ticket) return { view: await getCheckout(ctx, id), cache: 'miss' }
+  let read: Awaited<ReturnType<typeof readPackedTracked>>
+  try {
+    read = await direct(ctx, async () => await readPackedTracked(rc.reader, k, id, ctx.keys.packing))
+  } catch (err) {
+    rc.cache.end(ticket, undefined)
+    throw err
+  }
+  const { reply, table } = read
+  const now = Number(reply[0])
+  if (reply.length < 3) {
+    rc.cache.end(ticket, undefined)
+    throw new Errors.CHECKOUT_NOT_FOUND(id)
+  }
+  const fields = hashFields(reply)
+  const view = toView(id, fields, now)
+  // Only a pending hold is read from a bucket: an ended one is its order hash (end-6.lua's fields).
+  const key = fields.s === 'pending' ? packedHoldKey(k.base, id, ctx.keys.packing, table) : k.order
+  const lifeMs = fields.t === undefined ? undefined : Number(fields.t) + ctx.retentionMs - now
+  rc.cache.end(ticket, cachedAnswer(view, render, now - Date.now()), lifeMs, key)
   return { view, cache: 'miss' }
 }

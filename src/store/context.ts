@@ -41,6 +41,11 @@ export interface ReadCacheSettings {
    * across replicas waits for (and what the tests use).
    */
   settled: () => Promise<void>
+  /**
+   * Asks that tracking cover reads of `keys`' layout (key format 3 needs
+   * another tracking mode); true once it does, false meanwhile (read uncached).
+   */
+  follow: (keys: Keyspace) => boolean
 }
 
 export interface WaitReplicas {

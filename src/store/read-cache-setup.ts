@@ -1,11 +1,13 @@
 import type { Redis } from 'ioredis'
 import { ConfigError } from '../config.js'
+import type { Keyspace } from '../keys.js'
 import { closeRedis, type Log } from '../redis/connection.js'
 import type { RedisDeployment } from '../redis/deployment.js'
 import { createRedisClient } from '../redis/factory.js'
 import type { ReadCacheSettings } from './context.js'
 import { createReadCache, type ReadCacheMetrics, type ReadCacheOptions } from './read-cache.js'
-import { keepTracking } from './read-cache-tracking.js'
+import { packedTrackingPrefixes } from './read-cache-packed.js'
+import { keepTracking, type TrackingMode } from './read-cache-tracking.js'
 
 export interface OpenReadCache {
   settings: ReadCacheSettings
@@ -32,11 +34,28 @@ export function openReadCache (
   const reader = createRedisClient(dep, 'api', { log, name: 'checkout-expiry:api-cached-reader' }) as Redis
   const invalidations = createRedisClient(dep, 'subscriber', { log, name: 'checkout-expiry:api-invalidations' }) as Redis
   const cache = createReadCache({ ...limits, metrics })
-  const stop = keepTracking({ reader, invalidations }, cache, log)
+  let mode: TrackingMode = { args: [], key: '' }
+  let modeOfKeys: Keyspace | undefined
+  const tracking = keepTracking({ reader, invalidations }, cache, log, () => mode)
+  // Formats 1 and 2: Redis tracks the order hash each read touches. Format 3: a read
+  // touches a bucket its script names itself, which Redis does not track; the cache
+  // hears of every write to the shards' buckets, long-id records and order hashes (BCAST).
+  const follow = (keys: Keyspace): boolean => {
+    if (keys !== modeOfKeys) {
+      modeOfKeys = keys
+      const prefixes = keys.format === 3 ? packedTrackingPrefixes(keys) : []
+      const key = prefixes.join(' ')
+      if (key !== mode.key) {
+        mode = { args: prefixes.length > 0 ? ['BCAST', ...prefixes.flatMap((p) => ['PREFIX', p])] : [], key }
+        tracking.retrack()
+      }
+    }
+    return tracking.onFor === mode.key
+  }
   return {
-    settings: { cache, reader, settled: async () => { await invalidations.ping() } },
+    settings: { cache, reader, settled: async () => { await invalidations.ping() }, follow },
     close: async () => {
-      stop()
+      tracking.stop()
       await Promise.all([closeRedis(reader), closeRedis(invalidations)])
     }
   }

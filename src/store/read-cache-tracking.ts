@@ -2,9 +2,24 @@ import type { Redis } from 'ioredis'
 import type { Log } from '../redis/connection.js'
 import type { ReadCache } from './read-cache.js'
 import { watchLiveness } from './read-cache-liveness.js'
+import { invalidationTargets } from './read-cache-packed.js'
 
 /** The channel Redis publishes invalidations on for clients that REDIRECT them (RESP2). */
 export const INVALIDATE_CHANNEL = '__redis__:invalidate'
+
+/** How Redis is asked to track: `args` after `CLIENT TRACKING ON REDIRECT <id>`, `key` naming them. */
+export interface TrackingMode {
+  args: string[]
+  key: string
+}
+
+export interface Tracking {
+  /** Turns tracking off and on again with the mode asked for now (the cache is flushed meanwhile). */
+  retrack: () => void
+  /** The key of the mode tracking is on with; undefined while it is off. */
+  readonly onFor: string | undefined
+  stop: () => void
+}
 
 export interface TrackedReads {
   /** Where cached reads run: Redis tracks every key read on it. */
@@ -22,10 +37,15 @@ export interface TrackedReads {
  * tracking is set up again once both are ready. A connection that stays
  * open but no longer answers (a partition with no RST) is caught by the
  * PINGs of read-cache-liveness.ts: hits stop when none has been answered
- * for a second (less with a shorter max age).
+ * for a second (less with a shorter max age). `modeOf` gives the tracking
+ * arguments (none: the keys the reader reads; `BCAST PREFIX …` for key
+ * format 3, see read-cache-packed.ts); `retrack` applies a new one.
  */
-export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log): () => void {
+export function keepTracking (
+  conns: TrackedReads, cache: ReadCache, log?: Log, modeOf: () => TrackingMode = () => ({ args: [], key: '' })
+): Tracking {
   const { reader, invalidations } = conns
+  let onFor: string | undefined
   // Subscribed again below, after CLIENT ID: a connection in subscriber mode takes no other command.
   invalidations.options.autoResubscribe = false
   let attempt = 0
@@ -58,15 +78,19 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
   const setUp = async (mine: number) => {
     const id = await subscribe()
     if (mine !== attempt) return
-    await reader.client('TRACKING', 'ON', 'REDIRECT', id)
+    const mode = modeOf()
+    // Off first: a connection cannot switch between BCAST and key tracking while on.
+    await reader.client('TRACKING', 'OFF')
+    await reader.client('TRACKING', 'ON', 'REDIRECT', id, ...mode.args)
     if (mine !== attempt) return
     // On once the invalidation connection has answered a PING sent after TRACKING ON,
     // so hits can start at once rather than at the next beat.
     const sentAt = await liveness.ping()
     if (mine !== attempt || sentAt === undefined) return
     cache.setTracking(true)
+    onFor = mode.key
     liveness.confirm(sentAt)
-    log?.info({ redirect: id }, 'read cache: tracking on')
+    log?.info({ redirect: id, bcast: mode.args.includes('BCAST') }, 'read cache: tracking on')
   }
   const tryUp = () => {
     if (reader.status !== 'ready' || invalidations.status !== 'ready') return
@@ -79,6 +103,7 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
   }
   const down = () => {
     attempt++
+    onFor = undefined
     if (cache.tracking) log?.warn('read cache: a tracking connection closed; cache flushed')
     cache.setTracking(false)
   }
@@ -86,8 +111,7 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
     if (channel.toString() !== INVALIDATE_CHANNEL) return
     // RESP2 sends the keys as an array; null means all keys (FLUSHALL, FLUSHDB).
     if (message === null) cache.invalidate(null)
-    else if (Array.isArray(message)) for (const key of message) cache.invalidate(key.toString())
-    else cache.invalidate(message.toString())
+    else for (const key of Array.isArray(message) ? message : [message]) for (const k of invalidationTargets(key.toString())) cache.invalidate(k)
   }
 
   const invalidationsDown = () => {
@@ -102,7 +126,7 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
   invalidations.on('close', invalidationsDown)
   invalidations.on('messageBuffer', onMessage)
   tryUp()
-  return () => {
+  const stop = () => {
     for (const conn of [reader, invalidations]) {
       conn.off('ready', tryUp)
       conn.off('close', down)
@@ -111,6 +135,14 @@ export function keepTracking (conns: TrackedReads, cache: ReadCache, log?: Log):
     invalidations.off('close', invalidationsDown)
     liveness.stop()
     attempt++
+    onFor = undefined
     cache.setTracking(false)
   }
+  const retrack = () => {
+    attempt++
+    onFor = undefined
+    if (cache.tracking) cache.setTracking(false)
+    tryUp()
+  }
+  return { retrack, stop, get onFor () { return onFor } }
 }

@@ -62,14 +62,19 @@ export interface ReadCache {
   readonly livenessMs: number
   /** The cached hold of order `id`, or undefined (counted as a miss, and the caller reads Redis). */
   get: (id: string) => CachedHold | undefined
-  /** Call before reading order `id` from Redis at `key` (the key Redis tracks); undefined when the result must not be cached. */
+  /**
+   * Call before reading order `id` from Redis at `key` (the key Redis tracks,
+   * or on key format 3 the shard base: any invalidation in the shard while the
+   * read is in flight); undefined when the result must not be cached.
+   */
   begin: (id: string, key?: string) => Ticket | undefined
   /**
    * After the read: caches `hold` (undefined: nothing to cache, e.g. not found)
    * unless invalidated meanwhile, for at most `lifeMs` (how long Redis keeps
-   * the hold from now; undefined: no end set).
+   * the hold from now; undefined: no end set). `key` is the key whose
+   * invalidation drops the entry (default: the ticket's).
    */
-  end: (ticket: Ticket, hold: CachedHold | undefined, lifeMs?: number) => void
+  end: (ticket: Ticket, hold: CachedHold | undefined, lifeMs?: number, key?: string) => void
   /** Redis says `key` changed: every hold read through it is dropped; null: everything changed (FLUSHALL, FLUSHDB). */
   invalidate: (key: string | null) => void
   /** Drop everything and stop caching until tracking is on again (`on` true). */
@@ -109,8 +114,8 @@ interface Entry {
 export function createReadCache (opts: ReadCacheOptions): ReadCache {
   const { maxAgeMs, metrics } = opts
   const livenessMs = Math.min(maxAgeMs, MAX_LIVENESS_MS)
-  // The order ids read through each Redis key (one per key in the layouts so far; a layout
-  // that packs several holds into one key invalidates them together).
+  // The order ids read through each Redis key (one per key in formats 1 and 2; format 3
+  // packs several holds into one bucket, whose invalidation drops them together).
   const idsOfKey = new Map<string, Set<string>>()
   const unindex = (id: string, key: string) => {
     const ids = idsOfKey.get(key)
@@ -178,7 +183,7 @@ export function createReadCache (opts: ReadCacheOptions): ReadCache {
       else inFlight.set(key, { reads: 1, invalidated: false })
       return { id, key, epoch, startedAt: performance.now() }
     },
-    end (ticket, hold, lifeMs) {
+    end (ticket, hold, lifeMs, key = ticket.key) {
       const f = inFlight.get(ticket.key)
       if (!f) return
       const invalidated = f.invalidated
@@ -187,9 +192,9 @@ export function createReadCache (opts: ReadCacheOptions): ReadCache {
       // lru-cache takes a ttl of 0 as "never expires": an entry with no time left is not cached.
       const ttl = Math.floor(Math.min(maxAgeMs - (performance.now() - ticket.startedAt), lifeMs ?? Infinity))
       if (ttl < 1) return
-      entries.set(ticket.id, { hold, key: ticket.key }, { ttl })
-      let ids = idsOfKey.get(ticket.key)
-      if (ids === undefined) idsOfKey.set(ticket.key, ids = new Set())
+      entries.set(ticket.id, { hold, key }, { ttl })
+      let ids = idsOfKey.get(key)
+      if (ids === undefined) idsOfKey.set(key, ids = new Set())
       ids.add(ticket.id)
       report()
     },

@@ -9,7 +9,8 @@ export function testConfig (redisUrl: string, env: Record<string, string> = {}):
     REDIS_URL: redisUrl,
     KEY_PREFIX: `t${randomBytes(4).toString('hex')}:`,
     LOG_LEVEL: 'silent',
-    // TEST_KEY_FORMAT=3 runs a test file on another key format (docs/keys.md).
+    // TEST_KEY_FORMAT=1 (or 2) runs a test file on an older key format than the default 3 (docs/keys.md);
+    // a test that pins KEY_FORMAT in `env` keeps its own.
     ...(process.env.TEST_KEY_FORMAT ? { KEY_FORMAT: process.env.TEST_KEY_FORMAT } : {}),
     ...env
   })
