@@ -25,7 +25,9 @@ export async function readCheckout (ctx: StoreContext, id: string, render: Rende
   if (!rc) return { view: await getCheckout(ctx, id) }
   if (ctx.refusal) throw ctx.refusal
   // Tracking not on for this layout yet (just opened, or another key format): uncached.
-  if (!rc.follow(ctx.keys)) return { view: await getCheckout(ctx, id), cache: 'miss' }
+  // While the prefix migrates to format 3, a hold may be in either layout and the
+  // tracking covers one: reads go to Redis (getCheckout asks both) until `migrate finish`.
+  if (!rc.follow(ctx.keys) || ctx.keys.migration) return { view: await getCheckout(ctx, id), cache: 'miss' }
   if (ctx.keys.format === 3) return await readPacked(ctx, rc, id, render)
   const hit = rc.cache.get(id)
   if (hit) return { json: answerNow(hit), cache: 'hit' }
