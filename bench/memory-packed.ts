@@ -27,19 +27,24 @@ import { adminClient } from './util.js'
  * whatever the scripts of the format do is what is measured.
  *
  *   BENCH_MEMORY_SIZES  comma list of hold counts (default 100000,1000000)
+ *   BENCH_MEMORY_PARALLEL  cases run at once, each on its own redis-server (default 1). The
+ *                       memory figures do not depend on it; the Redis times per call do
+ *                       (cases compete for the CPU), so a run with more says so.
  *   BENCH_MAX_MINUTES   hard cap on the whole run (default 90)
  *   BENCH_DOCS          1: update docs/benchmarks.md, 0: do not; by default only a full run does
  */
 const DEFAULT_SIZES = [100_000, 1_000_000]
 const SIZES = envSizes('BENCH_MEMORY_SIZES', DEFAULT_SIZES)
 const MAX_MINUTES = envNumber('BENCH_MAX_MINUTES', 90, 1, 240)
+const PARALLEL = envNumber('BENCH_MEMORY_PARALLEL', 1, 1, 8)
 const TTL_MS = 6 * 3_600_000
 /**
  * Creates in flight while loading. Redis runs the scripts one at a time, so
- * more only lengthens the queue: 500 keeps the connection busy and each
- * reply well inside the connection's 2 s command timeout on a loaded machine.
+ * more only lengthens the queue: 200 keeps the connection busy and each
+ * reply well inside the connection's 2 s command timeout on a loaded machine
+ * (where a create took up to 1.5 ms of Redis time).
  */
-const IN_FLIGHT = 500
+const IN_FLIGHT = 200
 /** The measured phase of Redis time per call: new creates, then reads of loaded holds, this many each. */
 const COST_CALLS = 20_000
 const COST_IN_FLIGHT = 100
@@ -199,7 +204,7 @@ function section (results: Result[], command: string, date: string): string {
   const lines = [
     ...runHeader({ command, date, machine: machineLine(), code: codeVersion() }),
     '',
-    `Each case on a fresh redis-server started with the shipped \`redis.conf\` (\`hash-max-listpack-value 512\`; persistence off for the run) unless it says stock limits (Redis defaults, 64). Holds made with the store's \`createHold\` (ids of 25 characters, default \`KEY_PREFIX\` and \`KEY_SHARDS\`, ${IN_FLIGHT} in flight), ended with \`endHold\`; memory is \`used_memory\` after minus before, divided by the number of holds, once Redis has settled. Payload: a JSON object of ${PAYLOAD_LABEL}.`,
+    `Each case on a fresh redis-server started with the shipped \`redis.conf\` (\`hash-max-listpack-value 512\`; persistence off for the run) unless it says stock limits (Redis defaults, 64). Holds made with the store's \`createHold\` (ids of 25 characters, default \`KEY_PREFIX\` and \`KEY_SHARDS\`, ${IN_FLIGHT} in flight), ended with \`endHold\`; memory is \`used_memory\` after minus before, divided by the number of holds, once Redis has settled. Payload: a JSON object of ${PAYLOAD_LABEL}.${PARALLEL > 1 ? ` ${PARALLEL} cases ran at once, each on its own redis-server: the Redis times below include that competition for the CPU.` : ''}`,
     '',
     '**Memory per hold** (B)',
     '',
@@ -258,10 +263,13 @@ async function main (): Promise<void> {
   const startedAt = new Date()
   console.log(`bench:memory (format 3): sizes ${SIZES.map((s) => fmt(s)).join(', ')}`)
   const results: Result[] = []
-  for (const n of SIZES) {
-    for (const c of CASES) results.push(await measure(n, c))
-  }
-  const overrides = ['BENCH_MEMORY_SIZES', 'BENCH_MAX_MINUTES'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]}`)
+  // The longest cases first, so that with BENCH_MEMORY_PARALLEL the run ends with the short ones.
+  const tasks = [...SIZES].sort((a, b) => b - a).flatMap((n) => [...CASES].reverse().map((c) => ({ n, c })))
+  await pool(tasks.length, PARALLEL, async (i) => {
+    const { n, c } = tasks[i] as { n: number, c: Case }
+    results.push(await measure(n, c))
+  })
+  const overrides = ['BENCH_MEMORY_SIZES', 'BENCH_MEMORY_PARALLEL', 'BENCH_MAX_MINUTES'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]}`)
   const text = section(results, [...overrides, 'npm run bench:memory'].join(' '), startedAt.toISOString().slice(0, 10))
   console.log('\n' + text)
   const dir = join(root, 'bench', 'results')
