@@ -5,10 +5,11 @@ import type { Redis } from 'ioredis'
 import type { KeyFormat } from '../src/keys.js'
 import { createHold, endHold, getCheckout } from '../src/store/checkout-store.js'
 import { root } from './children.js'
+import { cpuBetween, sampleCpu } from './cpu.js'
 import { codeVersion } from './machine.js'
 import {
-  commandStats, createHolds, envNumber, envSizes, fmt, guardRun, holdId, machineLine, openRecordedStore, payloadOfSize, pool,
-  settledMemory, statsDelta, warmUp, type BenchStore, type CommandStats
+  createHolds, envNumber, envSizes, fmt, guardRun, holdId, machineLine, openRecordedStore, payloadOfSize, pool,
+  retried, settledMemory, statsDelta, warmUp, type BenchStore, type CommandStats
 } from './memory-kit.js'
 import { startRedisServer } from './redis-server.js'
 import { runHeader, writeDoc } from './report.js'
@@ -40,11 +41,11 @@ const PARALLEL = envNumber('BENCH_MEMORY_PARALLEL', 1, 1, 8)
 const TTL_MS = 6 * 3_600_000
 /**
  * Creates in flight while loading. Redis runs the scripts one at a time, so
- * more only lengthens the queue: 200 keeps the connection busy and each
+ * more only lengthens the queue: 100 keeps the connection busy and each
  * reply well inside the connection's 2 s command timeout on a loaded machine
  * (where a create took up to 1.5 ms of Redis time).
  */
-const IN_FLIGHT = 200
+const IN_FLIGHT = 100
 /** The measured phase of Redis time per call: new creates, then reads of loaded holds, this many each. */
 const COST_CALLS = 20_000
 const COST_IN_FLIGHT = 100
@@ -85,6 +86,9 @@ interface Cost {
   /** Redis µs per call of the script (EVALSHA) or command, from the commandstats delta. */
   createUs: number
   readUs: number
+  /** redis-server CPU time (user + sys) per call over the phase, µs: the server's own work, all commands included. */
+  createCpuUs: number
+  readCpuUs: number
   /** Per call: the commands the script ran, with their µs (inner commands count inside the script's own µs too). */
   createInner: Record<string, { calls: number, us: number }>
   readInner: Record<string, { calls: number, us: number }>
@@ -119,13 +123,18 @@ function perCall (delta: CommandStats, script: string[]): { us: number, calls: n
   return { us: usec / Math.max(1, calls), calls, inner }
 }
 
-/** Redis time per call over a phase of `COST_CALLS` calls, from the commandstats delta of `commands`. */
-async function phase (admin: Redis, commands: string[], op: (i: number) => Promise<unknown>): Promise<ReturnType<typeof perCall>> {
-  const from = await commandStats(admin)
+/**
+ * Redis time per call over a phase of `COST_CALLS` calls, from the
+ * commandstats delta of `commands`; and redis-server's CPU time (user + sys)
+ * per call over the phase, which waiting for a CPU does not inflate.
+ */
+async function phase (admin: Redis, commands: string[], op: (i: number) => Promise<unknown>): Promise<ReturnType<typeof perCall> & { cpuUs: number }> {
+  const from = await sampleCpu(admin, [])
   await pool(COST_CALLS, COST_IN_FLIGHT, async (i) => { await op(i) })
-  const measured = perCall(statsDelta(from, await commandStats(admin)), commands)
+  const to = await sampleCpu(admin, [])
+  const measured = perCall(statsDelta(from.commands, to.commands), commands)
   if (measured.calls < COST_CALLS) throw new Error(`commandstats counted ${measured.calls} calls of ${commands.join('/')} for ${COST_CALLS} operations`)
-  return measured
+  return { ...measured, cpuUs: cpuBetween(from, to).redisMs * 1000 / COST_CALLS }
 }
 
 /** Loaded holds spread over the whole index, in an order unrelated to their shard. */
@@ -145,7 +154,7 @@ async function measure (n: number, c: Case): Promise<Result> {
     const before = await settledMemory(admin)
     const t = Date.now()
     if (c.format === undefined) {
-      await pool(n, 1000, async (i) => { await s.redis.set(s.keys.order(list[i] as string).timer, '1', 'PX', TTL_MS) })
+      await pool(n, IN_FLIGHT, async (i) => { await s.redis.set(s.keys.order(list[i] as string).timer, '1', 'PX', TTL_MS) })
     } else {
       await createHolds(s, list, () => TTL_MS, c.payload ? PAYLOAD : undefined, IN_FLIGHT)
     }
@@ -162,20 +171,20 @@ async function measure (n: number, c: Case): Promise<Result> {
       const newIds = Array.from({ length: COST_CALLS }, (_v, i) => holdId('new-', i))
       const create = c.format === undefined
         ? await phase(admin, ['set'], async (i) => await s.redis.set(s.keys.order(newIds[i] as string).timer, '1', 'PX', TTL_MS))
-        : await phase(admin, ['evalsha', 'eval'], async (i) => await createHold(s.ctx, { id: newIds[i] as string, ttlMs: TTL_MS }))
+        : await phase(admin, ['evalsha', 'eval'], async (i) => await retried(async () => await createHold(s.ctx, { id: newIds[i] as string, ttlMs: TTL_MS }), 'CHECKOUT_EXISTS'))
       const read = c.format === undefined
         ? await phase(admin, ['get'], async (i) => await s.redis.get(s.keys.order(list[spread(n, i)] as string).timer))
-        : await phase(admin, ['evalsha', 'eval'], async (i) => await getCheckout(s.ctx, list[spread(n, i)] as string))
+        : await phase(admin, ['evalsha', 'eval'], async (i) => await retried(async () => await getCheckout(s.ctx, list[spread(n, i)] as string)))
       load[1] = load1()
-      result.cost = { createUs: create.us, readUs: read.us, createInner: create.inner, readInner: read.inner, load }
-      console.log(`    Redis µs per create ${create.us.toFixed(1)}, per read ${read.us.toFixed(1)} (load ${load.join(' → ')})`)
+      result.cost = { createUs: create.us, readUs: read.us, createCpuUs: create.cpuUs, readCpuUs: read.cpuUs, createInner: create.inner, readInner: read.inner, load }
+      console.log(`    Redis µs per create ${create.us.toFixed(1)} (CPU ${create.cpuUs.toFixed(1)}), per read ${read.us.toFixed(1)} (CPU ${read.cpuUs.toFixed(1)}) (load ${load.join(' → ')})`)
       extra = newIds
     }
 
     if (n <= c.endUpTo) {
       const all = [...list, ...extra]
       const t2 = Date.now()
-      await pool(all.length, IN_FLIGHT, async (i) => { await endHold(s.ctx, all[i] as string, 'completed') })
+      await pool(all.length, IN_FLIGHT, async (i) => { await retried(async () => await endHold(s.ctx, all[i] as string, 'completed'), 'CHECKOUT_NOT_PENDING') })
       result.endMs = Date.now() - t2
       result.endedPerHold = (await settledMemory(admin) - before) / all.length
       console.log(`    ended: ${fmt(result.endedPerHold)} B per hold (ended in ${(result.endMs / 1000).toFixed(1)} s)`)
@@ -227,8 +236,8 @@ function section (results: Result[], command: string, date: string): string {
   memRow(`format 3, ended, ${PAYLOAD_LABEL} payload, shipped redis.conf`, 'payload-shipped', undefined, (r) => r.endedPerHold)
 
   lines.push('', `**Redis time per call** (µs, \`INFO commandstats\`): usec over calls of \`evalsha\` (each store call is one script), or of \`SET\` / \`GET\` for the baseline, over ${fmt(COST_CALLS)} creates of new holds, then ${fmt(COST_CALLS)} reads of loaded holds, ${COST_IN_FLIGHT} in flight, on top of the loaded holds.`, '',
-    '| Holds loaded | Operation | Plain key | Format 1 | Format 3 | Format 3 / plain | Format 3 / format 1 | Target | Verdict | Load average during the phase |',
-    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |')
+    '| Holds loaded | Operation | Plain key | Format 1 | Format 3 | Format 3 / plain | Format 3 / format 1 | Target | Verdict | redis-server CPU µs per call: plain / format 1 / format 3 | Load average during the phase |',
+    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |')
   for (const n of sizes) {
     for (const op of ['create', 'read'] as const) {
       const pick = (r: Result | undefined) => r?.cost ? (op === 'create' ? r.cost.createUs : r.cost.readUs) : undefined
@@ -236,8 +245,9 @@ function section (results: Result[], command: string, date: string): string {
       const f1 = pick(get(n, 'format-1'))
       const f3 = pick(get(n, 'pending'))
       const limit = op === 'create' ? TARGETS.createUs : TARGETS.readUs
+      const cpu = (['baseline', 'format-1', 'pending'] as const).map((name) => { const c = get(n, name)?.cost; return c ? (op === 'create' ? c.createCpuUs : c.readCpuUs) : undefined })
       const loads = (['baseline', 'format-1', 'pending'] as const).map((name) => get(n, name)?.cost?.load).filter((l) => l !== undefined).flat()
-      lines.push(`| ${fmt(n)} | ${op === 'create' ? 'create (`SET` / `createHold`)' : 'read (`GET` / `getCheckout`)'} | ${fmt(plain, 1)} | ${fmt(f1, 1)} | ${fmt(f3, 1)} | ${ratio(f3, plain)} | ${ratio(f3, f1)} | ≤ ${limit} | ${verdict(f3, limit, 'µs')} | ${loads.length > 0 ? `${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}` : '–'} |`)
+      lines.push(`| ${fmt(n)} | ${op === 'create' ? 'create (`SET` / `createHold`)' : 'read (`GET` / `getCheckout`)'} | ${fmt(plain, 1)} | ${fmt(f1, 1)} | ${fmt(f3, 1)} | ${ratio(f3, plain)} | ${ratio(f3, f1)} | ≤ ${limit} | ${verdict(f3, limit, 'µs')} | ${cpu.map((v) => fmt(v, 1)).join(' / ')} | ${loads.length > 0 ? `${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}` : '–'} |`)
     }
   }
   const largest = sizes.at(-1) as number
@@ -263,14 +273,21 @@ async function main (): Promise<void> {
   const startedAt = new Date()
   console.log(`bench:memory (format 3): sizes ${SIZES.map((s) => fmt(s)).join(', ')}`)
   const results: Result[] = []
+  const errors: string[] = []
   // The longest cases first, so that with BENCH_MEMORY_PARALLEL the run ends with the short ones.
   const tasks = [...SIZES].sort((a, b) => b - a).flatMap((n) => [...CASES].reverse().map((c) => ({ n, c })))
   await pool(tasks.length, PARALLEL, async (i) => {
     const { n, c } = tasks[i] as { n: number, c: Case }
-    results.push(await measure(n, c))
+    try {
+      results.push(await measure(n, c))
+    } catch (err) {
+      errors.push(`${fmt(n)} ${c.name}: ${err instanceof Error ? err.message : String(err)}`)
+      console.log(`  ${errors.at(-1) ?? ''}`)
+    }
   })
   const overrides = ['BENCH_MEMORY_SIZES', 'BENCH_MEMORY_PARALLEL', 'BENCH_MAX_MINUTES'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]}`)
-  const text = section(results, [...overrides, 'npm run bench:memory'].join(' '), startedAt.toISOString().slice(0, 10))
+  const text = section(results, [...overrides, 'npm run bench:memory'].join(' '), startedAt.toISOString().slice(0, 10)) +
+    errors.map((e) => `\n- failed: ${e}`).join('')
   console.log('\n' + text)
   const dir = join(root, 'bench', 'results')
   mkdirSync(dir, { recursive: true })
@@ -278,11 +295,12 @@ async function main (): Promise<void> {
   writeFileSync(file, JSON.stringify(results, null, 2))
   console.log(`\nraw results: ${file}; whole run ${((Date.now() - startedAt.getTime()) / 60_000).toFixed(1)} min`)
   const full = SIZES.length === DEFAULT_SIZES.length && DEFAULT_SIZES.every((s) => SIZES.includes(s))
-  if (process.env.BENCH_DOCS === '1' || (process.env.BENCH_DOCS !== '0' && full)) {
+  if (process.env.BENCH_DOCS === '1' || (process.env.BENCH_DOCS !== '0' && full && errors.length === 0)) {
     writeDoc(join(root, 'docs', 'benchmarks.md'), text, 'memory-format-3')
     console.log('updated docs/benchmarks.md')
   }
   stopGuard()
+  process.exitCode = errors.length > 0 ? 1 : 0
 }
 
 await main()
