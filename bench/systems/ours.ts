@@ -1,10 +1,11 @@
 import { loadConfig } from '../../src/config.js'
 import type { KeyFormat } from '../../src/keys.js'
-import { closeRedis, createRedis } from '../../src/redis/connection.js'
+import { closeRedis } from '../../src/redis/connection.js'
 import { createHold, getCheckout } from '../../src/store/checkout-store.js'
-import { createStoreContext, type StoreContext } from '../../src/store/context.js'
+import { createStoreContext } from '../../src/store/context.js'
 import { openKeyspace } from '../../src/store/layout.js'
 import { spawnNode } from '../children.js'
+import { benchRedis } from '../memory-kit.js'
 import { adminClient, clientList, inChunks, sleep, until } from '../util.js'
 import { emptyReport, leadTime, noteScheduled, type BenchSystem } from './types.js'
 
@@ -15,24 +16,6 @@ import { emptyReport, leadTime, noteScheduled, type BenchSystem } from './types.
 const HANDLER = 'bench/handler.ts'
 const IN_FLIGHT = 500
 
-/**
- * createHold, sent again when the connection's command timeout gave up on it
- * (a machine loaded by other work can answer later than 2 s); a first try
- * that had landed makes the retry answer CHECKOUT_EXISTS, and its hold
- * stands. Returns the hold's deadline.
- */
-async function create (ctx: StoreContext, id: string, ttlMs: number): Promise<number> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return (await createHold(ctx, { id, ttlMs })).expiresAt
-    } catch (err) {
-      const code = (err as { code?: unknown }).code
-      if (attempt > 1 && code === 'CHECKOUT_EXISTS') return (await getCheckout(ctx, id)).expiresAt
-      if (code !== 'REDIS_UNAVAILABLE' || attempt >= 5) throw err
-    }
-  }
-}
-
 export const ours: BenchSystem = {
   name: 'ours',
   label: 'checkout-expiry',
@@ -41,7 +24,7 @@ export const ours: BenchSystem = {
   async producer (cell) {
     // The same defaults (prefix, shards, retention) the worker processes read.
     const config = loadConfig({ ...process.env, REDIS_URL: cell.redisUrl })
-    const redis = createRedis({ url: cell.redisUrl, role: 'worker', name: 'bench:producer' })
+    const redis = benchRedis(cell.redisUrl, 'bench:producer')
     // Records the layout (KEY_FORMAT) for the fresh Redis, as the API would; the workers, started next, follow it.
     const keys = await openKeyspace(redis, config.KEY_PREFIX, config.KEY_SHARDS, console, config.KEY_FORMAT as KeyFormat)
     const ctx = createStoreContext(redis, keys, config.CHECKOUT_RESULT_RETENTION_MS)
@@ -51,7 +34,8 @@ export const ours: BenchSystem = {
         await inChunks(holds, IN_FLIGHT, async (chunk) => {
           await Promise.all(chunk.map(async (hold) => {
             const ttlMs = leadTime(hold.deadline)
-            noteScheduled(report, hold.id, ttlMs, await create(ctx, hold.id, ttlMs))
+            const view = await createHold(ctx, { id: hold.id, ttlMs })
+            noteScheduled(report, hold.id, ttlMs, view.expiresAt)
           }))
         })
         return report
