@@ -31,6 +31,8 @@ import { adminClient } from './util.js'
  *   BENCH_MEMORY_PARALLEL  cases run at once, each on its own redis-server (default 1). The
  *                       memory figures do not depend on it; the Redis times per call do
  *                       (cases compete for the CPU), so a run with more says so.
+ *   BENCH_MEMORY_CASES  comma list of cases (default all: baseline,format-1,pending,payload-shipped,payload-stock);
+ *                       a run of some of them leaves docs/benchmarks.md alone
  *   BENCH_MAX_MINUTES   hard cap on the whole run (default 90)
  *   BENCH_DOCS          1: update docs/benchmarks.md, 0: do not; by default only a full run does
  */
@@ -44,6 +46,9 @@ const TTL_MS = 6 * 3_600_000
  * more only lengthens the queue: 200 keep it busy (auto-pipelined).
  */
 const IN_FLIGHT = 200
+const CASE_NAMES: CaseName[] = ['baseline', 'format-1', 'pending', 'payload-shipped', 'payload-stock']
+const PICKED = (process.env.BENCH_MEMORY_CASES ?? '').split(',').map((c) => c.trim()).filter(Boolean)
+for (const c of PICKED) if (!(CASE_NAMES as string[]).includes(c)) throw new Error(`BENCH_MEMORY_CASES: unknown case "${c}"; expected some of ${CASE_NAMES.join(',')}`)
 /** The measured phase of Redis time per call: new creates, then reads of loaded holds, this many each. */
 const COST_CALLS = 20_000
 const COST_IN_FLIGHT = 100
@@ -273,7 +278,8 @@ async function main (): Promise<void> {
   const results: Result[] = []
   const errors: string[] = []
   // The longest cases first, so that with BENCH_MEMORY_PARALLEL the run ends with the short ones.
-  const tasks = [...SIZES].sort((a, b) => b - a).flatMap((n) => [...CASES].reverse().map((c) => ({ n, c })))
+  const cases = CASES.filter((c) => PICKED.length === 0 || PICKED.includes(c.name))
+  const tasks = [...SIZES].sort((a, b) => b - a).flatMap((n) => [...cases].reverse().map((c) => ({ n, c })))
   await pool(tasks.length, PARALLEL, async (i) => {
     const { n, c } = tasks[i] as { n: number, c: Case }
     try {
@@ -283,7 +289,7 @@ async function main (): Promise<void> {
       console.log(`  ${errors.at(-1) ?? ''}`)
     }
   })
-  const overrides = ['BENCH_MEMORY_SIZES', 'BENCH_MEMORY_PARALLEL', 'BENCH_MAX_MINUTES'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]}`)
+  const overrides = ['BENCH_MEMORY_SIZES', 'BENCH_MEMORY_CASES', 'BENCH_MEMORY_PARALLEL', 'BENCH_MAX_MINUTES'].filter((v) => process.env[v]).map((v) => `${v}=${process.env[v]}`)
   const text = section(results, [...overrides, 'npm run bench:memory'].join(' '), startedAt.toISOString().slice(0, 10)) +
     errors.map((e) => `\n- failed: ${e}`).join('')
   console.log('\n' + text)
@@ -292,7 +298,7 @@ async function main (): Promise<void> {
   const file = join(dir, `memory-format-3-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`)
   writeFileSync(file, JSON.stringify(results, null, 2))
   console.log(`\nraw results: ${file}; whole run ${((Date.now() - startedAt.getTime()) / 60_000).toFixed(1)} min`)
-  const full = SIZES.length === DEFAULT_SIZES.length && DEFAULT_SIZES.every((s) => SIZES.includes(s))
+  const full = SIZES.length === DEFAULT_SIZES.length && DEFAULT_SIZES.every((s) => SIZES.includes(s)) && PICKED.length === 0
   if (process.env.BENCH_DOCS === '1' || (process.env.BENCH_DOCS !== '0' && full && errors.length === 0)) {
     writeDoc(join(root, 'docs', 'benchmarks.md'), text, 'memory-format-3')
     console.log('updated docs/benchmarks.md')
