@@ -19,7 +19,7 @@ import { ours } from './systems/ours.js'
  */
 const opts = readOptions()
 const systems = [ours, keyspace, bullmq].filter((s) => opts.systems.includes(s.name))
-const scenarios = allScenarios(opts.scale).filter((s) => opts.scenarios.includes(s.key))
+const scenarios = allScenarios(opts.scale, opts.pending).filter((s) => opts.scenarios.includes(s.key))
 
 // Whatever happens, the redis-servers and workers this run started go with it.
 process.on('exit', killAll)

@@ -6,7 +6,7 @@ import { createHold, getCheckout } from '../src/store/checkout-store.js'
 import { root, type NodeChild } from './children.js'
 import { cpuBetween, sampleCpu, type CpuUse } from './cpu.js'
 import { codeVersion } from './machine.js'
-import { createHolds, envNumber, envSizes, fmt, guardRun, holdId, machineLine, openStore, pool, warmUp, type BenchStore } from './memory-kit.js'
+import { createHolds, envNumber, envSizes, fmt, guardRun, holdId, machineLine, openRecordedStore, pool, warmUp, type BenchStore } from './memory-kit.js'
 import { readRecords } from './record.js'
 import { startRedisServer } from './redis-server.js'
 import { runHeader, writeDoc } from './report.js'
@@ -175,24 +175,27 @@ async function expiryCost (store: BenchStore, admin: Redis, url: string, port: n
 async function measure (pending: number, dir: string): Promise<Cell> {
   const redis = await startRedisServer()
   const admin = adminClient(redis.port, 'bench:growth-admin')
-  const store = openStore(redis.url, 'bench:growth')
   const cell: Cell = { pending, backgroundMs: 0 }
+  let store: BenchStore | undefined
   try {
-    await warmUp(store, BACKGROUND_TTL_MS)
+    // In the layout a worker started on this Redis follows (KEY_FORMAT for a fresh one).
+    store = await openRecordedStore(redis.url, 'bench:growth')
+    const s = store
+    await warmUp(s, BACKGROUND_TTL_MS)
     const t = Date.now()
-    await createHolds(store, Array.from({ length: pending }, (_v, i) => holdId('bg-', i)),
+    await createHolds(s, Array.from({ length: pending }, (_v, i) => holdId('bg-', i)),
       (i) => BACKGROUND_TTL_MS + Math.floor(i * 3_600_000 / pending))
     cell.backgroundMs = Date.now() - t
     console.log(`${fmt(pending)} pending: background created in ${(cell.backgroundMs / 1000).toFixed(1)} s`)
-    cell.create = await opCost(admin, async (i) => await createHold(store.ctx, { id: holdId('new-', i), ttlMs: BACKGROUND_TTL_MS }))
+    cell.create = await opCost(admin, async (i) => await createHold(s.ctx, { id: holdId('new-', i), ttlMs: BACKGROUND_TTL_MS }))
     console.log(`  create: ${fmt(cell.create.p50Us)} µs one at a time, ${fmt(cell.create.wallUs)} µs at ${IN_FLIGHT} in flight, ` +
       `${fmt(cell.create.commands, 1)} commands, ${fmt(cell.create.redisCpuUs)} µs Redis CPU`)
     // Background holds spread over the whole index, in an order unrelated to their shard.
     const stride = 7919
-    cell.read = await opCost(admin, async (i) => await getCheckout(store.ctx, holdId('bg-', (i * stride) % pending)))
+    cell.read = await opCost(admin, async (i) => await getCheckout(s.ctx, holdId('bg-', (i * stride) % pending)))
     console.log(`  read: ${fmt(cell.read.p50Us)} µs one at a time, ${fmt(cell.read.wallUs)} µs at ${IN_FLIGHT} in flight, ` +
       `${fmt(cell.read.commands, 1)} commands, ${fmt(cell.read.redisCpuUs)} µs Redis CPU`)
-    const e = await expiryCost(store, admin, redis.url, redis.port, pending, dir)
+    const e = await expiryCost(s, admin, redis.url, redis.port, pending, dir)
     cell.expiry = e
     const l = e.delivery.lateness
     console.log(`  expiry: ${fmt(e.delivery.delivered)}/${fmt(e.due)} delivered, ${fmt(e.delivery.duplicated)} duplicated, lateness p50 ${fmt(l?.p50)} p99 ${fmt(l?.p99)} max ${fmt(l?.max)} ms, ` +
@@ -201,7 +204,7 @@ async function measure (pending: number, dir: string): Promise<Cell> {
     cell.error = err instanceof Error ? err.message : String(err)
     console.log(`  error: ${cell.error}`)
   } finally {
-    await store.close().catch(() => {})
+    await store?.close().catch(() => {})
     admin.disconnect()
     await redis.destroy()
   }

@@ -1,10 +1,12 @@
 import { cpus, loadavg } from 'node:os'
-import type { Redis } from 'ioredis'
+import { Redis } from 'ioredis'
 import { loadConfig, type Config } from '../src/config.js'
-import { createKeyspace, type Keyspace } from '../src/keys.js'
-import { closeRedis, createRedis } from '../src/redis/connection.js'
+import { createKeyspace, type KeyFormat, type Keyspace } from '../src/keys.js'
+import { closeRedis } from '../src/redis/connection.js'
+import { DEFAULT_TIMEOUTS, roleOptions } from '../src/redis/options.js'
 import { createHold } from '../src/store/checkout-store.js'
 import { createStoreContext, type StoreContext } from '../src/store/context.js'
+import { openKeyspace } from '../src/store/layout.js'
 import { killAll } from './children.js'
 import { redisVersion } from './redis-server.js'
 import { sleep } from './util.js'
@@ -44,13 +46,65 @@ export interface BenchStore {
   close: () => Promise<void>
 }
 
-/** A store context as the API builds it by default (KEY_PREFIX, KEY_SHARDS, retention from loadConfig), on a worker-role connection. */
+/**
+ * A worker-role connection (auto-pipelining, waits out a reconnect) without
+ * its 2 s command timeout: the benchmark loads up to a million holds with
+ * hundreds in flight on a machine shared with other work, where a process
+ * starved of CPU for a moment would otherwise see every reply it has not yet
+ * read time out. The store calls and scripts are the real ones.
+ */
+export function benchRedis (url: string, name: string): Redis {
+  return new Redis(url, { ...roleOptions('worker', DEFAULT_TIMEOUTS), commandTimeout: undefined, connectionName: name })
+}
+
+/** A store context as the API builds it by default (KEY_PREFIX, KEY_SHARDS, retention from loadConfig), on a benchRedis connection. */
 export function openStore (redisUrl: string, name = 'bench:store', keyspace?: Keyspace): BenchStore {
   const config = loadConfig({ ...process.env, REDIS_URL: redisUrl })
   const keys = keyspace ?? createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
-  const redis = createRedis({ url: redisUrl, role: 'worker', name })
+  const redis = benchRedis(redisUrl, name)
   const ctx = createStoreContext(redis, keys, config.CHECKOUT_RESULT_RETENTION_MS)
   return { config, keys, ctx, redis, close: async () => await closeRedis(redis) }
+}
+
+/**
+ * A store context whose keyspace follows the layout recorded in Redis, or
+ * records one in `format` (default KEY_FORMAT) for a new prefix: what the API
+ * and the worker do at start, so holds made here are the ones a worker
+ * started on the same Redis looks for.
+ */
+export async function openRecordedStore (redisUrl: string, name = 'bench:store', format?: KeyFormat): Promise<BenchStore> {
+  const config = loadConfig({ ...process.env, REDIS_URL: redisUrl })
+  const redis = benchRedis(redisUrl, name)
+  try {
+    const keys = await openKeyspace(redis, config.KEY_PREFIX, config.KEY_SHARDS, console, format ?? config.KEY_FORMAT as KeyFormat)
+    const ctx = createStoreContext(redis, keys, config.CHECKOUT_RESULT_RETENTION_MS)
+    return { config, keys, ctx, redis, close: async () => await closeRedis(redis) }
+  } catch (err) {
+    await closeRedis(redis)
+    throw err
+  }
+}
+
+/** Calls and µs per command (`INFO commandstats`), e.g. `evalsha`, `hset`. */
+export type CommandStats = Map<string, { calls: number, usec: number }>
+
+export async function commandStats (admin: Redis): Promise<CommandStats> {
+  const out: CommandStats = new Map()
+  for (const m of String(await admin.info('commandstats')).matchAll(/^cmdstat_(\S+?):calls=(\d+),usec=(\d+)/gm)) {
+    out.set(m[1] as string, { calls: Number(m[2]), usec: Number(m[3]) })
+  }
+  return out
+}
+
+/** What each command added between two readings; the readings' own INFO left out. */
+export function statsDelta (from: CommandStats, to: CommandStats): CommandStats {
+  const out: CommandStats = new Map()
+  for (const [name, t] of to) {
+    if (name === 'info') continue
+    const f = from.get(name) ?? { calls: 0, usec: 0 }
+    if (t.calls > f.calls) out.set(name, { calls: t.calls - f.calls, usec: t.usec - f.usec })
+  }
+  return out
 }
 
 /** Runs fn(0..count-1) with at most `concurrency` calls in flight. */

@@ -4,6 +4,8 @@ import type { SystemName } from './systems/types.js'
 /**
  * Benchmark settings, from the environment:
  *   BENCH_SCALE       multiplies every hold count (default 1; 0.1 for a quick run)
+ *   BENCH_PENDING     scenario A's background holds, pending while the measured ones come due
+ *                     (default 100,000 × BENCH_SCALE; 1M accepted); not a full run when set
  *   BENCH_SCENARIOS   comma list of A-J (default A-F; the burst scenarios G-J run only when named)
  *   BENCH_SYSTEMS     comma list of ours, keyspace, bullmq (default all)
  *   BENCH_GRACE_MS    how long after the last deadline a handler may still run (default 15000)
@@ -15,6 +17,8 @@ import type { SystemName } from './systems/types.js'
  */
 export interface BenchOptions {
   scale: number
+  /** Scenario A's background (pending) holds, when BENCH_PENDING sets them. */
+  pending?: number
   scenarios: ScenarioKey[]
   systems: SystemName[]
   graceMs: number
@@ -50,19 +54,29 @@ function number (raw: string | undefined, dflt: number, name: string, min: numbe
   return n
 }
 
+/** A hold count: 1000, 100k, 1M or 1e6. */
+function count (raw: string, name: string): number {
+  const m = /^(\d+(?:\.\d+)?(?:e\d+)?)([kKmM]?)$/.exec(raw.trim())
+  const n = m ? Number(m[1]) * ({ k: 1e3, m: 1e6 }[(m[2] ?? '').toLowerCase()] ?? 1) : Number.NaN
+  if (!Number.isInteger(n) || n < 0 || n > 5_000_000) throw new Error(`${name}=${raw}: expected a count from 0 to 5,000,000`)
+  return n
+}
+
 export function readOptions (env: NodeJS.ProcessEnv = process.env): BenchOptions {
   const scale = number(env.BENCH_SCALE, 1, 'BENCH_SCALE', 0.001, 10)
   const scenarios = list(env.BENCH_SCENARIOS, ALL_SCENARIOS, 'BENCH_SCENARIOS', MAIN_SCENARIOS)
   const systems = list(env.BENCH_SYSTEMS, ALL_SYSTEMS, 'BENCH_SYSTEMS')
-  const everything = scale === 1 && systems.length === ALL_SYSTEMS.length
+  const pending = env.BENCH_PENDING === undefined || env.BENCH_PENDING.trim() === '' ? undefined : count(env.BENCH_PENDING, 'BENCH_PENDING')
+  const everything = scale === 1 && systems.length === ALL_SYSTEMS.length && pending === undefined
   const main = scenarios.filter((s) => !isBurst(s))
   const full = everything && main.length === MAIN_SCENARIOS.length
   const fullBurst = everything && scenarios.filter(isBurst).length === BURST_KEYS.length
-  const overrides = ['BENCH_SCALE', 'BENCH_SCENARIOS', 'BENCH_SYSTEMS', 'BENCH_GRACE_MS', 'BENCH_LOG_LEVEL', 'BENCH_CPU_PROF']
+  const overrides = ['BENCH_SCALE', 'BENCH_PENDING', 'BENCH_SCENARIOS', 'BENCH_SYSTEMS', 'BENCH_GRACE_MS', 'BENCH_LOG_LEVEL', 'BENCH_CPU_PROF']
     .filter((name) => env[name] !== undefined && env[name] !== '')
     .map((name) => `${name}=${env[name]}`)
   return {
     scale,
+    ...pending === undefined ? {} : { pending },
     scenarios,
     systems,
     graceMs: number(env.BENCH_GRACE_MS, 15_000, 'BENCH_GRACE_MS', 1000, 120_000),

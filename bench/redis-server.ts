@@ -28,11 +28,16 @@ export function redisVersion (): string {
   return /v=(\S+)/.exec(out.stdout)?.[1] ?? out.stdout.trim()
 }
 
-export async function startRedisServer (opts: { appendonly?: boolean, extraArgs?: string[] } = {}): Promise<BenchRedis> {
+/**
+ * `config`: a configuration file read first (e.g. the shipped redis.conf);
+ * port, bind address, directory and persistence given here override it.
+ */
+export async function startRedisServer (opts: { appendonly?: boolean, extraArgs?: string[], config?: string } = {}): Promise<BenchRedis> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'ce-bench-redis-'))
   trackDir(dir)
   const args = [
+    ...opts.config === undefined ? [] : [opts.config],
     '--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
     '--appendonly', opts.appendonly === true ? 'yes' : 'no',
     ...opts.extraArgs ?? []

@@ -48,15 +48,17 @@ export const isBurst = (key: ScenarioKey): key is BurstKey => (BURST_KEYS as str
 
 export const BACKGROUND_TTL_MS = 30 * 60_000
 
-export function scenarios (scale: number): Scenario[] {
+/** `pending`: scenario A's background holds (BENCH_PENDING), instead of 100,000 × scale. */
+export function scenarios (scale: number, pending?: number): Scenario[] {
   const n = (count: number) => Math.max(10, Math.round(count * scale))
+  const background = pending ?? n(100_000)
   return [
     {
       key: 'A',
       title: 'steady',
-      description: `${n(100_000).toLocaleString('en')} background holds due in 30 min, then ${n(10_000).toLocaleString('en')} holds due evenly over 10 s (${Math.round(n(10_000) / 10).toLocaleString('en')}/s); one worker`,
+      description: `${background.toLocaleString('en')} background holds due in 30 min, then ${n(10_000).toLocaleString('en')} holds due evenly over 10 s (${Math.round(n(10_000) / 10).toLocaleString('en')}/s); one worker`,
       workers: 1,
-      background: n(100_000),
+      background,
       holds: n(10_000),
       windowMs: 10_000,
       appendonly: false,

@@ -1,9 +1,11 @@
 import { loadConfig } from '../../src/config.js'
-import { createKeyspace } from '../../src/keys.js'
-import { closeRedis, createRedis } from '../../src/redis/connection.js'
+import type { KeyFormat } from '../../src/keys.js'
+import { closeRedis } from '../../src/redis/connection.js'
 import { createHold, getCheckout } from '../../src/store/checkout-store.js'
 import { createStoreContext } from '../../src/store/context.js'
+import { openKeyspace } from '../../src/store/layout.js'
 import { spawnNode } from '../children.js'
+import { benchRedis } from '../memory-kit.js'
 import { adminClient, clientList, inChunks, sleep, until } from '../util.js'
 import { emptyReport, leadTime, noteScheduled, type BenchSystem } from './types.js'
 
@@ -22,8 +24,10 @@ export const ours: BenchSystem = {
   async producer (cell) {
     // The same defaults (prefix, shards, retention) the worker processes read.
     const config = loadConfig({ ...process.env, REDIS_URL: cell.redisUrl })
-    const redis = createRedis({ url: cell.redisUrl, role: 'worker', name: 'bench:producer' })
-    const ctx = createStoreContext(redis, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS), config.CHECKOUT_RESULT_RETENTION_MS)
+    const redis = benchRedis(cell.redisUrl, 'bench:producer')
+    // Records the layout (KEY_FORMAT) for the fresh Redis, as the API would; the workers, started next, follow it.
+    const keys = await openKeyspace(redis, config.KEY_PREFIX, config.KEY_SHARDS, console, config.KEY_FORMAT as KeyFormat)
+    const ctx = createStoreContext(redis, keys, config.CHECKOUT_RESULT_RETENTION_MS)
     return {
       async create (holds) {
         const report = emptyReport()
