@@ -81,6 +81,9 @@ async function migrate (t: Test, from: KeyFormat): Promise<void> {
   const started = await ctl(config, 'migrate', 'start')
   t.equal(started.code, 0, started.err)
   t.match(started.err, /waiting \d+ ms for every API and worker/, 'says what it waits for')
+  const record = JSON.parse(await app.redis.get(`${config.KEY_PREFIX}layout`) ?? '{}') as { epoch: string, from: { epoch: string } }
+  // Format 1's generation counters are other keys than format 3's: a new epoch keeps the idempotencyKeys apart.
+  t.equal(record.from.epoch === record.epoch, from === 2, 'format 3 keeps the epoch from format 2 only')
   t.ok(await until(() => app.store.keys.migration?.writes === 'new', 3000), 'the API followed the switch')
   t.equal(app.store.keys.format, 3)
 
