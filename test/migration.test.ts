@@ -43,14 +43,15 @@ async function migrate (t: Test, from: KeyFormat): Promise<void> {
   })
   const runs: Array<{ id: string, ok: boolean, key: string }> = []
   let deadHeals = false
-  const worker = await testWorker(config, [{
+  const handler = {
     name: 'recorder',
     handle: async (e: ExpiryEvent) => {
       const fails = (e.id === 'dead' && !deadHeals) || (e.id === 'retry' && !runs.some((r) => r.id === 'retry'))
       runs.push({ id: e.id, ok: !fails, key: e.idempotencyKey })
       if (fails) throw new Error('handler failed on purpose')
     }
-  }])
+  }
+  const worker = await testWorker(config, [handler])
   t.teardown(() => worker.close(2000))
   const app = await buildApp({ config })
   await app.ready()
@@ -67,7 +68,7 @@ async function migrate (t: Test, from: KeyFormat): Promise<void> {
   t.equal((await app.inject({ method: 'POST', url: '/checkout/done/complete' })).statusCode, 200)
   t.equal((await app.inject({ method: 'DELETE', url: '/checkout/cxl' })).statusCode, 200)
   const soon = Array.from({ length: 5 }, (_v, i) => `soon-${i}`)
-  for (const id of [...soon]) t.equal((await post({ id, ttlMs: 9000 })).statusCode, 201)
+  for (const id of [...soon]) t.equal((await post({ id, ttlMs: 13_000 })).statusCode, 201)
   for (const id of ['handled', 'dead']) t.equal((await post({ id, ttlMs: 1000 })).statusCode, 201)
   t.ok(await until(async () => (await get('handled')).outcome === 'handled' && (await get('dead')).outcome === 'dead', 10_000),
     'handled and dead-lettered', { handled: await get('handled'), dead: await get('dead') })
@@ -80,6 +81,9 @@ async function migrate (t: Test, from: KeyFormat): Promise<void> {
   const started = await ctl(config, 'migrate', 'start')
   t.equal(started.code, 0, started.err)
   t.match(started.err, /waiting \d+ ms for every API and worker/, 'says what it waits for')
+  const record = JSON.parse(await app.redis.get(`${config.KEY_PREFIX}layout`) ?? '{}') as { epoch: string, from: { epoch: string } }
+  // Format 1's generation counters are other keys than format 3's: a new epoch keeps the idempotencyKeys apart.
+  t.equal(record.from.epoch === record.epoch, from === 2, 'format 3 keeps the epoch from format 2 only')
   t.ok(await until(() => app.store.keys.migration?.writes === 'new', 3000), 'the API followed the switch')
   t.equal(app.store.keys.format, 3)
 
@@ -113,6 +117,10 @@ async function migrate (t: Test, from: KeyFormat): Promise<void> {
   t.match(JSON.parse(early.out), { error: { code: 'REFUSED' } })
   t.ok((await status(config)).left.pending >= 2, 'status counts the old pending holds')
 
+  // A rolling restart while migrating: a worker started now drains the old layout too.
+  await worker.close(2000)
+  const second = await testWorker(config, [handler])
+  t.teardown(() => second.close(2000))
   t.equal((await app.inject({ method: 'POST', url: '/checkout/p-long/complete' })).statusCode, 200)
   t.equal((await app.inject({ method: 'DELETE', url: '/checkout/idem' })).statusCode, 200)
   t.ok(await until(() => [...soon, 'retry', 'new-1', 'cxl'].every((id) => successes(id) >= 1), 15_000), 'old and new holds expire')
