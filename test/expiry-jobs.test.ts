@@ -1,6 +1,6 @@
 import t from 'tap'
 import { closeRedis } from '../src/redis/connection.js'
-import { createHold } from '../src/store/checkout-store.js'
+import { createHold, getCheckout } from '../src/store/checkout-store.js'
 import { countDeadLetters, listDeadLetters, purgeDeadLetter, replayDeadLetter } from '../src/store/dead-letters.js'
 import { ackJob, ackJobs, claimDue, failJob, heartbeat, nextDue, releaseJobs } from '../src/store/expiry-jobs.js'
 import { testConfig } from './helpers/app.js'
@@ -167,7 +167,7 @@ t.test('one ack call records many runs, each with its own answer', async (t) => 
   for (const job of jobs) {
     t.equal(await store.redis.zscore(k.jobs, job.member), null, `${job.id} left the job queue`)
     t.equal(await store.redis.exists(k.job(job.member)), 0, `job hash of ${job.id} deleted`)
-    t.equal(await store.redis.hget(store.keys.order(job.id).order, 'h'), 'handled', `${job.id} recorded as handled`)
+    t.equal((await getCheckout(store, job.id)).outcome, 'handled', `${job.id} recorded as handled`)
   }
   await t.rejects(ackJobs(store, 1, a.token, [jobs[0]!]), /shard/, 'jobs of another shard are refused before anything is sent')
 })

@@ -6,7 +6,8 @@ import { createKeyspace, type Packing } from '../src/keys.js'
 import { createRedis } from '../src/redis/connection.js'
 import { createHold, endHold, extendHold, getCheckout } from '../src/store/checkout-store.js'
 import { createStoreContext, type StoreContext } from '../src/store/context.js'
-import { claimDue, type Claimant } from '../src/store/expiry-jobs.js'
+import { replayDeadLetter } from '../src/store/dead-letters.js'
+import { ackJob, ackJobs, claimDue, failJob, type Claimant, type ExpiryJob } from '../src/store/expiry-jobs.js'
 import { openKeyspace, PREFIX_REGISTRY_KEY, readPacking } from '../src/store/layout.js'
 import { listPendingHolds } from '../src/store/listing.js'
 import { countPendingHolds, readQueueStats } from '../src/store/stats.js'
@@ -17,7 +18,9 @@ import { startRedis } from './helpers/redis.js'
  * that buckets split, chains form and fingerprints (one hex digit) collide
  * at nearly every step. After each step: every bucket is still a listpack,
  * the deadline index holds exactly the pending holds with their deadlines
- * and in deadline order, and the bucket table counts them.
+ * and in deadline order, and the bucket table counts them. Expiry jobs
+ * handed out are acknowledged or failed (a retry, or dead at once), and
+ * reads check what that recorded on the ended hold.
  */
 const LIMITS = { 'hash-max-listpack-entries': 2, 'hash-max-listpack-value': 48, 'zset-max-listpack-entries': 4, 'zset-max-listpack-value': 32 }
 const redis = await startRedis({ extraArgs: Object.entries(LIMITS).flatMap(([k, v]) => [`--${k}`, String(v)]) })
@@ -42,6 +45,7 @@ type Op =
   | { kind: 'extend', id: string, ttl: number }
   | { kind: 'end', id: string, status: 'completed' | 'cancelled' }
   | { kind: 'claim' }
+  | { kind: 'outcome', pick: number, how: 'ack' | 'retry' | 'dead' }
 
 const id = fc.constantFrom(...IDS)
 const ttl = fc.constantFrom(...TTLS)
@@ -50,16 +54,22 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('get' as const), id }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('extend' as const), id, ttl }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('end' as const), id, status: fc.constantFrom('completed' as const, 'cancelled' as const) }) },
-  { weight: 1, arbitrary: fc.constant({ kind: 'claim' as const }) }
+  { weight: 1, arbitrary: fc.constant({ kind: 'claim' as const }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('outcome' as const), pick: fc.nat({ max: 9 }), how: fc.constantFrom('ack' as const, 'retry' as const, 'dead' as const) }) }
 )
 
 interface Held {
   generation: number
   status: 'pending' | 'expired' | 'completed' | 'cancelled'
+  createdAt: number
   deadline: number
   /** Its ttl was 0 or less: past its deadline from the start (the others outlast the test). */
   lapsed: boolean
   payload?: Record<string, unknown> | undefined
+  /** An expired hold's handler outcome as acks and failures recorded it ('pending' until then). */
+  outcome?: 'handled' | 'retrying' | 'dead'
+  attempts?: number
+  lastError?: string
 }
 
 const code = (err: unknown) => (err as { code?: string }).code
@@ -115,6 +125,8 @@ async function checkLayout (ctx: StoreContext, model: Map<string, Held>): Promis
 
 /** Expiry jobs queued by calls other than claims, handed out by the next claim. */
 const queued = new Set<string>()
+/** Jobs handed out by claims and not yet acknowledged or failed. */
+const running: ExpiryJob[] = []
 
 /** Lapsed holds are expired by whichever call sees them first: the model does it on the same calls. */
 const lapse = (hold: string, h: Held | undefined) => {
@@ -138,6 +150,23 @@ async function step (ctx: StoreContext, model: Map<string, Held>, o: Op, seq: { 
       h.status = 'expired'
     }
     queued.clear()
+    running.push(...result.jobs)
+    return
+  }
+  if (o.kind === 'outcome') {
+    const job = running.splice(o.pick % Math.max(1, running.length), 1)[0]
+    if (!job) return
+    const error = `failed ${seq.n++}`
+    const result = o.how === 'ack'
+      ? await ackJob(ctx, job, claimant.token) ? 'handled' : 'claim-lost'
+      : await failJob(ctx, job, claimant.token, error, o.how === 'dead' ? 1 : claimant.maxAttempts, 3_600_000)
+    const want = o.how === 'ack' ? 'handled' : o.how === 'dead' ? 'dead' : 'retry'
+    if (result !== want) fail(`${job.member}: ${result}`)
+    // Recorded on the order only while it is still on the job's generation.
+    const h = model.get(job.id)
+    if (h?.generation === job.generation) {
+      Object.assign(h, { outcome: want === 'retry' ? 'retrying' : want, attempts: job.attempt }, o.how === 'ack' ? {} : { lastError: error })
+    }
     return
   }
   const before = model.get(o.id)
@@ -148,7 +177,7 @@ async function step (ctx: StoreContext, model: Map<string, Held>, o: Op, seq: { 
       lapse(o.id, before)
       if (before?.status === 'pending') fail('created over a pending hold')
       if (before && view.generation <= before.generation) fail(`generation ${view.generation} after ${before.generation}`)
-      model.set(o.id, { generation: view.generation, status: 'pending', deadline: view.expiresAt, lapsed: o.ttl <= 0, payload })
+      model.set(o.id, { generation: view.generation, status: 'pending', createdAt: view.createdAt, deadline: view.expiresAt, lapsed: o.ttl <= 0, payload })
     } catch (err) {
       if (code(err) !== 'CHECKOUT_EXISTS') throw err
       if (before?.status !== 'pending') fail(`refused as held; model ${before?.status ?? 'unknown'}`)
@@ -163,6 +192,13 @@ async function step (ctx: StoreContext, model: Map<string, Held>, o: Op, seq: { 
       if (view.status !== status) fail(`status ${view.status}, model ${String(status)}`)
       if (view.generation !== before?.generation || view.expiresAt !== before.deadline) fail('generation or deadline differ')
       if (JSON.stringify(view.payload) !== JSON.stringify(before?.payload)) fail('payload differs')
+      if (view.createdAt !== before?.createdAt) fail(`created at ${view.createdAt}, model ${String(before?.createdAt)}`)
+      if ((view.endedAt === undefined) !== (before?.status === 'pending')) fail(`ended at ${String(view.endedAt)} while ${String(before?.status)}`)
+      const recorded = { outcome: view.outcome, attempts: view.attempts, lastError: view.lastError }
+      const modelled = status === 'expired'
+        ? { outcome: before?.outcome ?? 'pending', attempts: before?.attempts, lastError: before?.lastError }
+        : { outcome: undefined, attempts: undefined, lastError: undefined }
+      if (JSON.stringify(recorded) !== JSON.stringify(modelled)) fail(`recorded ${JSON.stringify(recorded)}, model ${JSON.stringify(modelled)}`)
     } catch (err) {
       if (code(err) !== 'CHECKOUT_NOT_FOUND') throw err
       if (before) fail('not found, but the model holds it')
@@ -204,6 +240,7 @@ t.test('format 3 matches the model and keeps every bucket a listpack', async (t)
     const model = new Map<string, Held>()
     const seq = { n: 1 }
     queued.clear()
+    running.length = 0
     try {
       for (const o of ops) {
         await step(ctx, model, o, seq)
@@ -216,6 +253,51 @@ t.test('format 3 matches the model and keeps every bucket a listpack', async (t)
     }
   }), { numRuns: 150, interruptAfterTimeLimit: 15_000 })
   t.ok(runs >= 10, `${runs} random runs`)
+})
+
+t.test('an ended hold is one packed string, read and updated by every script as the order hash was', async (t) => {
+  const prefix = `e${randomBytes(4).toString('hex')}:`
+  t.teardown(async () => { const keys = await scan(raw, `${prefix}*`); if (keys.length > 0) await raw.del(...keys) })
+  const ctx = createStoreContext(conn, createKeyspace(prefix, 1, 3, undefined, serverPacking), 60_000)
+  const orderKey = (id: string) => ctx.keys.order(id).order
+
+  const done = await createHold(ctx, { id: 'done', ttlMs: 60_000, payload: { n: 1 } })
+  const ended = await endHold(ctx, 'done', 'completed')
+  t.equal(await raw.type(orderKey('done')), 'string', 'a completed hold is one string')
+  const ttl = await raw.pttl(orderKey('done'))
+  t.ok(ttl > 0 && ttl <= 60_000, `kept for the retention (${ttl} ms left)`)
+  t.match(await getCheckout(ctx, 'done'), {
+    status: 'completed', generation: done.generation, createdAt: done.createdAt, expiresAt: done.expiresAt, endedAt: ended.endedAt, payload: { n: 1 }
+  }, 'read back whole')
+  t.equal((await endHold(ctx, 'done', 'completed')).endedAt, ended.endedAt, 'a retried complete answers from the string')
+  await t.rejects(endHold(ctx, 'done', 'cancelled'), { code: 'CHECKOUT_NOT_PENDING' }, 'the other end is refused')
+
+  const ids = ['acked', 'retried', 'dead']
+  const created = new Map<string, number>()
+  for (const id of ids) created.set(id, (await createHold(ctx, { id, ttlMs: 0 })).createdAt)
+  const { jobs } = await claimDue(ctx, 0, 10, claimant, 1)
+  const job = (id: string) => jobs.find((j) => j.id === id) as ExpiryJob
+  t.equal(jobs.length, 3, 'the lapsed holds are expired and handed out')
+  t.equal(await raw.type(orderKey('acked')), 'string', 'an expired hold is one string')
+  t.match(await getCheckout(ctx, 'acked'), { status: 'expired', outcome: 'pending', createdAt: created.get('acked') }, 'expired, outcome pending')
+
+  t.same(await ackJobs(ctx, 0, claimant.token, [job('acked')]), [true], 'acknowledged')
+  t.same(await ackJobs(ctx, 0, claimant.token, [job('acked')]), [true], 'the same ack sent again is recognised from the string')
+  t.match(await getCheckout(ctx, 'acked'), { status: 'expired', outcome: 'handled', attempts: 1, handledAt: Number }, 'handled')
+  t.equal(await failJob(ctx, job('retried'), claimant.token, 'try later', 3, 3_600_000), 'retry')
+  t.match(await getCheckout(ctx, 'retried'), { outcome: 'retrying', attempts: 1, lastError: 'try later' }, 'retrying, with its error')
+  t.equal(await failJob(ctx, job('dead'), claimant.token, 'gone for good', 1, 3_600_000), 'dead')
+  t.match(await getCheckout(ctx, 'dead'), { outcome: 'dead', attempts: 1, lastError: 'gone for good' }, 'dead, with its error')
+  t.ok(await replayDeadLetter(ctx, 0, job('dead').member), 'replayed')
+  t.match(await getCheckout(ctx, 'dead'), { outcome: 'pending' }, 'a replay sets the outcome back to pending')
+  const left = await raw.pttl(orderKey('acked'))
+  t.ok(left > 0 && left <= 60_000, 'an update keeps the retention')
+
+  const again = await createHold(ctx, { id: 'acked', ttlMs: 60_000 })
+  t.ok(again.generation > job('acked').generation, 'a new hold of the id gets a newer generation')
+  t.equal(await raw.exists(orderKey('acked')), 0, 'and the ended record is gone')
+  t.equal(await ackJob(ctx, job('retried'), 'another-worker'), false, 'a lost claim still records nothing')
+  t.match(await getCheckout(ctx, 'retried'), { outcome: 'retrying' }, 'unchanged')
 })
 
 t.test('the packing is read from the server', async (t) => {

@@ -8,7 +8,7 @@ import type { RedisClient } from '../redis/connection.js'
  * running side by side never call each other's scripts.
  * Bump SCRIPTS_VERSION whenever a script's KEYS, ARGV or replies change.
  */
-export const SCRIPTS_VERSION = 8
+export const SCRIPTS_VERSION = 9
 
 export type ScriptName =
   | 'create' | 'get' | 'end' | 'extend'

@@ -19,6 +19,7 @@
     0  CLAIM_LOST: the claim was taken over; another run owns the outcome
 ]]
 -- @include now.lua
+-- @include order-record.lua
 local base, token = ARGV[1], ARGV[2]
 local now = nowMs()
 local out, done, jobKeys = {}, {}, {}
@@ -32,14 +33,14 @@ for i = 3, #ARGV, 4 do
   local code = 0
   if not job[2] then
     -- The job is gone: acknowledged, by this claim or by another worker's run.
-    local order = redis.call('HMGET', orderKey, 'g', 'hf')
+    local order = orderGet(orderKey, 'g', 'hf')
     if order[1] == gen and order[2] == fence then code = 2 end
   elseif job[1] == token and job[2] == attempt then
     code = 1
     done[#done + 1] = member
     jobKeys[#jobKeys + 1] = jobKey
-    if redis.call('HGET', orderKey, 'g') == gen then
-      redis.call('HSET', orderKey, 'h', 'handled', 'ha', now, 'a', attempt, 'hf', fence)
+    if orderGet(orderKey, 'g')[1] == gen then
+      orderUpdate(orderKey, 'h', 'handled', 'ha', now, 'a', attempt, 'hf', fence)
     end
   end
   out[#out + 1] = code

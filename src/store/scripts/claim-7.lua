@@ -49,6 +49,7 @@
 ]]
 -- @include expire-order.lua
 -- @include claim.lua
+-- @include order-record.lua
 
 local base = ARGV[1]
 
@@ -67,7 +68,7 @@ local function expireDue(claim)
   local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, claim.limit)
   for _, id in ipairs(due) do
     local orderKey = base .. 'order:' .. id
-    local cur = redis.call('HMGET', orderKey, 's', 'd', 'g', 'p')
+    local cur = orderGet(orderKey, 's', 'd', 'g', 'p')
     local deadline = tonumber(cur[2])
     if cur[1] == 'pending' and deadline <= now then
       local gen = cur[3]

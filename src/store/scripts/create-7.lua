@@ -42,6 +42,7 @@
    { 'conflict' }                          IDEMPOTENCY_KEY_REUSED: the same key with another request
 ]]
 -- @include expire-order.lua
+-- @include order-record.lua
 -- @include idempotency.lua
 -- @include new-hold.lua
 -- @include wake.lua
@@ -50,7 +51,7 @@
 local function act()
   local base, id, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
   local now = nowMs()
-  local cur = redis.call('HMGET', KEYS[1], 's', 'd', 'g', 'p')
+  local cur = orderGet(KEYS[1], 's', 'd', 'g', 'p')
   local previous = tonumber(cur[3]) or 0
 
   if cur[1] == 'pending' then

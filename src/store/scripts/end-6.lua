@@ -38,7 +38,7 @@
 local function act()
   local base, id = ARGV[1], ARGV[2]
   local now = nowMs()
-  local ended = redis.call('HMGET', KEYS[1], 's', 't', 'g')
+  local ended = orderGet(KEYS[1], 's', 't', 'g')
   if ended[1] == ARGV[3] then return { 1, tonumber(ended[2]), tonumber(ended[3]), 1 } end
   local cur, refusal = pendingHold(KEYS[1], base, id, now, ARGV[4], KEYS[5], tonumber(ARGV[5]))
   if not cur then return refusal end

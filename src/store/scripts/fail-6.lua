@@ -5,7 +5,7 @@
 
   KEYS[1] job queue        <base>jobs
   KEYS[2] job hash         <base>job:<generation>:<id>
-  KEYS[3] order hash       <base>order:<id>
+  KEYS[3] order record     <base>order:<id> (includes/order-record.lua)
   KEYS[4] dead-letter set  <base>dead
   KEYS[5] held jobs        <base>held:<token>
   KEYS[6] event outbox     <base>outbox (written only when ARGV[9] > 0)
@@ -57,7 +57,7 @@ local delay = math.floor(exp / 2 + tonumber(ARGV[10]) * exp / 2 + 0.5)
 redis.call('HSET', KEYS[2], 'e', err, 'l', '')
 redis.call('ZADD', KEYS[1], now + delay, member)
 wakeIfFirst(KEYS[1], member, now + delay, base)
-if redis.call('HGET', KEYS[3], 'g') == ARGV[5] then
-  redis.call('HSET', KEYS[3], 'h', 'retrying', 'e', err, 'a', attempts)
+if orderGet(KEYS[3], 'g')[1] == ARGV[5] then
+  orderUpdate(KEYS[3], 'h', 'retrying', 'e', err, 'a', attempts)
 end
 return { 1, delay }

@@ -48,7 +48,7 @@ local function act()
     tbl = readTable(base)
   end
 
-  local gen = newGeneration(KEYS[4], base, id, tonumber(redis.call('HGET', KEYS[5], 'g')) or 0)
+  local gen = newGeneration(KEYS[4], base, id, tonumber(orderGet(KEYS[5], 'g')[1]) or 0)
 
   local deadline = now + ttl
   redis.call('DEL', KEYS[5])

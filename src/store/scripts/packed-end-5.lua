@@ -35,7 +35,7 @@ local function act()
   local r, where, refusal = packedPendingHold(base, geo, spot, now, ARGV[4], KEYS[4], tonumber(ARGV[6]))
   if not r then
     if refusal[1] == -3 and refusal[2] == ARGV[3] then
-      local ended = redis.call('HMGET', KEYS[3], 't', 'g')
+      local ended = orderGet(KEYS[3], 't', 'g')
       return { 1, tonumber(ended[1]), tonumber(ended[2]), 1 }
     end
     return refusal
@@ -43,7 +43,7 @@ local function act()
   loadPayload(base, r)
   dropHold(base, spot, where, r)
   indexRemove(base, indexMember(spot), r.deadline)
-  writeEndedOrder(base, r, ARGV[3], now, ARGV[4])
+  writeEndedOrder(base, r, ARGV[3], now, ARGV[4], nil)
   recordEvent(KEYS[4], tonumber(ARGV[6]), { 't', ARGV[3], 'i', id, 'g', r.gen, 'at', now })
   return { 1, now, r.gen }
 end

@@ -2,7 +2,8 @@
 --[[
   Reads an order in key format 3 and the server time in one round trip: the
   pending hold from its bucket (one HGET), else the order hash of an ended
-  one. Declared no-writes, so it runs on replicas (see get-1.lua).
+  one (its packed record, includes/order-record.lua, read as the fields of
+  an order hash). Declared no-writes, so it runs on replicas (see get-1.lua).
 
   KEYS[1] bucket table  <base>table
   KEYS[2] order hash    <base>order:<id>
@@ -27,6 +28,6 @@ if r then
   return out
 end
 local out = { now }
-local fields = redis.call('HGETALL', KEYS[2])
+local fields = orderGetAll(KEYS[2])
 for i = 1, #fields do out[i + 1] = fields[i] end
 return out

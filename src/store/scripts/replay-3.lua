@@ -20,6 +20,7 @@
 ]]
 -- @include now.lua
 -- @include wake.lua
+-- @include order-record.lua
 local now = nowMs()
 if redis.call('ZREM', KEYS[1], ARGV[2]) == 0 then return 0 end
 redis.call('HSET', KEYS[3], 'a0', redis.call('HGET', KEYS[3], 'a'), 'l', '')
@@ -28,7 +29,7 @@ redis.call('ZADD', KEYS[2], now, ARGV[2])
 wake(ARGV[1], now)
 local job = redis.call('HMGET', KEYS[3], 'i', 'g')
 local orderKey = ARGV[1] .. 'order:' .. job[1]
-if redis.call('HGET', orderKey, 'g') == job[2] then
-  redis.call('HSET', orderKey, 'h', 'pending')
+if orderGet(orderKey, 'g')[1] == job[2] then
+  orderUpdate(orderKey, 'h', 'pending')
 end
 return 1

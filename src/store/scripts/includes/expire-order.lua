@@ -5,13 +5,17 @@
 -- kept for the result retention from now on. With events on (outboxCap > 0)
 -- its `expired` event goes to the outbox in the same step, like every other
 -- change of an order: it never depends on what the handlers do.
+local function recordExpired(outboxKey, outboxCap, id, gen, deadline, payload, now)
+  recordEvent(outboxKey, outboxCap, {
+    't', 'expired', 'i', id, 'g', gen, 'at', now, 'd', deadline, 'pb', payload and #payload or 0
+  })
+end
+
 local function markOrderExpired(base, id, gen, deadline, payload, now, retentionMs, outboxKey, outboxCap)
   local orderKey = base .. 'order:' .. id
   redis.call('HSET', orderKey, 's', 'expired', 't', now, 'h', 'pending')
   redis.call('PEXPIRE', orderKey, retentionMs)
-  recordEvent(outboxKey, outboxCap, {
-    't', 'expired', 'i', id, 'g', gen, 'at', now, 'd', deadline, 'pb', payload and #payload or 0
-  })
+  recordExpired(outboxKey, outboxCap, id, gen, deadline, payload, now)
 end
 
 -- Writes an expiry job's hash: queued (attempt 0, no holder) or, with a

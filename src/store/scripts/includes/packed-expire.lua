@@ -2,15 +2,15 @@
 -- @include expire-order.lua
 
 -- Records that a packed pending hold ran out: it leaves its bucket, its
--- order hash is written `expired` (as in formats 1 and 2) and its expiry
+-- order record is written `expired` (as in formats 1 and 2) and its expiry
 -- job is queued, or handed to `holder` as attempt 1. The caller removes it
 -- from the deadline index (indexRemove, or in one ZREM per index bucket).
 -- Returns the job member `<generation>:<id>`.
 local function expirePacked(base, spot, where, r, now, retentionMs, outboxKey, outboxCap, holder)
   local payload = loadPayload(base, r)
   dropHold(base, spot, where, r)
-  writeEndedOrder(base, r, 'expired', now, retentionMs)
-  markOrderExpired(base, r.id, r.gen, r.deadline, payload, now, retentionMs, outboxKey, outboxCap)
+  writeEndedOrder(base, r, 'expired', now, retentionMs, 'pending')
+  recordExpired(outboxKey, outboxCap, r.id, r.gen, r.deadline, payload, now)
   local member = r.gen .. ':' .. r.id
   writeJob(base .. 'job:' .. member, r.id, r.gen, r.deadline, payload, now, holder)
   return member
@@ -32,7 +32,7 @@ end
 local function packedPendingHold(base, geo, spot, now, retentionMs, outboxKey, outboxCap)
   local r, where = findHold(base, geo, readTable(base), spot)
   if not r then
-    local status = redis.call('HGET', base .. 'order:' .. spot.id, 's')
+    local status = orderGet(base .. 'order:' .. spot.id, 's')[1]
     if not status then return nil, nil, { -2 } end
     return nil, nil, { -3, status }
   end

@@ -22,6 +22,7 @@
 -- @include now.lua
 -- @include wake.lua
 -- @include timer.lua
+-- @include order-record.lua
 
 -- deadline (6 bytes), deadline - createdAt (5, signed), generation (5),
 -- payload flag, id length
@@ -325,12 +326,12 @@ local function indexHold(base, geo, spot, deadline, now)
   if not head or deadline < head then newEarliest(base, deadline, now) end
 end
 
--- The order hash of an ended hold: what formats 1 and 2 keep, so acks,
--- retries and dead letters update it the same way.
-local function writeEndedOrder(base, r, status, now, retentionMs)
-  local orderKey = base .. 'order:' .. r.id
-  redis.call('DEL', orderKey)
-  redis.call('HSET', orderKey, 'g', r.gen, 's', status, 'c', r.created, 'd', r.deadline, 't', now)
-  if r.payload then redis.call('HSET', orderKey, 'p', r.payload) end
-  redis.call('PEXPIRE', orderKey, retentionMs)
+-- The order record of an ended hold: the fields formats 1 and 2 keep in
+-- the order hash, in one packed string (order-record.lua), which acks,
+-- retries and dead letters update through the same functions. `outcome`:
+-- the handler outcome (`pending` for an expired hold), nil for none.
+local function writeEndedOrder(base, r, status, now, retentionMs, outcome)
+  writeEndedRecord(base .. 'order:' .. r.id, {
+    g = r.gen, s = status, c = r.created, d = r.deadline, t = now, h = outcome, p = r.payload
+  }, retentionMs)
 end

@@ -1,4 +1,5 @@
 -- @include expire-order.lua
+-- @include order-record.lua
 
 -- Reads a hold that must still be pending, for the scripts that change one.
 -- Returns its fields { status, deadline, generation, payload, createdAt },
@@ -7,7 +8,7 @@
 -- here first (with its `expired` event when outboxCap > 0), so the caller
 -- can never act on a hold that has run out.
 local function pendingHold(orderKey, base, id, now, retentionMs, outboxKey, outboxCap)
-  local cur = redis.call('HMGET', orderKey, 's', 'd', 'g', 'p', 'c')
+  local cur = orderGet(orderKey, 's', 'd', 'g', 'p', 'c')
   if not cur[1] then return nil, { -2 } end
   if cur[1] ~= 'pending' then return nil, { -3, cur[1] } end
   if tonumber(cur[2]) <= now then
