@@ -6,7 +6,7 @@ import t, { type Test } from 'tap'
 import type { Config } from '../src/config.js'
 import { startEventRelay, type EventRelayOptions } from '../src/events/relay.js'
 import { LifecycleEvent, parseEventEntry } from '../src/events/schema.js'
-import { createKeyspace } from '../src/keys.js'
+import { createKeyspace, type KeyFormat } from '../src/keys.js'
 import { closeRedis, createRedis } from '../src/redis/connection.js'
 import { createHold, endHold, extendHold } from '../src/store/checkout-store.js'
 import { createStoreContext, type StoreContext } from '../src/store/context.js'
@@ -28,7 +28,7 @@ const MAXLEN = 10_000
 function eventStore (t: Test, config: Config, events = true): StoreContext {
   const conn = createRedis({ url: config.REDIS_URL, role: 'worker' })
   t.teardown(() => closeRedis(conn))
-  const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
+  const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS, config.KEY_FORMAT as KeyFormat)
   return createStoreContext(conn, keys, config.CHECKOUT_RESULT_RETENTION_MS, events ? { events: { maxLen: MAXLEN } } : {})
 }
 

@@ -1,6 +1,6 @@
 import calculateSlot from 'cluster-key-slot'
 import t from 'tap'
-import { createKeyspace } from '../src/keys.js'
+import { createKeyspace, type KeyFormat } from '../src/keys.js'
 import { json, testConfig } from './helpers/app.js'
 import { startCluster } from './helpers/cluster.js'
 import { factoryApp } from './helpers/replica.js'
@@ -43,7 +43,7 @@ t.test('WAIT goes to the master of the slot each write went to; GET runs on repl
   const masters = await cluster.masters()
   const before = new Map(await Promise.all(cluster.nodes.map(async (n) => [n.port, await commandCalls(n.port)] as const)))
 
-  const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS)
+  const keys = createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS, config.KEY_FORMAT as KeyFormat)
   const expectedWaits = new Map<number, number>()
   const ids = Array.from({ length: 24 }, (_, i) => `cluster-${i}`)
   for (const id of ids) {

@@ -29,7 +29,8 @@ t.test('REDIS_WAIT_REPLICAS=1: acknowledged only once the replica has the write;
   const create = async (id: string) => await app.inject({
     method: 'POST', url: '/checkout', headers: { 'content-type': 'application/json', 'idempotency-key': `key-${id}` }, payload: JSON.stringify({ id, ttlMs: 60_000 })
   })
-  const orderKey = async (id: string) => (await primary.client().keys(`${config.KEY_PREFIX}*order:${id}`))[0] ?? 'none'
+  // The idempotency record: written with the hold in every key format (format 3 keeps a pending hold in a shared bucket).
+  const orderKey = async (id: string) => (await primary.client().keys(`${config.KEY_PREFIX}*idem:${id}:*`))[0] ?? 'none'
 
   t.equal((await create('w-1')).statusCode, 201, 'replica up: 201')
   t.equal(await r.exists(await orderKey('w-1')), 1, 'the replica had it when the API answered')

@@ -2,7 +2,7 @@ import { pino } from 'pino'
 import t from 'tap'
 import { parseEventEntry } from '../src/events/schema.js'
 import { loadHandlers, type BuiltInSettings, type ExpiryEvent } from '../src/expiry/handlers.js'
-import { createKeyspace } from '../src/keys.js'
+import { createKeyspace, type KeyFormat } from '../src/keys.js'
 import { closeRedis, createRedis } from '../src/redis/connection.js'
 import { createHold, getCheckout } from '../src/store/checkout-store.js'
 import { createStoreContext } from '../src/store/context.js'
@@ -47,7 +47,7 @@ t.test('through a worker listing stream first and last: one expired event per ex
   const config = testConfig(redis.url, { EVENT_STREAM: 'true' })
   const conn = createRedis({ url: config.REDIS_URL, role: 'worker' })
   t.teardown(() => closeRedis(conn))
-  const store = createStoreContext(conn, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS), config.CHECKOUT_RESULT_RETENTION_MS,
+  const store = createStoreContext(conn, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS, config.KEY_FORMAT as KeyFormat), config.CHECKOUT_RESULT_RETENTION_MS,
     { events: { maxLen: MAXLEN } })
   const settings: BuiltInSettings = { stream: { redis: conn, key: store.keys.events, maxLen: MAXLEN } }
   const worker = await testWorker(config, await loadHandlers('stream,log,stream', settings))

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { parseEventEntry, type LifecycleEvent } from '../../src/events/schema.js'
 import { loadHandlers, type NamedHandler } from '../../src/expiry/handlers.js'
-import { createKeyspace } from '../../src/keys.js'
+import { createKeyspace, type KeyFormat } from '../../src/keys.js'
 import { closeRedis, createRedis } from '../../src/redis/connection.js'
 import { createHold, getCheckout } from '../../src/store/checkout-store.js'
 import { createStoreContext } from '../../src/store/context.js'
@@ -23,7 +23,7 @@ t.test('a failing handler before stream: each generation has its expired event e
   const config = testConfig(redis.url, { EVENT_STREAM: 'true', EXPIRY_BACKOFF_MS: '20', EXPIRY_MAX_ATTEMPTS: '2' })
   const conn = createRedis({ url: config.REDIS_URL, role: 'worker' })
   t.teardown(() => closeRedis(conn))
-  const store = createStoreContext(conn, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS), config.CHECKOUT_RESULT_RETENTION_MS,
+  const store = createStoreContext(conn, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS, config.KEY_FORMAT as KeyFormat), config.CHECKOUT_RESULT_RETENTION_MS,
     { events: { maxLen: MAXLEN } })
   // Fails every run of `always-*`, the first run of anything else; notes the idempotency keys handed to it.
   const keys = new Map<string, string>()
