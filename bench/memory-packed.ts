@@ -1,14 +1,14 @@
-import { mkdirSync, writeFileSync } from 'node:fs'
-import { loadavg } from 'node:os'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Redis } from 'ioredis'
 import type { KeyFormat } from '../src/keys.js'
 import { createHold, endHold, getCheckout } from '../src/store/checkout-store.js'
-import { root } from './children.js'
+import { root, spawnNode } from './children.js'
 import { cpuBetween, sampleCpu } from './cpu.js'
 import { codeVersion } from './machine.js'
 import {
-  createHolds, envNumber, envSizes, fmt, guardRun, holdId, machineLine, openRecordedStore, payloadOfSize, pool,
+  envNumber, envSizes, fmt, guardRun, holdId, machineLine, openRecordedStore, payloadOfSize, pool,
   settledMemory, statsDelta, warmUp, type BenchStore, type CommandStats
 } from './memory-kit.js'
 import { startRedisServer } from './redis-server.js'
@@ -33,6 +33,7 @@ import { adminClient } from './util.js'
  *                       (cases compete for the CPU), so a run with more says so.
  *   BENCH_MEMORY_CASES  comma list of cases (default all: baseline,format-1,pending,payload-shipped,payload-stock);
  *                       a run of some of them leaves docs/benchmarks.md alone
+ *   BENCH_MEMORY_LOADERS  processes that load a case's holds side by side (default 4)
  *   BENCH_MAX_MINUTES   hard cap on the whole run (default 90)
  *   BENCH_DOCS          1: update docs/benchmarks.md, 0: do not; by default only a full run does
  */
@@ -40,11 +41,14 @@ const DEFAULT_SIZES = [100_000, 1_000_000]
 const SIZES = envSizes('BENCH_MEMORY_SIZES', DEFAULT_SIZES)
 const MAX_MINUTES = envNumber('BENCH_MAX_MINUTES', 90, 1, 240)
 const PARALLEL = envNumber('BENCH_MEMORY_PARALLEL', 1, 1, 8)
-const TTL_MS = 6 * 3_600_000
 /**
- * Creates in flight while loading. Redis runs the scripts one at a time, so
- * more only lengthens the queue: 200 keep it busy (auto-pipelined).
+ * Loader processes per case (bench/load-holds.ts), each with its slice of
+ * the ids: one Node process spends about 300 µs of CPU per createHold, more
+ * than Redis spends on the script, so one process alone limits the load.
  */
+const LOADERS = envNumber('BENCH_MEMORY_LOADERS', 4, 1, 16)
+const TTL_MS = 6 * 3_600_000
+/** endHold calls in flight. */
 const IN_FLIGHT = 200
 const CASE_NAMES: CaseName[] = ['baseline', 'format-1', 'pending', 'payload-shipped', 'payload-stock']
 const PICKED = (process.env.BENCH_MEMORY_CASES ?? '').split(',').map((c) => c.trim()).filter(Boolean)
@@ -140,6 +144,26 @@ async function phase (admin: Redis, commands: string[], op: (i: number) => Promi
   return { ...measured, cpuUs: cpuBetween(from, to).redisMs * 1000 / COST_CALLS }
 }
 
+/** Loads holds ord-0 … ord-(n-1) with LOADERS processes, each its own slice. */
+async function load (url: string, n: number, c: Case): Promise<void> {
+  const size = Math.ceil(n / LOADERS)
+  const loaders = Array.from({ length: LOADERS }, (_v, k) => ({ from: k * size, to: Math.min(n, (k + 1) * size) })).filter((r) => r.to > r.from)
+  const logs = loaders.map((_r, k) => join(tmpdir(), `ce-bench-loader-${process.pid}-${n}-${c.name}-${k}.log`))
+  const children = loaders.map((r, k) => spawnNode('bench/load-holds.ts', {
+    BENCH_LOAD_URL: url,
+    BENCH_LOAD_FROM: String(r.from),
+    BENCH_LOAD_TO: String(r.to),
+    BENCH_LOAD_TTL_MS: String(TTL_MS),
+    BENCH_LOAD_FORMAT: String(c.format ?? 1),
+    BENCH_LOAD_PLAIN: c.format === undefined ? '1' : '0',
+    BENCH_LOAD_PAYLOAD: c.payload ? '1' : '0'
+  }, logs[k] as string))
+  await Promise.all(children.map(async (child) => await child.exited))
+  for (const log of logs) rmSync(log, { force: true })
+  const failed = children.find((child) => child.proc.exitCode !== 0)
+  if (failed) throw new Error(`a loader exited with ${failed.proc.exitCode}:\n${failed.output().slice(-2000)}`)
+}
+
 /** Loaded holds spread over the whole index, in an order unrelated to their shard. */
 const spread = (n: number, i: number) => (i * 7919) % n
 
@@ -156,11 +180,7 @@ async function measure (n: number, c: Case): Promise<Result> {
     if (c.format !== undefined) await warmUp(s, TTL_MS)
     const before = await settledMemory(admin)
     const t = Date.now()
-    if (c.format === undefined) {
-      await pool(n, IN_FLIGHT, async (i) => { await s.redis.set(s.keys.order(list[i] as string).timer, '1', 'PX', TTL_MS) })
-    } else {
-      await createHolds(s, list, () => TTL_MS, c.payload ? PAYLOAD : undefined, IN_FLIGHT)
-    }
+    await load(redis.url, n, c)
     const loadMs = Date.now() - t
     const perHold = (await settledMemory(admin) - before) / n
     console.log(`  ${fmt(n)} ${c.name}: ${fmt(perHold)} B per hold (loaded in ${(loadMs / 1000).toFixed(1)} s)`)
@@ -216,7 +236,7 @@ function section (results: Result[], command: string, date: string): string {
   const lines = [
     ...runHeader({ command, date, machine: machineLine(), code: codeVersion() }),
     '',
-    `Each case on a fresh redis-server started with the shipped \`redis.conf\` (\`hash-max-listpack-value 512\`; persistence off for the run) unless it says stock limits (Redis defaults, 64). Holds made with the store's \`createHold\` (ids of 25 characters, default \`KEY_PREFIX\` and \`KEY_SHARDS\`, ${IN_FLIGHT} in flight), ended with \`endHold\`; memory is \`used_memory\` after minus before, divided by the number of holds, once Redis has settled. Payload: a JSON object of ${PAYLOAD_LABEL}.${PARALLEL > 1 ? ` ${PARALLEL} cases ran at once, each on its own redis-server: the Redis times below include that competition for the CPU.` : ''}`,
+    `Each case on a fresh redis-server started with the shipped \`redis.conf\` (\`hash-max-listpack-value 512\`; persistence off for the run) unless it says stock limits (Redis defaults, 64). Holds made with the store's \`createHold\` (ids of 25 characters, default \`KEY_PREFIX\` and \`KEY_SHARDS\`, ${LOADERS} loader processes with 200 in flight each), ended with \`endHold\`; memory is \`used_memory\` after minus before, divided by the number of holds, once Redis has settled. Payload: a JSON object of ${PAYLOAD_LABEL}.${PARALLEL > 1 ? ` ${PARALLEL} cases ran at once, each on its own redis-server: the Redis times below include that competition for the CPU.` : ''}`,
     '',
     '**Memory per hold** (B)',
     '',
