@@ -83,9 +83,14 @@ async function replayOwner (l: Layouts, id: string, idem: MinimalIdempotency | u
   return await hasRecord(l.next, id, idem) ? l.next : undefined
 }
 
+/** A hold the old layout's scripts must decide on: pending there, or past its deadline with no script yet recording it. */
+const livePending = (v: { status: string, endedAt?: number } | undefined) =>
+  v !== undefined && (v.status === 'pending' || (v.status === 'expired' && v.endedAt === undefined))
+
 /**
  * Create: a live pending hold of the id in the other layout refuses it as a
- * pending hold in the same layout would. Once every process writes the new
+ * pending hold in the same layout would; so does one past its deadline that
+ * is not expired yet. Once every process writes the new
  * layout (the phase wait of `migrate start`) no hold appears in the other
  * one any more, so checking it first and creating after cannot miss one.
  */
@@ -95,8 +100,13 @@ export async function createMigrating<H extends { id: string }, I extends Minima
   const owner = await replayOwner(l, hold.id, idem)
   if (owner) return await create(owner, hold, idem)
   const other = await holdIn(l.writes === l.next ? l.legacy : l.next, hold.id, get)
-  if (other?.status === 'pending') {
-    throw withDetails(new Errors.CHECKOUT_EXISTS(hold.id, other.remainingMs), { ttlMs: other.remainingMs })
+  // A hold past its deadline that no script has expired yet counts as held (no time left): in one
+  // layout the create script expires it and queues its handler in the same step, but no script
+  // spans two layouts, and a create over it would drop its expiry. A worker expires it within
+  // moments, and the create then goes through.
+  if (livePending(other)) {
+    const ttlMs = Math.max(0, other?.remainingMs ?? 0)
+    throw withDetails(new Errors.CHECKOUT_EXISTS(hold.id, ttlMs), { ttlMs })
   }
   return await create(l.writes, hold, idem)
 }
@@ -110,10 +120,6 @@ export async function getMigrating<V> (l: Layouts, id: string, get: OneLayout<[s
     return await get(l.legacy, id)
   }
 }
-
-/** A hold the old layout's scripts must decide on: pending there, or past its deadline with no script yet recording it. */
-const livePending = (v: { status: string, endedAt?: number } | undefined) =>
-  v !== undefined && (v.status === 'pending' || (v.status === 'expired' && v.endedAt === undefined))
 
 /**
  * Complete, cancel, extend: on the layout that holds the order. Without an
