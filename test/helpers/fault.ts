@@ -34,6 +34,8 @@ export async function scenario (t: Test, opts: { redis?: TestRedisOptions, env?:
   const env = {
     REDIS_URL: redis.url,
     KEY_PREFIX: config.KEY_PREFIX,
+    // The worker processes record or follow the same key format as the test's store (TEST_KEY_FORMAT).
+    KEY_FORMAT: String(config.KEY_FORMAT),
     EXPIRY_HANDLERS: RECORD_HANDLER,
     RECORD_FILE: record,
     LOG_LEVEL: 'info',
