@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { packingArg, type Keyspace, type OrderKeys, type Packing } from '../keys.js'
 import type { RedisClient } from '../redis/connection.js'
 import { replyCode } from '../redis/errors.js'
-import { scriptSources } from './scripts.js'
+import { NOSCRIPT_ATTEMPTS, scriptSources } from './scripts.js'
 
 /**
  * Where key format 3 keeps a pending hold, as includes/packed.lua places it
@@ -81,7 +81,8 @@ export async function readPackedTracked (
       .exec()
     if (results === null) throw new Error('MULTI of the cached read was discarded')
     const [[getErr, reply], [tableErr, table]] = results as [[Error | null, unknown[]], [Error | null, Array<string | null>]]
-    if (getErr && replyCode(getErr) === 'NOSCRIPT' && attempt === 0) {
+    // Not run: load it and send the read again (a flush may come between, a few times at most).
+    if (getErr && replyCode(getErr) === 'NOSCRIPT' && attempt + 1 < NOSCRIPT_ATTEMPTS) {
       await reader.script('LOAD', script.lua)
       continue
     }

@@ -1,5 +1,6 @@
 import { readFileSync, readdirSync } from 'node:fs'
 import type { RedisClient } from '../redis/connection.js'
+import { replyCode } from '../redis/errors.js'
 
 /**
  * Loads the Lua scripts in ./scripts (named `<command>-<numberOfKeys>.lua`),
@@ -78,15 +79,28 @@ export function defineScripts (redis: RedisClient): void {
   }
 }
 
+/** Sends of one script call that may meet NOSCRIPT before it gives up (each costs a round trip). */
+export const NOSCRIPT_ATTEMPTS = 4
+
 /**
  * Runs a script: EVAL the first time on each connection, EVALSHA after, and
  * EVAL again on NOSCRIPT (ioredis does it), so a SCRIPT FLUSH or a promoted
  * replica with an empty script cache costs one round trip, never an error.
+ * ioredis resends once, and only the first of several calls in flight
+ * resends as EVAL: a second flush before the others' resends arrive answers
+ * them NOSCRIPT again. A script answered NOSCRIPT did not run, so the call
+ * is sent again, a few times at most.
  */
 export async function runScript (
   redis: RedisClient, name: ScriptName, keys: string[], args: Array<string | number>
 ): Promise<unknown[]> {
   const command = (redis as unknown as Record<string, ScriptCommand | undefined>)[commandName(name)]
   if (!command) throw new Error(`script ${name} is not defined on this connection; call defineScripts first`)
-  return await command.call(redis, ...keys, ...args) as unknown[]
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await command.call(redis, ...keys, ...args) as unknown[]
+    } catch (err) {
+      if (attempt >= NOSCRIPT_ATTEMPTS || !(err instanceof Error) || replyCode(err) !== 'NOSCRIPT') throw err
+    }
+  }
 }
