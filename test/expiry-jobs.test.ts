@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { closeRedis } from '../src/redis/connection.js'
 import { createHold, getCheckout } from '../src/store/checkout-store.js'
 import { countDeadLetters, listDeadLetters, purgeDeadLetter, replayDeadLetter } from '../src/store/dead-letters.js'
@@ -102,14 +102,19 @@ t.test('due jobs are handed out before new expiries; an expiry that finds the cl
   t.same(await ackJobs(store, 0, w.token, all), [true, true, true, true])
 })
 
-t.test('a hold claimed on time deletes its timer before it expires: no expired event; an unclaimed one still publishes it', async (t) => {
-  const admin = redis.client()
-  await admin.config('SET', 'notify-keyspace-events', 'Ex')
+/** Keys Redis reports expired from now on (keyspace notifications on, a subscriber closed at the end of the test). */
+async function expiredKeys (t: Test): Promise<string[]> {
+  await redis.client().config('SET', 'notify-keyspace-events', 'Ex')
   const sub = redis.client()
   const expired: string[] = []
   sub.on('pmessage', (_p: string, _c: string, key: string) => expired.push(key))
   await sub.psubscribe('__keyevent@0__:expired')
   t.teardown(() => { sub.disconnect() })
+  return expired
+}
+
+t.test('a hold claimed on time deletes its timer before it expires: no expired event; an unclaimed one still publishes it', async (t) => {
+  const expired = await expiredKeys(t)
   // A timer key per hold: key formats 1 and 2 (format 3 below).
   const own = testStore(testConfig(redis.url, { KEY_SHARDS: '1', KEY_PREFIX: 'timer-test:', KEY_FORMAT: '1' }))
   t.teardown(() => closeRedis(own.redis))
@@ -125,13 +130,7 @@ t.test('a hold claimed on time deletes its timer before it expires: no expired e
 })
 
 t.test('key format 3: a claim that leaves no pending hold deletes the shard timer; a shard left unclaimed publishes its expiry', async (t) => {
-  const admin = redis.client()
-  await admin.config('SET', 'notify-keyspace-events', 'Ex')
-  const sub = redis.client()
-  const expired: string[] = []
-  sub.on('pmessage', (_p: string, _c: string, key: string) => expired.push(key))
-  await sub.psubscribe('__keyevent@0__:expired')
-  t.teardown(() => { sub.disconnect() })
+  const expired = await expiredKeys(t)
   const claimed = testStore(testConfig(redis.url, { KEY_SHARDS: '1', KEY_PREFIX: 'timer3-claimed:', KEY_FORMAT: '3' }))
   const unclaimed = testStore(testConfig(redis.url, { KEY_SHARDS: '1', KEY_PREFIX: 'timer3-unclaimed:', KEY_FORMAT: '3' }))
   t.teardown(() => Promise.all([closeRedis(claimed.redis), closeRedis(unclaimed.redis)]))

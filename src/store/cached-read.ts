@@ -4,6 +4,7 @@ import { run, type ReadCacheSettings, type StoreContext } from './context.js'
 import { direct } from './direct.js'
 import { answerNow, cachedAnswer, type RenderCheckout } from './read-cache-answer.js'
 import { packedHoldKey, readPackedTracked } from './read-cache-packed.js'
+import type { Ticket } from './read-cache.js'
 
 /** A hold read from Redis (`view`), or its answer from the read cache (`json`). */
 export type CachedRead =
@@ -42,6 +43,18 @@ export async function readCheckout (ctx: StoreContext, id: string, render: Rende
     rc.cache.end(ticket, undefined)
     throw err
   }
+  return endMiss(ctx, rc, ticket, id, reply, render)
+}
+
+/**
+ * Caches what a miss read (the get script's `{ now, field, value, ... }`)
+ * under `keyOf(fields)` (default: the key its ticket was begun with) and
+ * answers it; a hold not found is not cached.
+ */
+function endMiss (
+  ctx: StoreContext, rc: ReadCacheSettings, ticket: Ticket, id: string, reply: unknown[], render: RenderCheckout,
+  keyOf?: (fields: Record<string, string>) => string
+): CachedRead {
   const now = Number(reply[0])
   if (reply.length < 3) {
     rc.cache.end(ticket, undefined)
@@ -49,10 +62,10 @@ export async function readCheckout (ctx: StoreContext, id: string, render: Rende
   }
   const fields = hashFields(reply)
   const view = toView(id, fields, now)
-  // Redis drops an ended hold at its end plus the retention (the PEXPIRE of end-6.lua and
-  // expire-order.lua); the entry must not outlive it, whatever happens to invalidations.
+  // Redis drops an ended hold at its end plus the retention (the PEXPIRE or PX of its end);
+  // the entry must not outlive it, whatever happens to invalidations.
   const lifeMs = fields.t === undefined ? undefined : Number(fields.t) + ctx.retentionMs - now
-  rc.cache.end(ticket, cachedAnswer(view, render, now - Date.now()), lifeMs)
+  rc.cache.end(ticket, cachedAnswer(view, render, now - Date.now()), lifeMs, keyOf?.(fields))
   return { view, cache: 'miss' }
 }
 
@@ -78,16 +91,7 @@ async function readPacked (ctx: StoreContext, rc: ReadCacheSettings, id: string,
     throw err
   }
   const { reply, table } = read
-  const now = Number(reply[0])
-  if (reply.length < 3) {
-    rc.cache.end(ticket, undefined)
-    throw new Errors.CHECKOUT_NOT_FOUND(id)
-  }
-  const fields = hashFields(reply)
-  const view = toView(id, fields, now)
-  // Only a pending hold is read from a bucket: an ended one is its order hash (end-6.lua's fields).
-  const key = fields.s === 'pending' ? packedHoldKey(k.base, id, ctx.keys.packing, table) : k.order
-  const lifeMs = fields.t === undefined ? undefined : Number(fields.t) + ctx.retentionMs - now
-  rc.cache.end(ticket, cachedAnswer(view, render, now - Date.now()), lifeMs, key)
-  return { view, cache: 'miss' }
+  // Only a pending hold is read from a bucket: an ended one is its record under order:<id>.
+  return endMiss(ctx, rc, ticket, id, reply, render,
+    (fields) => fields.s === 'pending' ? packedHoldKey(k.base, id, ctx.keys.packing, table) : k.order)
 }
