@@ -5,6 +5,7 @@ import { closeRedis, createRedis } from '../src/redis/connection.js'
 import { createHold } from '../src/store/checkout-store.js'
 import { createStoreContext } from '../src/store/context.js'
 import { ackJobs, claimDue, type ExpiryJob } from '../src/store/expiry-jobs.js'
+import { ownShard } from '../src/store/membership.js'
 
 /**
  * Redis time per expiry of the worker's two scripts, alone: a fresh
@@ -40,10 +41,11 @@ try {
   }
   await stats()
   const claimed: Array<[number, ExpiryJob[]]> = []
-  const lease = { token: 'bench', heartbeatTtlMs: 60_000, runningMs: 60_000, maxAttempts: 5 }
+  const lease = { token: 'bench', runningMs: 60_000, maxAttempts: 5 }
   await Promise.all(Array.from({ length: 16 }, async (_v, shard) => {
+    const { epoch } = await ownShard(ctx, shard, lease.token)
     for (let seq = 1; seq < 10_000; seq++) {
-      const { jobs } = await claimDue(ctx, shard, batch, lease, seq)
+      const { jobs } = await claimDue(ctx, shard, batch, lease, seq, epoch)
       if (jobs.length === 0) break
       claimed.push([shard, jobs])
     }

@@ -68,8 +68,19 @@ export interface Keyspace {
   events: string
   /** STRING the API's readiness check writes (`SET PX`): a Redis that refuses writes (memory full, a failed snapshot) is not ready. */
   readyProbe: string
-  /** Pub/sub channel on which scripts tell the workers that something is due sooner: message `<base> <due ms>`. */
+  /**
+   * Pub/sub channel on which scripts tell the workers that something is due
+   * sooner (message `<base> <due ms>`) or that the workers changed
+   * (message `members`).
+   */
   dueChannel: string
+  /**
+   * ZSET of the workers of this layout: live ones with their beat number,
+   * gone ones with a negative score (includes/members.lua). One key outside
+   * every shard, named by format: during a migration each layout's workers
+   * share out its shards.
+   */
+  members: string
   /** The shard whose base (`<prefix>{<tag>}:`) this is, or undefined. */
   shardOfBase: (base: string) => number | undefined
   /**
@@ -104,8 +115,12 @@ export interface ShardKeys {
   job: (member: string) => string
   /** HASH with the last claim of one worker in this shard, so a resent claim is idempotent. */
   claimRecord: (token: string) => string
-  /** ZSET of the workers active in this shard: member worker token, score its beat number (workers.lua). */
-  workers: string
+  /**
+   * STRING naming the worker that owns the shard in this layout and its
+   * epoch, `<epoch>:<token>` (own-3.lua); only the owner claims here. Named
+   * by format, as formats 2 and 3 share shard bases during a migration.
+   */
+  owner: string
   /** SET of the job members one worker holds in this shard. */
   held: (token: string) => string
   /** STRING counter: the last generation issued in this shard; never expires, so generations are never reused. */
@@ -170,7 +185,7 @@ export function createKeyspace (
       dead: `${b}dead`,
       job: (member) => `${b}job:${member}`,
       claimRecord: (token) => `${b}claim:${token}`,
-      workers: `${b}workers`,
+      owner: `${b}owner:${format}`,
       held: (token) => `${b}held:${token}`,
       holds: `${b}holds`,
       outbox: `${b}outbox`,
@@ -195,6 +210,7 @@ export function createKeyspace (
     shard: shardKeys,
     events: `${prefix}events`,
     dueChannel: `${prefix}due`,
+    members: `${prefix}{workers}:members:${format}`,
     readyProbe: `${prefix}ready`,
     shardOfBase: (b) => shardOfBase.get(b),
     order (id) {

@@ -6,10 +6,11 @@ import { pageHoldsByDeadline } from '../src/store/admin-queries.js'
 import { createHold, endHold } from '../src/store/checkout-store.js'
 import type { StoreContext } from '../src/store/context.js'
 import { purgeDeadLetter } from '../src/store/dead-letters.js'
-import { claimDue, failJob } from '../src/store/expiry-jobs.js'
+import { failJob } from '../src/store/expiry-jobs.js'
 import { json, testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
 import { testStore } from './helpers/worker.js'
+import { claimAsOwner } from './helpers/own.js'
 
 /** The /admin API: who may call it, dry runs that match their runs, holds paged by deadline while they change. */
 const redis = await startRedis()
@@ -66,13 +67,13 @@ t.test('the admin API is off without DASHBOARD=true, and DASHBOARD=true needs AD
   t.equal((await open.inject({ url: '/admin/health', headers: as(ADMIN) })).statusCode, 200)
 })
 
-const lease = { token: 'admin-test-worker', heartbeatTtlMs: 10_000, runningMs: 10_000, maxAttempts: 1 }
+const lease = { token: 'admin-test-worker', runningMs: 10_000, maxAttempts: 1 }
 let seq = 0
 /** Claims every due job and fails its only attempt: one dead letter each. */
 async function failAllDue (): Promise<number> {
   let dead = 0
   for (let shard = 0; shard < store.keys.shards; shard++) {
-    for (const job of (await claimDue(store, shard, 1000, lease, ++seq)).jobs) {
+    for (const job of (await claimAsOwner(store, shard, 1000, lease, ++seq)).jobs) {
       if (await failJob(store, job, lease.token, 'planned failure', 1, 0) === 'dead') dead++
     }
   }

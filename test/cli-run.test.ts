@@ -4,10 +4,11 @@ import { runCli, toCliError } from '../src/cli/run.js'
 import { closeRedis } from '../src/redis/connection.js'
 import { createHold } from '../src/store/checkout-store.js'
 import { countDeadLetters } from '../src/store/dead-letters.js'
-import { claimDue, failJob } from '../src/store/expiry-jobs.js'
+import { failJob } from '../src/store/expiry-jobs.js'
 import { testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
 import { testStore } from './helpers/worker.js'
+import { claimAsOwner } from './helpers/own.js'
 
 /** The commands run in-process (what bin/checkoutctl.ts calls), their output read from a captured Io. */
 const redis = await startRedis()
@@ -36,9 +37,9 @@ t.test('every command, from holds to dead letters and back', async (t) => {
   for (const id of ['a', 'b', 'c', 'd']) await createHold(store, { id, ttlMs: 1000, payload: { id } })
   await createHold(store, { id: 'held', ttlMs: 600_000 })
   await new Promise((resolve) => setTimeout(resolve, 1050))
-  const lease = { token: 'w', heartbeatTtlMs: 10_000, runningMs: 10_000, maxAttempts: 1 }
+  const lease = { token: 'w', runningMs: 10_000, maxAttempts: 1 }
   for (let shard = 0; shard < 2; shard++) {
-    for (const job of (await claimDue(store, shard, 100, lease, shard + 1)).jobs) await failJob(store, job, 'w', 'down', 1, 0)
+    for (const job of (await claimAsOwner(store, shard, 100, lease, shard + 1)).jobs) await failJob(store, job, 'w', 'down', 1, 0)
   }
   t.equal(await countDeadLetters(store), 4)
 

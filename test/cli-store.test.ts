@@ -2,12 +2,13 @@ import t, { type Test } from 'tap'
 import { closeRedis } from '../src/redis/connection.js'
 import { createHold } from '../src/store/checkout-store.js'
 import type { StoreContext } from '../src/store/context.js'
-import { claimDue, failJob, releaseJobs } from '../src/store/expiry-jobs.js'
+import { failJob, releaseJobs } from '../src/store/expiry-jobs.js'
 import { listPendingHolds } from '../src/store/listing.js'
 import { readQueueStats, readStats, recordFound } from '../src/store/stats.js'
 import { testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
 import { testStore } from './helpers/worker.js'
+import { claimAsOwner } from './helpers/own.js'
 
 /** The store functions checkoutctl reads with: pending holds a page at a time, and the stats. */
 const redis = await startRedis()
@@ -49,8 +50,8 @@ t.test('queue stats count pending holds, due and running jobs and dead letters; 
   for (const id of ['long-1', 'long-2']) await createHold(s, { id, ttlMs: 60_000 })
   t.match(await readQueueStats(s), { pending: 5, deadLetters: 0, jobs: { total: 0, due: 0, running: 0 } })
   await new Promise((resolve) => setTimeout(resolve, 1050))
-  const lease = { token: 'stats-worker', heartbeatTtlMs: 10_000, runningMs: 10_000, maxAttempts: 1 }
-  const { jobs } = await claimDue(s, 0, 10, lease, 1)
+  const lease = { token: 'stats-worker', runningMs: 10_000, maxAttempts: 1 }
+  const { jobs } = await claimAsOwner(s, 0, 10, lease, 1)
   t.equal(jobs.length, 3, 'the three expired holds are handed out')
   t.same(await readQueueStats(s), { pending: 2, deadLetters: 0, jobs: { total: 3, due: 0, running: 3 } })
   t.equal(await releaseJobs(s, 0, lease.token, [{ job: jobs[2]!, how: 'unstarted' }]), 1, 'one given back: due again')

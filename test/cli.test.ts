@@ -7,13 +7,14 @@ import { toResponse } from '../src/routes/checkout.js'
 import { createHold, getCheckout } from '../src/store/checkout-store.js'
 import type { StoreContext } from '../src/store/context.js'
 import { countDeadLetters, findDeadLetters } from '../src/store/dead-letters.js'
-import { claimDue, failJob } from '../src/store/expiry-jobs.js'
+import { failJob } from '../src/store/expiry-jobs.js'
 import { checkLayout } from '../src/store/layout.js'
 import { recordFound } from '../src/store/stats.js'
 import { testConfig } from './helpers/app.js'
 import { childEnv, entryArgs } from './helpers/processes.js'
 import { freePort, startRedis } from './helpers/redis.js'
 import { testStore } from './helpers/worker.js'
+import { claimAsOwner } from './helpers/own.js'
 
 /** checkoutctl end to end against a real Redis: command lines through main(), a few as the spawned bin. */
 const root = fileURLToPath(new URL('../', import.meta.url))
@@ -52,7 +53,7 @@ async function ctl (args: string[], extraEnv: Record<string, string> = {}, spawn
 }
 
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
-const lease = { token: 'cli-worker', heartbeatTtlMs: 10_000, runningMs: 10_000, maxAttempts: 1 }
+const lease = { token: 'cli-worker', runningMs: 10_000, maxAttempts: 1 }
 let seq = 0
 
 /** Holds that expire and fail their only attempt: one dead letter each. */
@@ -60,7 +61,7 @@ async function deadLetters (s: StoreContext, ids: string[]): Promise<void> {
   for (const id of ids) await createHold(s, { id, ttlMs: 1000, payload: { id } })
   await sleep(1050)
   for (let shard = 0; shard < s.keys.shards; shard++) {
-    for (const job of (await claimDue(s, shard, 1000, lease, ++seq)).jobs) await failJob(s, job, lease.token, `failed ${job.id}`, 1, 0)
+    for (const job of (await claimAsOwner(s, shard, 1000, lease, ++seq)).jobs) await failJob(s, job, lease.token, `failed ${job.id}`, 1, 0)
   }
 }
 
@@ -144,7 +145,7 @@ t.test('replay <id> and replay --all-dead send dead letters back as due jobs; th
   for (let s = 0; s < store.keys.shards; s++) {
     const due = await store.redis.zrangebyscore(store.keys.shard(s).jobs, '-inf', now + 1000)
     t.equal(due.length, (await store.redis.zcard(store.keys.shard(s).jobs)), `shard ${s}: every job is due now`)
-    handedOut.push(...(await claimDue(store, s, 1000, { ...lease, maxAttempts: 5 }, ++seq)).jobs)
+    handedOut.push(...(await claimAsOwner(store, s, 1000, { ...lease, maxAttempts: 5 }, ++seq)).jobs)
   }
   t.same(handedOut.map((j) => j.id).sort(), ['ld-1', 'ld-2', 'rp-1', 'rp-2', 'rp-3', ...bulk].sort(),
     'each replayed letter is handed to a worker once more')

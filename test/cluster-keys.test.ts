@@ -33,7 +33,7 @@ t.test('format 2: each shard in the middle of its slice of the slot space, every
   t.equal(new Set(keys.tags).size, 16, 'distinct tags')
   for (const id of ['a', 'order-1001', 'x.y_z:1-2']) {
     const k = keys.order(id)
-    const slots = new Set([k.order, k.timer, k.deadlines, k.jobs, k.dead, k.job(`3:${id}`), k.workers, k.held('w'), k.holds, k.claimRecord('w'), k.outbox, k.relayLock].map(keySlot))
+    const slots = new Set([k.order, k.timer, k.deadlines, k.jobs, k.dead, k.job(`3:${id}`), k.owner, k.held('w'), k.holds, k.claimRecord('w'), k.outbox, k.relayLock].map(keySlot))
     t.equal(slots.size, 1, id)
     t.same(keys.parseTimerKey(k.timer), { id, shard: k.shard }, 'its timer key parses back')
     t.equal(createKeyspace('ce:', 16, 1).parseTimerKey(k.timer), undefined, 'format 1 does not read format 2 timer keys')

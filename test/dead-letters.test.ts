@@ -6,18 +6,19 @@ import {
   countDeadLetters, findDeadLetters, listDeadLetters, purgeDeadLettersOlderThan, replayDeadLetter
 } from '../src/store/dead-letters.js'
 import { serverTime } from '../src/store/direct.js'
-import { claimDue, failJob, releaseJobs } from '../src/store/expiry-jobs.js'
+import { failJob, releaseJobs } from '../src/store/expiry-jobs.js'
 import { InvalidCursorError, listDeadLetterPage } from '../src/store/listing.js'
 import { testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
 import { testStore } from './helpers/worker.js'
+import { claimAsOwner } from './helpers/own.js'
 
 /** The dead-letter store functions: paging across shards, finding an order's letters, retention. */
 const redis = await startRedis()
 t.teardown(redis.stop)
 
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
-const lease = { token: 'dl-worker', heartbeatTtlMs: 10_000, runningMs: 10_000, maxAttempts: 1 }
+const lease = { token: 'dl-worker', runningMs: 10_000, maxAttempts: 1 }
 let seq = 0
 
 function store (t: Test, shards: number): StoreContext {
@@ -33,7 +34,7 @@ async function holdsToExpire (s: StoreContext, ids: string[]): Promise<void> {
 async function failAllDue (s: StoreContext, error = 'boom'): Promise<number> {
   let dead = 0
   for (let shard = 0; shard < s.keys.shards; shard++) {
-    for (const job of (await claimDue(s, shard, 1000, lease, ++seq)).jobs) {
+    for (const job of (await claimAsOwner(s, shard, 1000, lease, ++seq)).jobs) {
       if (await failJob(s, job, lease.token, error, 1, 0) === 'dead') dead++
     }
   }
@@ -73,10 +74,10 @@ t.test('letters that died in the same millisecond are each listed once, with a l
   await holdsToExpire(s, ids)
   await sleep(1050)
   // One claim hands out all seven; their worker then "dies", and the next claim dead-letters all of them at once.
-  const dying = { ...lease, token: 'dies', heartbeatTtlMs: 100, runningMs: 100 }
-  t.equal((await claimDue(s, 0, 100, dying, ++seq)).jobs.length, 7)
+  const dying = { ...lease, token: 'dies', runningMs: 100 }
+  t.equal((await claimAsOwner(s, 0, 100, dying, ++seq)).jobs.length, 7)
   await sleep(200)
-  await claimDue(s, 0, 100, { ...lease, token: 'reaper' }, ++seq)
+  await claimAsOwner(s, 0, 100, { ...lease, token: 'reaper' }, ++seq)
   const scores = await s.redis.zrange(s.keys.shard(0).dead, '0', '-1', 'WITHSCORES')
   t.equal(new Set(scores.filter((_v, i) => i % 2 === 1)).size, 1, 'all seven share one score')
 
@@ -113,7 +114,7 @@ t.test('letters removed while paging do not make the listing skip the others', a
 
 async function failAllDueOne (s: StoreContext, id: string): Promise<void> {
   const shard = s.keys.shardOf(id)
-  const { jobs } = await claimDue(s, shard, 1000, lease, ++seq)
+  const { jobs } = await claimAsOwner(s, shard, 1000, lease, ++seq)
   for (const job of jobs) {
     if (job.id === id) await failJob(s, job, lease.token, 'boom', 1, 0)
   }

@@ -10,10 +10,11 @@ import { createKeyspace, type KeyFormat } from '../src/keys.js'
 import { closeRedis, createRedis } from '../src/redis/connection.js'
 import { createHold, endHold, extendHold } from '../src/store/checkout-store.js'
 import { createStoreContext, type StoreContext } from '../src/store/context.js'
-import { claimDue, failJob } from '../src/store/expiry-jobs.js'
+import { failJob } from '../src/store/expiry-jobs.js'
 import { testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
 import { capturingLogger, until } from './helpers/worker.js'
+import { claimAsOwner } from './helpers/own.js'
 
 /**
  * Lifecycle events: each state change appends its event to the shard's
@@ -64,7 +65,7 @@ async function consume (conn: RedisClient, key: string, group: string): Promise<
 }
 
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
-const lease = { token: 'worker-a', heartbeatTtlMs: 10_000, runningMs: 10_000, maxAttempts: 1 }
+const lease = { token: 'worker-a', runningMs: 10_000, maxAttempts: 1 }
 
 t.test('every lifecycle event reaches the stream once, in order per order, schema-valid', async (t) => {
   const config = testConfig(redis.url, { KEY_SHARDS: '4' })
@@ -85,14 +86,14 @@ t.test('every lifecycle event reaches the stream once, in order per order, schem
   await createHold(store, { id: 'ev-failed', ttlMs: 1000 })
   await createHold(store, { id: lostId, ttlMs: 1000 })
   await sleep(1050)
-  const [failed] = (await claimDue(store, failedShard, 10, lease, 1)).jobs.filter((j) => j.id === 'ev-failed')
+  const [failed] = (await claimAsOwner(store, failedShard, 10, lease, 1)).jobs.filter((j) => j.id === 'ev-failed')
   t.equal(await failJob(store, failed!, lease.token, 'stock service said 500', 1, 0), 'dead')
   const lostShard = store.keys.shardOf(lostId)
   const quick = { ...lease, token: 'worker-b', runningMs: 1 }
-  const claimed = await claimDue(store, lostShard, 10, quick, 1)
+  const claimed = await claimAsOwner(store, lostShard, 10, quick, 1)
   t.ok(claimed.jobs.some((j) => j.id === lostId), 'claimed once')
   await sleep(10)
-  await claimDue(store, lostShard, 10, quick, 2) // past the safety net with its attempts used up: dead-lettered here
+  await claimAsOwner(store, lostShard, 10, quick, 2) // past the safety net with its attempts used up: dead-lettered here
 
   t.ok(await outboxTotal(store) > 0, 'the events wait in the outboxes')
   t.equal(await store.redis.exists(store.keys.events), 0, 'nothing reaches the stream without a relay')
@@ -136,7 +137,7 @@ t.test('an expiry is recorded with its expired event by whichever script sees it
   await t.rejects(extendHold(store, 'x-extend', 60_000), { code: 'CHECKOUT_NOT_PENDING' })
   const again = await createHold(store, { id: 'x-create', ttlMs: 60_000 })
   const shard = store.keys.shardOf('x-claim')
-  t.ok((await claimDue(store, shard, 10, lease, 1)).jobs.some((j) => j.id === 'x-claim'), 'claimed')
+  t.ok((await claimAsOwner(store, shard, 10, lease, 1)).jobs.some((j) => j.id === 'x-claim'), 'claimed')
   await relayAll(t, [store])
 
   const events = await consume(store.redis, store.keys.events, 'expiry-group')
@@ -179,7 +180,7 @@ t.test('with events off no script writes an event', async (t) => {
   await createHold(store, { id: 'quiet-2', ttlMs: 1000 })
   await sleep(1050)
   const shard = store.keys.shardOf('quiet-2')
-  const [job] = (await claimDue(store, shard, 10, lease, 1)).jobs
+  const [job] = (await claimAsOwner(store, shard, 10, lease, 1)).jobs
   t.equal(await failJob(store, job!, lease.token, 'boom', 1, 0), 'dead')
   t.equal(await outboxTotal(store), 0, 'no outbox entry')
   const found = await store.redis.keys(`${config.KEY_PREFIX}*outbox*`)

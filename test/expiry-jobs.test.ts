@@ -2,41 +2,43 @@ import t, { type Test } from 'tap'
 import { closeRedis } from '../src/redis/connection.js'
 import { createHold, getCheckout } from '../src/store/checkout-store.js'
 import { countDeadLetters, listDeadLetters, purgeDeadLetter, replayDeadLetter } from '../src/store/dead-letters.js'
-import { ackJob, ackJobs, claimDue, failJob, heartbeat, nextDue, releaseJobs } from '../src/store/expiry-jobs.js'
+import { ackJob, ackJobs, claimDue, failJob, nextDue, releaseJobs } from '../src/store/expiry-jobs.js'
 import { testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
 import { testStore, until } from './helpers/worker.js'
+import { claimAsOwner } from './helpers/own.js'
+import { beatMembership, ownShard, shardOwner } from '../src/store/membership.js'
 
 const redis = await startRedis()
 t.teardown(redis.stop)
 const config = testConfig(redis.url, { KEY_SHARDS: '1' })
 const store = testStore(config)
 t.teardown(() => closeRedis(store.redis))
-const lease = { token: 'worker-a', heartbeatTtlMs: 10_000, runningMs: 10_000, maxAttempts: 5 }
+const lease = { token: 'worker-a', runningMs: 10_000, maxAttempts: 5 }
 
 t.test('a claim sent again with the same sequence number hands back what it claimed', async (t) => {
   for (let i = 0; i < 3; i++) await createHold(store, { id: `c-${i}`, ttlMs: 1000, payload: { i } })
   await createHold(store, { id: 'later', ttlMs: 60_000 })
   await new Promise((resolve) => setTimeout(resolve, 1100))
 
-  const first = await claimDue(store, 0, 10, lease, 1)
+  const first = await claimAsOwner(store, 0, 10, lease, 1)
   t.equal(first.expired, 3)
   t.same(first.jobs.map((j) => j.id).sort(), ['c-0', 'c-1', 'c-2'])
   t.equal(first.nextDue, first.now + lease.runningMs, 'next due is the end of the leases just given')
 
-  const resent = await claimDue(store, 0, 10, lease, 1)
+  const resent = await claimAsOwner(store, 0, 10, lease, 1)
   t.same(resent.jobs.map((j) => [j.id, j.attempt, j.payload]).sort(), first.jobs.map((j) => [j.id, j.attempt, j.payload]).sort(),
     'same jobs, same attempt, with payload')
 
-  const next = await claimDue(store, 0, 10, lease, 2)
+  const next = await claimAsOwner(store, 0, 10, lease, 2)
   t.same(next.jobs, [], 'a new claim finds nothing more: the jobs are leased')
-  const other = await claimDue(store, 0, 10, { ...lease, token: 'worker-b' }, 1)
+  const other = await claimAsOwner(store, 0, 10, { ...lease, token: 'worker-b' }, 1)
   t.same(other.jobs, [], 'another worker with the same sequence number gets nothing')
 
   const job = first.jobs[0]!
   t.equal(await ackJob(store, job, lease.token), true)
   t.equal(await ackJob(store, job, lease.token), true, 'an ack sent again is fine')
-  const again = await claimDue(store, 0, 10, lease, 2)
+  const again = await claimAsOwner(store, 0, 10, lease, 2)
   t.same(again.jobs.map((j) => j.id).sort(), [], 'still nothing new')
   const { next: due } = await nextDue(store, 0)
   t.ok(due !== undefined)
@@ -50,51 +52,55 @@ const expiredJob = async (id: string, payload?: Record<string, unknown>) => {
   await sleep(1050)
 }
 
-t.test('a worker judged lapsed is reaped only if its beat number did not move: its job goes to another worker, and its stale outcome is refused', async (t) => {
+t.test('a worker judged lapsed is reaped only if its beat number did not move: its job goes to another worker, and its stale claim and outcome are refused', async (t) => {
   const a = { ...lease, token: 'fence-a' }
   const b = { ...lease, token: 'fence-b' }
+  await beatMembership(store, a.token)
+  await beatMembership(store, b.token)
   await expiredJob('fenced')
-  const [mine] = (await claimDue(store, 0, 10, a, 1)).jobs
+  const [mine] = (await claimAsOwner(store, 0, 10, a, 1)).jobs
   t.equal(mine!.attempt, 1)
-  t.same((await claimDue(store, 0, 10, b, 1)).jobs, [], 'held while a lives')
-  const seen = (await heartbeat(store, 0, b.token)).workers.find((w) => w.token === a.token)
+  const aEpoch = (await shardOwner(store, 0)).epoch
+  t.same((await claimAsOwner(store, 0, 10, b, 1)).jobs, [], 'held while a lives, though b took the shard')
+  const seen = (await beatMembership(store, b.token)).live.find((w) => w.token === a.token)
   t.ok(seen, "b sees a's beat number")
-  // a beats (its claim counts as one): a reap naming the old number is refused.
-  await heartbeat(store, 0, a.token)
-  const stale = await heartbeat(store, 0, b.token, [seen!])
-  t.equal(stale.released, 0, 'a beat since: not reaped')
-  const now = stale.workers.find((w) => w.token === a.token)!
+  // a beats: a reap naming the old number is refused.
+  await beatMembership(store, a.token)
+  const stale = await beatMembership(store, b.token, [seen!])
+  t.notOk(stale.gone.includes(a.token), 'a beat since: not reaped')
+  const now = stale.live.find((w) => w.token === a.token)!
   t.ok(now.beat > seen!.beat, 'its beat number moved')
-  const beat = await heartbeat(store, 0, b.token, [now])
-  t.equal(beat.released, 1, "b's heartbeat released a's job")
-  t.notOk(beat.workers.some((w) => w.token === a.token), 'a left the worker list')
-  const [taken] = (await claimDue(store, 0, 10, b, 2)).jobs
+  const reaped = await beatMembership(store, b.token, [now])
+  t.ok(reaped.gone.includes(a.token) && !reaped.live.some((w) => w.token === a.token), 'a is gone from the live workers')
+  t.equal((await ownShard(store, 0, b.token, reaped.gone)).released, 1, "b, the shard's owner, released a's job")
+  const [taken] = (await claimAsOwner(store, 0, 10, b, 2)).jobs
   t.match(taken, { id: 'fenced', attempt: 2 }, 'b runs it as attempt 2')
+  const late = await claimDue(store, 0, 10, a, 2, aEpoch)
+  t.same([late.owns, late.jobs], [false, []], "a's claim in its old epoch is refused")
   t.equal(await ackJob(store, taken!, b.token), true)
   t.equal(await ackJob(store, mine!, a.token), false, "a's late ack is refused, not taken for an ack sent twice")
   t.equal(await failJob(store, mine!, a.token, 'late', 5, 0), 'claim-lost', "a's late failure is refused")
-  const again = await heartbeat(store, 0, a.token)
-  t.equal(again.status, 'new', 'a learns its claims here were taken over')
-  t.equal((await heartbeat(store, 0, a.token)).status, 'registered', 'and is registered again')
+  t.equal((await beatMembership(store, a.token)).status, 'reaped', 'a learns it was reaped')
+  t.equal((await beatMembership(store, a.token)).status, 'reaped', 'and stays so: it must join under a new token')
 })
 
 t.test('due jobs are handed out before new expiries; an expiry that finds the claim full waits in the queue', async (t) => {
   const w = { ...lease, token: 'limit-w' }
   for (let i = 0; i < 4; i++) await createHold(store, { id: `lim-${i}`, ttlMs: 1000, payload: { i } })
   await sleep(1050)
-  const first = await claimDue(store, 0, 2, w, 1)
+  const first = await claimAsOwner(store, 0, 2, w, 1)
   t.equal(first.expired, 2, 'a claim expires at most its limit')
   t.equal(first.jobs.length, 2)
   t.equal(await releaseJobs(store, 0, w.token, first.jobs.map((job) => ({ job, how: 'unstarted' as const }))), 2, 'both given back unstarted')
 
-  const second = await claimDue(store, 0, 3, w, 2)
+  const second = await claimAsOwner(store, 0, 3, w, 2)
   t.equal(second.expired, 2, 'the two other holds expire')
   t.same(second.jobs.slice(0, 2).map((j) => j.id).sort(), first.jobs.map((j) => j.id).sort(), 'the jobs given back come first')
   t.equal(second.jobs.length, 3, 'then one new expiry fills the claim')
   const left = (await store.redis.zrangebyscore(store.keys.shard(0).jobs, '-inf', second.now)).filter((m) => m.includes(':lim-'))
   t.equal(left.length, 1, 'the other new expiry waits in the queue, due now')
 
-  const third = await claimDue(store, 0, 10, w, 3)
+  const third = await claimAsOwner(store, 0, 10, w, 3)
   const all = [...second.jobs, ...third.jobs.filter((j) => j.id.startsWith('lim-'))]
   t.same(all.map((j) => j.id).sort(), ['lim-0', 'lim-1', 'lim-2', 'lim-3'], 'and comes with the next claim')
   t.ok(all.every((j) => j.attempt === 1), 'each as its first attempt')
@@ -122,7 +128,7 @@ t.test('a hold claimed on time deletes its timer before it expires: no expired e
   await createHold(own, { id: 'on-time', ttlMs: 1000 })
   await createHold(own, { id: 'unclaimed', ttlMs: 1000 })
   await sleep(1020)
-  const jobs = (await claimDue(own, 0, 1, w, 1)).jobs
+  const jobs = (await claimAsOwner(own, 0, 1, w, 1)).jobs
   t.same(jobs.map((j) => j.id), ['on-time'], 'claimed at its deadline')
   await sleep(600)
   t.notOk(expired.includes(own.keys.order('on-time').timer), 'no expired event for the claimed hold')
@@ -138,7 +144,7 @@ t.test('key format 3: a claim that leaves no pending hold deletes the shard time
   await createHold(claimed, { id: 'on-time', ttlMs: 1000 })
   await createHold(unclaimed, { id: 'unclaimed', ttlMs: 1000 })
   await sleep(1020)
-  t.same((await claimDue(claimed, 0, 1, w, 1)).jobs.map((j) => j.id), ['on-time'], 'claimed at its deadline')
+  t.same((await claimAsOwner(claimed, 0, 1, w, 1)).jobs.map((j) => j.id), ['on-time'], 'claimed at its deadline')
   await sleep(600)
   t.notOk(expired.includes(claimed.keys.shard(0).shardTimer), 'no expired event for the shard the claim emptied')
   t.ok(await until(() => expired.includes(unclaimed.keys.shard(0).shardTimer), 3000), 'the unclaimed shard still publishes its event')
@@ -146,7 +152,7 @@ t.test('key format 3: a claim that leaves no pending hold deletes the shard time
 
 t.test('a claim that hands out nothing writes no claim record', async (t) => {
   const idle = { ...lease, token: 'idle-w' }
-  const result = await claimDue(store, 0, 10, idle, 1)
+  const result = await claimAsOwner(store, 0, 10, idle, 1)
   t.same(result.jobs, [])
   t.equal(await store.redis.exists(store.keys.shard(0).claimRecord(idle.token)), 0)
 })
@@ -155,7 +161,7 @@ t.test('one ack call records many runs, each with its own answer', async (t) => 
   const a = { ...lease, token: 'batch-a' }
   for (let i = 0; i < 4; i++) await createHold(store, { id: `batch-${i}`, ttlMs: 1000 })
   await sleep(1050)
-  const jobs = (await claimDue(store, 0, 10, a, 1)).jobs.filter((j) => j.id.startsWith('batch-')).sort((x, y) => x.id.localeCompare(y.id))
+  const jobs = (await claimAsOwner(store, 0, 10, a, 1)).jobs.filter((j) => j.id.startsWith('batch-')).sort((x, y) => x.id.localeCompare(y.id))
   t.equal(jobs.length, 4)
   const stale = { ...jobs[3]!, attempt: 7 }
   t.same(await ackJobs(store, 0, a.token, [jobs[0]!, jobs[1]!, stale, jobs[2]!]), [true, true, false, true],
@@ -174,9 +180,9 @@ t.test('one ack call records many runs, each with its own answer', async (t) => 
 t.test('the same worker claiming a job again fences its own earlier run', async (t) => {
   const a = { ...lease, token: 'self-a', runningMs: 100 }
   await expiredJob('self')
-  const [first] = (await claimDue(store, 0, 10, a, 1)).jobs
+  const [first] = (await claimAsOwner(store, 0, 10, a, 1)).jobs
   await sleep(150)
-  const [second] = (await claimDue(store, 0, 10, a, 2)).jobs
+  const [second] = (await claimAsOwner(store, 0, 10, a, 2)).jobs
   t.match(second, { id: 'self', attempt: 2 }, 'due again past the safety net')
   t.equal(await ackJob(store, first!, a.token), false, 'attempt 1 can no longer record success')
   t.equal(await ackJob(store, second!, a.token), true)
@@ -187,11 +193,11 @@ t.test('released jobs: unstarted ones get their attempt back, abandoned ones kee
   const b = { ...lease, token: 'rel-b' }
   await createHold(store, { id: 'rel-1', ttlMs: 1000 })
   await expiredJob('rel-2')
-  const jobs = (await claimDue(store, 0, 10, a, 1)).jobs
+  const jobs = (await claimAsOwner(store, 0, 10, a, 1)).jobs
   const [one, two] = ['rel-1', 'rel-2'].map((id) => jobs.find((j) => j.id === id)!)
   t.equal(await releaseJobs(store, 0, a.token, [{ job: one!, how: 'unstarted' }, { job: two!, how: 'abandoned' }]), 2)
   t.equal(await releaseJobs(store, 0, a.token, [{ job: one!, how: 'unstarted' }]), 0, 'a release sent twice does nothing')
-  const again = (await claimDue(store, 0, 10, b, 1)).jobs
+  const again = (await claimAsOwner(store, 0, 10, b, 1)).jobs
   t.same(again.map((j) => [j.id, j.attempt]).sort(), [['rel-1', 1], ['rel-2', 2]])
   t.equal(await ackJob(store, one!, a.token), false, 'the releasing worker cannot ack any more')
   for (const j of again) t.equal(await ackJob(store, j, b.token), true)
@@ -200,12 +206,12 @@ t.test('released jobs: unstarted ones get their attempt back, abandoned ones kee
 t.test('leaving a shard gives back everything held and removes the worker', async (t) => {
   const a = { ...lease, token: 'leave-a' }
   await expiredJob('leave-1')
-  t.equal((await claimDue(store, 0, 10, a, 1)).jobs.length, 1)
+  t.equal((await claimAsOwner(store, 0, 10, a, 1)).jobs.length, 1)
   t.equal(await releaseJobs(store, 0, a.token, [], true), 1)
   const k = store.keys.shard(0)
-  t.equal(await store.redis.zscore(k.workers, a.token), null, 'off the worker list')
+  t.equal((await shardOwner(store, 0)).token, '', 'the shard has no owner until the next takes it')
   t.equal(await store.redis.exists(k.held(a.token), k.claimRecord(a.token)), 0, 'its held set and claim record are gone')
-  const [job] = (await claimDue(store, 0, 10, lease, 3)).jobs
+  const [job] = (await claimAsOwner(store, 0, 10, lease, 3)).jobs
   t.match(job, { id: 'leave-1', attempt: 1 }, 'the interrupted attempt is given back')
   t.equal(await ackJob(store, job!, lease.token), true)
 })
@@ -214,24 +220,26 @@ t.test('a job whose last attempt never reported back is dead-lettered by the nex
   const a = { ...lease, token: 'crash-a', maxAttempts: 2 }
   await expiredJob('crashy', { p: 1 })
   for (let seq = 1; seq <= 2; seq++) {
-    t.equal((await claimDue(store, 0, 10, { ...a, token: `crash-${seq}` }, seq)).jobs.length, 1, `attempt ${seq} handed out`)
+    t.equal((await claimAsOwner(store, 0, 10, { ...a, token: `crash-${seq}` }, seq)).jobs.length, 1, `attempt ${seq} handed out`)
     // The worker "dies": another one judges it lapsed and reaps it.
-    const seen = (await heartbeat(store, 0, 'observer')).workers.find((w) => w.token === `crash-${seq}`)
-    t.equal((await heartbeat(store, 0, 'observer', [seen!])).released, 1, `attempt ${seq} released by the reap`)
+    await beatMembership(store, `crash-${seq}`)
+    const seen = (await beatMembership(store, 'observer')).live.find((w) => w.token === `crash-${seq}`)
+    const { gone } = await beatMembership(store, 'observer', [seen!])
+    t.equal((await ownShard(store, 0, 'observer', gone)).released, 1, `attempt ${seq} released by the reap`)
   }
   await releaseJobs(store, 0, 'observer', [], true)
-  t.same((await claimDue(store, 0, 10, a, 9)).jobs.filter((j) => j.id === 'crashy'), [], 'not handed out a third time')
+  t.same((await claimAsOwner(store, 0, 10, a, 9)).jobs.filter((j) => j.id === 'crashy'), [], 'not handed out a third time')
   const [dead] = await listDeadLetters(store, 0)
   t.match(dead, { id: 'crashy', attempts: 2, lastError: /never reported back/, payload: { p: 1 } })
   t.equal(await countDeadLetters(store), 1)
 
   t.equal(await replayDeadLetter(store, 0, dead!.member), true, 'replayed')
   t.equal(await replayDeadLetter(store, 0, dead!.member), false, 'not dead any more')
-  const [replayed] = (await claimDue(store, 0, 10, lease, 4)).jobs
+  const [replayed] = (await claimAsOwner(store, 0, 10, lease, 4)).jobs
   t.match(replayed, { id: 'crashy', attempt: 3 }, 'same identity; attempt numbers go on, so no fencing token is reused')
   t.equal(await ackJob(store, { ...replayed!, attempt: 2 }, lease.token), false, 'a late ack of the last attempt before the dead letter is refused')
   t.equal(await failJob(store, replayed!, lease.token, 'still broken', 2, 0), 'retry', 'a fresh set of attempts: 1 of 2 used')
-  const [again] = (await claimDue(store, 0, 10, lease, 5)).jobs
+  const [again] = (await claimAsOwner(store, 0, 10, lease, 5)).jobs
   t.equal(await failJob(store, again!, lease.token, 'still broken', 2, 0), 'dead', '2 of 2 used')
   t.equal(await purgeDeadLetter(store, 0, dead!.member), true, 'purged')
   t.equal(await countDeadLetters(store), 0)

@@ -4,17 +4,18 @@ import { startHousekeeping } from '../src/expiry/housekeeping.js'
 import { closeRedis } from '../src/redis/connection.js'
 import { createHold } from '../src/store/checkout-store.js'
 import { countDeadLetters } from '../src/store/dead-letters.js'
-import { claimDue, failJob } from '../src/store/expiry-jobs.js'
+import { failJob } from '../src/store/expiry-jobs.js'
 import { readStats } from '../src/store/stats.js'
 import { testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
 import { testStore, until } from './helpers/worker.js'
+import { claimAsOwner } from './helpers/own.js'
 
 /** The worker's chores: dead letters past their retention go, found counts reach <prefix>stats once each. */
 const redis = await startRedis()
 t.teardown(redis.stop)
 const silent = pino({ level: 'silent' })
-const lease = { token: 'hk-worker', heartbeatTtlMs: 10_000, runningMs: 10_000, maxAttempts: 1 }
+const lease = { token: 'hk-worker', runningMs: 10_000, maxAttempts: 1 }
 
 t.test('dead letters older than the retention are removed with their job hashes; younger ones stay', async (t) => {
   const store = testStore(testConfig(redis.url, { KEY_SHARDS: '2' }))
@@ -24,7 +25,7 @@ t.test('dead letters older than the retention are removed with their job hashes;
     await createHold(store, { id, ttlMs: 1000 })
     await new Promise((resolve) => setTimeout(resolve, 1050))
     for (let shard = 0; shard < store.keys.shards; shard++) {
-      for (const job of (await claimDue(store, shard, 100, lease, ++seq)).jobs) await failJob(store, job, lease.token, 'boom', 1, 0)
+      for (const job of (await claimAsOwner(store, shard, 100, lease, ++seq)).jobs) await failJob(store, job, lease.token, 'boom', 1, 0)
     }
   }
   await deadLetter('hk-old')

@@ -8,7 +8,7 @@ const keys = createKeyspace('ce:', 16)
 t.test('every key of an order and its shard index share one cluster slot', async (t) => {
   for (const id of ['a', 'order-1001', 'bf4dcf5b-a744-40c7-8f55-bf6481d70df3', 'x.y_z:1-2']) {
     const k = keys.order(id)
-    const slots = new Set([k.order, k.timer, k.deadlines, k.jobs, k.dead, k.job(`3:${id}`), k.workers, k.held('w-1'), k.holds, k.claimRecord('w-1')].map((key) => calculateSlot(key)))
+    const slots = new Set([k.order, k.timer, k.deadlines, k.jobs, k.dead, k.job(`3:${id}`), k.owner, k.held('w-1'), k.holds, k.claimRecord('w-1')].map((key) => calculateSlot(key)))
     t.equal(slots.size, 1, id)
     t.equal(k.shard, keys.shardOf(id))
   }

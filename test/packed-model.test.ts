@@ -7,11 +7,12 @@ import { createRedis } from '../src/redis/connection.js'
 import { createHold, endHold, extendHold, getCheckout } from '../src/store/checkout-store.js'
 import { createStoreContext, type StoreContext } from '../src/store/context.js'
 import { replayDeadLetter } from '../src/store/dead-letters.js'
-import { ackJob, ackJobs, claimDue, failJob, type Claimant, type ExpiryJob } from '../src/store/expiry-jobs.js'
+import { ackJob, ackJobs, failJob, type Claimant, type ExpiryJob } from '../src/store/expiry-jobs.js'
 import { openKeyspace, PREFIX_REGISTRY_KEY, readPacking } from '../src/store/layout.js'
 import { listPendingHolds } from '../src/store/listing.js'
 import { countPendingHolds, readQueueStats } from '../src/store/stats.js'
 import { startRedis } from './helpers/redis.js'
+import { claimAsOwner } from './helpers/own.js'
 
 /**
  * Key format 3 against an in-memory model, with listpack limits so small
@@ -32,7 +33,7 @@ t.teardown(() => { conn.disconnect() })
 const silent = { warn: () => {} }
 const serverPacking = await readPacking(raw, silent)
 let packing: Packing = serverPacking
-const claimant: Claimant = { token: 'model-worker', heartbeatTtlMs: 60_000, runningMs: 60_000, maxAttempts: 3 }
+const claimant: Claimant = { token: 'model-worker', runningMs: 60_000, maxAttempts: 3 }
 
 // Short ids go in buckets; ids longer than the value limits less the record header take their own key.
 const IDS = [...Array.from({ length: 28 }, (_v, i) => `o${i}`), 'long-order-id-that-is-past-the-limit-1', 'long-order-id-that-is-past-the-limit-2']
@@ -138,7 +139,7 @@ const lapse = (hold: string, h: Held | undefined) => {
 async function step (ctx: StoreContext, model: Map<string, Held>, o: Op, seq: { n: number }): Promise<void> {
   const fail = (what: string) => { throw new Error(`${JSON.stringify(o)}: ${what}`) }
   if (o.kind === 'claim') {
-    const result = await claimDue(ctx, 0, 1000, claimant, seq.n++)
+    const result = await claimAsOwner(ctx, 0, 1000, claimant, seq.n++)
     const due = [...model].filter(([, h]) => h.status === 'pending' && h.lapsed)
     const expected = [...queued, ...due.map(([hold, h]) => `${h.generation}:${hold}`)].sort()
     const got = result.jobs.map((j) => `${j.attempt}/${j.member}`).sort()
@@ -275,7 +276,7 @@ t.test('an ended hold is one packed string, read and updated by every script as 
   const ids = ['acked', 'retried', 'dead']
   const created = new Map<string, number>()
   for (const id of ids) created.set(id, (await createHold(ctx, { id, ttlMs: 0 })).createdAt)
-  const { jobs } = await claimDue(ctx, 0, 10, claimant, 1)
+  const { jobs } = await claimAsOwner(ctx, 0, 10, claimant, 1)
   const job = (id: string) => jobs.find((j) => j.id === id) as ExpiryJob
   t.equal(jobs.length, 3, 'the lapsed holds are expired and handed out')
   t.equal(await raw.type(orderKey('acked')), 'string', 'an expired hold is one string')

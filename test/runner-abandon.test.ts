@@ -31,7 +31,7 @@ for (const countsAttempt of [true, false]) {
     const job = await expiredJob(store, 'abandoned')
     runner.start(job, 'sweep')
     t.equal(runner.size, 1, 'running')
-    runner.abandonShard(job.shard, 'contact with Redis lost', countsAttempt)
+    runner.abandonAll('contact with Redis lost', countsAttempt)
     const jobKey = store.keys.shard(job.shard).job(job.member)
     t.ok(await until(async () => (await store.redis.hget(jobKey, 'l')) === '', 3000), 'the claim is given back')
     t.equal(await store.redis.hget(jobKey, 'a'), countsAttempt ? '1' : '0', countsAttempt ? 'the attempt counts' : 'the attempt is given back')

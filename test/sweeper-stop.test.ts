@@ -4,10 +4,12 @@ import { Sweeper } from '../src/expiry/sweeper.js'
 import { createWorkerMetrics } from '../src/metrics/worker-metrics.js'
 import { closeRedis } from '../src/redis/connection.js'
 import { createHold } from '../src/store/checkout-store.js'
-import { claimDue, type ExpiryJob } from '../src/store/expiry-jobs.js'
+import { type ExpiryJob } from '../src/store/expiry-jobs.js'
 import { testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
 import { testStore } from './helpers/worker.js'
+import { claimAsOwner } from './helpers/own.js'
+import { ownShard } from '../src/store/membership.js'
 
 /**
  * A claim that is answered after the worker began to stop hands out jobs
@@ -21,8 +23,9 @@ const store = testStore(config)
 t.teardown(() => closeRedis(store.redis))
 
 t.test('jobs claimed while stopping are given back unstarted', async (t) => {
-  const claimant = { token: 'stopping', heartbeatTtlMs: 10_000, runningMs: 60_000, maxAttempts: 5 }
+  const claimant = { token: 'stopping', runningMs: 60_000, maxAttempts: 5 }
   const started: ExpiryJob[] = []
+  const { epoch } = await ownShard(store, 0, claimant.token)
   const sweeper = new Sweeper({
     store,
     claimant,
@@ -31,7 +34,9 @@ t.test('jobs claimed while stopping are given back unstarted', async (t) => {
     idle: () => started.length === 0,
     refillAt: 1,
     run: (job) => started.push(job),
-    renewed: () => true,
+    epoch: () => epoch,
+    notOwner: () => {},
+    trusted: () => true,
     log: pino({ level: 'silent' }),
     metrics: createWorkerMetrics()
   })
@@ -48,6 +53,6 @@ t.test('jobs claimed while stopping are given back unstarted', async (t) => {
   t.same(started, [], 'nothing started')
   const job = await store.redis.hmget(store.keys.shard(0).job(`1:late-claim`), 'l', 'a')
   t.same(job, ['', '0'], 'no holder, attempt given back')
-  const [again] = (await claimDue(store, 0, 10, { ...claimant, token: 'other' }, 1)).jobs
+  const [again] = (await claimAsOwner(store, 0, 10, { ...claimant, token: 'other' }, 1)).jobs
   t.match(again, { id: 'late-claim', attempt: 1 }, 'another worker gets it at once, as a first attempt')
 })

@@ -18,7 +18,7 @@ export class AckBatcher {
   private readonly pending = new Map<number, PendingAck[]>()
   private scheduled = false
 
-  constructor (private readonly store: StoreContext, private readonly token: string) {}
+  constructor (private readonly store: StoreContext, private readonly claimant: { readonly token: string }) {}
 
   async ack (job: ExpiryJob): Promise<boolean> {
     return await new Promise<boolean>((resolve, reject) => {
@@ -39,7 +39,7 @@ export class AckBatcher {
     const batches = [...this.pending]
     this.pending.clear()
     for (const [shard, queue] of batches) {
-      ackJobs(this.store, shard, this.token, queue.map((p) => p.job)).then(
+      ackJobs(this.store, shard, this.claimant.token, queue.map((p) => p.job)).then(
         (acked) => queue.forEach((p, i) => p.resolve(acked[i] === true)),
         (err: unknown) => queue.forEach((p) => p.reject(err)))
     }

@@ -24,6 +24,8 @@ export interface ClusterExpiredEventsOptions {
   onExpired: (shard: number, id: string) => void
   /** Something in the shard is due at `at` (Redis server time, ms). */
   onDue: (shard: number, at: number) => void
+  /** The workers changed: rebalance the shards now. */
+  onMembers?: (() => void) | undefined
   /** A master was (re)subscribed: events published before that may be gone. */
   onSubscribed: () => void
   /** A node refused CONFIG (managed Redis): reported once per node. */
@@ -54,7 +56,7 @@ export async function subscribeClusterExpiredEvents (opts: ClusterExpiredEventsO
   const { cluster, log } = opts
   const subs = new Map<string, NodeSubscription>()
   const router = expiredKeyRouter(opts.keys, opts.onExpired)
-  const onDueMessage = dueMessageRouter(opts.keys, opts.onDue)
+  const onDueMessage = dueMessageRouter(opts.keys, opts.onDue, opts.onMembers)
   let closed = false
 
   const nodes = clusterNodeSettings({ cluster, connectNode: opts.connectNode, log, onNotConfigurable: opts.onNotConfigurable })

@@ -1,9 +1,8 @@
 import type { Keyspace } from '../keys.js'
 import { startEventRelay, type EventRelay } from '../events/relay.js'
 import type { StoreContext } from '../store/context.js'
-import { leaveAllShards } from '../store/expiry-jobs.js'
 import type { Log } from '../redis/connection.js'
-import type { ExpiryPipeline } from './pipeline.js'
+import { startPipeline, stopPipeline, type ExpiryPipeline } from './pipeline.js'
 
 /**
  * The expiry pipelines of one worker process: one per key layout it drains.
@@ -52,8 +51,7 @@ export class LayoutPipelines {
       const pipeline = this.opts.make(store)
       const relay = this.opts.events ? startEventRelay({ store, log: this.opts.log, maxLen: this.opts.events.maxLen }) : undefined
       this.list.push({ store, pipeline, relay })
-      pipeline.heartbeat.start()
-      pipeline.sweeper.start()
+      startPipeline(pipeline)
       this.opts.log.info({ format: layout.format, token: pipeline.claimant.token }, 'draining another key layout')
     }
   }
@@ -79,10 +77,7 @@ export class LayoutPipelines {
   async stopOthers (timeoutMs: number, crashed: boolean): Promise<void> {
     const others = this.list.slice(1)
     await Promise.all(others.map(async ({ store, pipeline, relay }) => {
-      await pipeline.sweeper.stop(timeoutMs)
-      await pipeline.runner.drain(timeoutMs, crashed)
-      pipeline.heartbeat.stop()
-      await leaveAllShards(store, pipeline.claimant.token, crashed ? 'abandoned' : 'interrupted')
+      await stopPipeline(pipeline, store, timeoutMs, crashed)
       await relay?.stop()
     }))
   }

@@ -3,24 +3,27 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import type { WorkerMetrics } from '../metrics/worker-metrics.js'
 import type { StoreContext } from '../store/context.js'
-import type { Claimant } from '../store/expiry-jobs.js'
+import { leaveAllShards, type Claimant } from '../store/expiry-jobs.js'
 import { ABORT_GRACE_MS } from './abortable.js'
 import type { NamedHandler } from './handlers.js'
 import { Heartbeat } from './heartbeat.js'
+import { Ownership } from './ownership.js'
 import { Runner, type RunnerOptions } from './runner.js'
 import { Sweeper } from './sweeper.js'
 
 /**
- * The claim-and-run machinery of one claimant: the sweeper claims due jobs
- * (fenced by the claimant's token and each job's attempt), the heartbeat
- * keeps those claims alive, the runner calls the handlers and records each
- * outcome. The worker process runs one for its whole life; the serverless
+ * The claim-and-run machinery of one claimant: the heartbeat keeps it in
+ * its layout's membership, the ownership takes the shards the membership
+ * assigns to it, the sweeper claims due jobs there (fenced by the shard's
+ * owner epoch, then by the claimant's token and each job's attempt), the
+ * runner calls the handlers and records each outcome. The worker process runs one for its whole life; the serverless
  * sweep (src/expiry/sweep-once.ts) one per invocation.
  */
 export interface ExpiryPipeline {
   claimant: Claimant
   runner: Runner
   heartbeat: Heartbeat
+  ownership: Ownership
   sweeper: Sweeper
 }
 
@@ -39,7 +42,6 @@ export interface PipelineOptions {
 export function createExpiryPipeline ({ config, store, handlers, log, metrics, token, onRunEnd }: PipelineOptions): ExpiryPipeline {
   const claimant: Claimant = {
     token: token ?? randomUUID(),
-    heartbeatTtlMs: config.EXPIRY_LEASE_MS,
     // The safety net: a live worker has aborted and recorded a run long before this.
     runningMs: config.EXPIRY_HANDLER_TIMEOUT_MS + ABORT_GRACE_MS + config.EXPIRY_LEASE_MS,
     maxAttempts: config.EXPIRY_MAX_ATTEMPTS
@@ -47,7 +49,7 @@ export function createExpiryPipeline ({ config, store, handlers, log, metrics, t
   const runner: Runner = new Runner({
     store,
     handlers,
-    token: claimant.token,
+    claimant,
     maxAttempts: config.EXPIRY_MAX_ATTEMPTS,
     backoffMs: config.EXPIRY_BACKOFF_MS,
     handlerTimeoutMs: config.EXPIRY_HANDLER_TIMEOUT_MS,
@@ -60,14 +62,25 @@ export function createExpiryPipeline ({ config, store, handlers, log, metrics, t
     serverNow: (): number => sweeper.serverNow(),
     onIdle: () => sweeper.onCapacity()
   })
+  const ownership: Ownership = new Ownership({
+    store,
+    claimant,
+    log,
+    onAcquired: (shard) => sweeper.acquired(shard),
+    onDropped: (shard) => sweeper.dropped(shard),
+    onReleased: (shard) => sweeper.takeOver(shard)
+  })
   const heartbeat = new Heartbeat({
     store,
-    token: claimant.token,
+    claimant,
     leaseMs: config.EXPIRY_LEASE_MS,
     intervalMs: config.EXPIRY_HEARTBEAT_MS,
     log,
-    onLost: (shard, reason, countsAttempt) => runner.abandonShard(shard, reason, countsAttempt),
-    onReleased: (shard) => sweeper.takeOver(shard)
+    onLost: (reason, countsAttempt) => {
+      ownership.dropAll()
+      runner.abandonAll(reason, countsAttempt)
+    },
+    onMembers: (view) => ownership.update(view)
   })
   const sweeper: Sweeper = new Sweeper({
     store,
@@ -77,9 +90,39 @@ export function createExpiryPipeline ({ config, store, handlers, log, metrics, t
     idle: () => runner.size === 0,
     refillAt: Math.max(1, Math.floor(config.EXPIRY_CONCURRENCY / 8)),
     run: (job, foundBy) => runner.start(job, foundBy),
-    renewed: (shard, sentAt, registered) => heartbeat.renewed(shard, sentAt, registered),
+    epoch: (shard) => ownership.epoch(shard),
+    notOwner: (shard) => ownership.lost(shard),
+    trusted: () => heartbeat.trusted(),
     log,
     metrics
   })
-  return { claimant, runner, heartbeat, sweeper }
+  return { claimant, runner, heartbeat, ownership, sweeper }
+}
+
+/** Joins the membership and starts claiming in the shards it assigns. */
+export function startPipeline ({ heartbeat, sweeper }: ExpiryPipeline): void {
+  heartbeat.start()
+  sweeper.start()
+}
+
+/**
+ * Stops a pipeline: its shards go to the other workers at once, no more
+ * claims (those in flight answered and their jobs given back), running
+ * handlers finish within timeoutMs, what still runs is given back (as
+ * counted attempts when `crashed`), and it leaves the membership. Returns whether every handler finished and the jobs given back.
+ */
+export async function stopPipeline (
+  { claimant, runner, heartbeat, ownership, sweeper }: ExpiryPipeline, store: StoreContext, timeoutMs: number, crashed: boolean
+): Promise<{ drained: boolean, released: number }> {
+  // Its shards go to the others now, not when its handlers are done.
+  ownership.stop()
+  const draining = heartbeat.leave('drain').catch(() => {})
+  await sweeper.stop(timeoutMs)
+  const drained = await runner.drain(timeoutMs, crashed)
+  await draining
+  heartbeat.stop()
+  const released = await leaveAllShards(store, claimant.token, crashed ? 'abandoned' : 'interrupted')
+  // Left only once everything held is given back: the others release what is left of a member that is gone.
+  await heartbeat.leave('leave').catch(() => {})
+  return { drained, released }
 }

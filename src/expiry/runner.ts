@@ -18,8 +18,12 @@ import type { ExpiryEvent, HandlerContext, NamedHandler } from './handlers.js'
 export interface RunnerOptions {
   store: StoreContext
   handlers: NamedHandler[]
-  /** The worker's token: with the job's attempt, the fencing token of every outcome. */
-  token: string
+  /**
+   * Holds the worker's token: with the job's attempt, the fencing token of
+   * every outcome. Read at each outcome: a worker that was reaped takes a
+   * new token (src/expiry/heartbeat.ts), and every run it had was abandoned then.
+   */
+  claimant: { readonly token: string }
   maxAttempts: number
   /** The first retry's delay, doubled for each further attempt of a set (with jitter; see failRun). */
   backoffMs: number
@@ -106,7 +110,7 @@ export class Runner {
   private stopped = false
 
   constructor (private readonly opts: RunnerOptions) {
-    this.acks = new AckBatcher(opts.store, opts.token)
+    this.acks = new AckBatcher(opts.store, opts.claimant)
   }
 
   /** Runs whose handlers run now. */
@@ -140,16 +144,14 @@ export class Runner {
   }
 
   /**
-   * The worker's claims in this shard are lost: abort its runs there; their
+   * The worker's claims are lost: abort its runs; their
    * outcome is not recorded and they are given back. `countsAttempt`: the
    * attempt counts when this process is to blame (it stalled past its lease),
    * so a handler that stalls its worker every time still ends dead; not when
    * contact with Redis was lost, which is not the handler's doing.
    */
-  abandonShard (shard: number, reason: string, countsAttempt = true): void {
-    for (const run of this.running.values()) {
-      if (run.job.shard === shard) this.abandon(run, reason, countsAttempt)
-    }
+  abandonAll (reason: string, countsAttempt = true): void {
+    for (const run of this.running.values()) this.abandon(run, reason, countsAttempt)
   }
 
   /**
@@ -310,7 +312,7 @@ export class Runner {
 
   private async giveBack (run: Run): Promise<void> {
     const release = { job: run.job, how: run.interrupted ? 'interrupted' as const : 'abandoned' as const }
-    await this.send(run, 'release', async () => await releaseJobs(this.opts.store, run.job.shard, this.opts.token, [release]))
+    await this.send(run, 'release', async () => await releaseJobs(this.opts.store, run.job.shard, this.opts.claimant.token, [release]))
   }
 
   /** Sends an outcome until Redis answers it, while that can still matter. */
@@ -325,7 +327,7 @@ export class Runner {
 
   private async record (run: Run, result: HandlerResult): Promise<RunOutcome> {
     const { job } = run
-    const { store, token, maxAttempts, backoffMs } = this.opts
+    const { store, maxAttempts, backoffMs } = this.opts
     if (result.ok) {
       if (await this.send(run, 'acknowledgement', async () => await this.acks.ack(job))) {
         if (this.opts.log.isLevelEnabled('debug')) this.logOf(run).debug('expiry handled')
@@ -338,7 +340,7 @@ export class Runner {
     const log = this.logOf(run).child({ handler: run.handler ?? 'unknown' })
     const { error } = result
     const message = lastErrorMessage(error)
-    const { outcome, retryInMs } = await this.send(run, 'failure', async () => await failRun(store, job, token, message, maxAttempts, backoffMs))
+    const { outcome, retryInMs } = await this.send(run, 'failure', async () => await failRun(store, job, this.opts.claimant.token, message, maxAttempts, backoffMs))
     if (outcome === 'dead') {
       log.error({ err: error }, 'expiry handler failed for the last time: order moved to the dead-letter set')
       return 'dead'

@@ -18,6 +18,8 @@ export interface ExpiredEventsOptions {
   onExpired: (shard: number, id: string) => void
   /** Something in the shard is due at `at` (Redis server time, ms). */
   onDue: (shard: number, at: number) => void
+  /** The workers changed (a message `members`): rebalance the shards now. */
+  onMembers?: (() => void) | undefined
   /** Every (re)connection: the worker sweeps before trusting events again. */
   onSubscribed: () => void
 }
@@ -55,10 +57,14 @@ export function expiredKeyRouter (keys: Keyspace, onExpired: (shard: number, id:
   }
 }
 
-/** What a message on `<prefix>due` means: the shard and the server time something there is due. */
-export function dueMessageRouter (keys: Keyspace, onDue: (shard: number, at: number) => void) {
+/** What a message on `<prefix>due` means: the shard and the server time something there is due, or that the workers changed. */
+export function dueMessageRouter (keys: Keyspace, onDue: (shard: number, at: number) => void, onMembers?: () => void) {
   return (channel: string, message: string): void => {
     if (channel !== keys.dueChannel) return
+    if (message === 'members') {
+      onMembers?.()
+      return
+    }
     const space = message.lastIndexOf(' ')
     const shard = keys.shardOfBase(message.slice(0, space))
     const at = Number(message.slice(space + 1))
@@ -70,7 +76,7 @@ export async function subscribeExpiredEvents (opts: ExpiredEventsOptions): Promi
   const pattern = `__keyevent@${opts.db}__:expired`
   const router = expiredKeyRouter(opts.keys, opts.onExpired)
   opts.redis.on('pmessage', router.onMessage)
-  opts.redis.on('message', dueMessageRouter(opts.keys, opts.onDue))
+  opts.redis.on('message', dueMessageRouter(opts.keys, opts.onDue, opts.onMembers))
   // ioredis resubscribes by itself after a reconnect and then emits 'ready'.
   let first = true
   opts.redis.on('ready', () => {

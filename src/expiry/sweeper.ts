@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks'
 import type { WorkerMetrics } from '../metrics/worker-metrics.js'
 import type { StoreContext } from '../store/context.js'
 import { claimDue, nextDue, releaseJobs, type Claimant, type ExpiryJob } from '../store/expiry-jobs.js'
@@ -6,18 +5,24 @@ import type { Log } from '../redis/connection.js'
 import { RepeatedWarning } from './repeated-warning.js'
 
 /**
- * Finds due work in every shard and hands it to the runner. It sleeps until
- * the next deadline it knows of (re-read every pollMs, so a new hold is
- * always known well before its deadline: the shortest hold is 1 s) and also
- * wakes on keyspace events. Lateness therefore does not depend on how
- * Redis samples expired keys.
+ * Finds due work in the shards this worker owns (src/expiry/ownership.ts)
+ * and hands it to the runner. It sleeps until the next deadline it knows of:
+ * each claim returns the shard's next one, and scripts publish a new
+ * earlier one on the due channel (onDue). Keyspace events are the second
+ * trigger. Nothing polls unless pollMs is set. Lateness therefore does not
+ * depend on how Redis samples expired keys.
  */
 export type FoundBy = 'event' | 'sweep'
 
 export interface SweeperOptions {
   store: StoreContext
   claimant: Claimant
+  /** Re-reads the next due time of every owned shard this often as a safety net; 0: never. */
   pollMs: number
+  /** The epoch this worker owns the shard in; undefined: not its shard, nothing is claimed there. */
+  epoch: (shard: number) => number | undefined
+  /** A claim said another worker owns the shard now. */
+  notOwner: (shard: number) => void
   /** Jobs the runner can take now. */
   capacity: () => number
   /** Nothing runs: every slot is free. */
@@ -30,11 +35,8 @@ export interface SweeperOptions {
    */
   refillAt: number
   run: (job: ExpiryJob, foundBy: FoundBy | 'retry') => void
-  /**
-   * A claim sent at sentAt (performance.now()) renewed the worker's heartbeat
-   * in the shard. False: too little of the lease is left to start its jobs.
-   */
-  renewed: (shard: number, sentAt: number, registered: boolean) => boolean
+  /** False: too little of the lease is left to start jobs (src/expiry/heartbeat.ts). */
+  trusted: () => boolean
   log: Log
   metrics: Pick<WorkerMetrics, 'found'>
 }
@@ -117,7 +119,22 @@ export class Sweeper {
 
   start (): void {
     this.sweepAll()
-    this.poller = setInterval(() => { void this.refreshAll() }, this.opts.pollMs)
+    if (this.opts.pollMs > 0) this.poller = setInterval(() => { void this.refreshAll() }, this.opts.pollMs)
+  }
+
+  /** The shard became this worker's: claim what is due there now. */
+  acquired (shard: number): void {
+    void this.claim(shard, 'sweep')
+  }
+
+  /** The shard is no longer this worker's: no timer, no claim there. */
+  dropped (shard: number): void {
+    const state = this.shards[shard]
+    if (!state) return
+    if (state.timer) clearTimeout(state.timer)
+    state.timer = undefined
+    state.wakeAt = Infinity
+    this.starved.delete(shard)
   }
 
   /**
@@ -139,18 +156,18 @@ export class Sweeper {
    * a retry, released jobs): wake then, unless a timer fires sooner already.
    */
   onDue (shard: number, serverAt: number): void {
-    if (this.stopped || !this.shards[shard]) return
+    if (this.stopped || !this.shards[shard] || this.opts.epoch(shard) === undefined) return
     this.wakeAt(shard, serverAt - this.clockOffset)
   }
 
-  /** Jobs of a lapsed worker became due in this shard: claim them now. */
+  /** Jobs of a gone worker became due in this shard: claim them now. */
   takeOver (shard: number): void {
     void this.claim(shard, 'sweep')
   }
 
-  /** Claims in every shard now: at start and after every (re)subscribe. */
+  /** Claims in every owned shard now: at start and after every (re)subscribe. */
   sweepAll (): void {
-    for (let shard = 0; shard < this.shards.length; shard++) void this.claim(shard, 'sweep')
+    for (let shard = 0; shard < this.shards.length; shard++) if (this.opts.epoch(shard) !== undefined) void this.claim(shard, 'sweep')
   }
 
   /**
@@ -162,7 +179,7 @@ export class Sweeper {
    */
   onEvent (shard: number): void {
     const state = this.shards[shard]
-    if (!state || state.claiming || Date.now() - state.claimedAt < EVENT_QUIET_MS) return
+    if (!state || this.opts.epoch(shard) === undefined || state.claiming || Date.now() - state.claimedAt < EVENT_QUIET_MS) return
     const from = claimsFrom(state)
     if (Date.now() < from) this.wakeAt(shard, from)
     else void this.claim(shard, 'event')
@@ -186,7 +203,7 @@ export class Sweeper {
   /** Re-reads the shard's next due time and sets its timer. */
   private async refresh (shard: number): Promise<void> {
     const state = this.shards[shard] as ShardState
-    if (this.stopped || state.polling) return
+    if (this.stopped || state.polling || this.opts.epoch(shard) === undefined) return
     state.polling = true
     try {
       const sentAt = Date.now()
@@ -246,6 +263,7 @@ export class Sweeper {
     // While Redis is away a claim would wait in the offline queue and come back
     // too late to trust; the poller finds the due work once it is back.
     if (this.stopped || this.opts.store.redis.status !== 'ready') return
+    if (this.opts.epoch(shard) === undefined) return
     // After a failed claim: not before its retry delay.
     if (Date.now() < state.retryAt) {
       this.wakeAt(shard, state.retryAt)
@@ -262,6 +280,12 @@ export class Sweeper {
     try {
       let more = true
       while (more && !this.stopped) {
+        const epoch = this.opts.epoch(shard)
+        // Dropped while the last claim ran.
+        if (epoch === undefined) {
+          known = true
+          break
+        }
         const limit = Math.min(CLAIM_BATCH, this.opts.capacity() - this.reserved)
         if (!this.roomForClaim()) {
           // The runner will call onCapacity(); re-arming a timer now would only spin.
@@ -275,15 +299,15 @@ export class Sweeper {
         const finished = new Promise<void>((resolve) => { done = resolve })
         this.inFlight.add(finished)
         try {
-          const sentAt = performance.now()
           state.sentAt = Date.now()
-          const result = await claimDue(this.opts.store, shard, limit, this.opts.claimant, state.seq)
+          const result = await claimDue(this.opts.store, shard, limit, this.opts.claimant, state.seq, epoch)
           state.seq++
           state.failures = 0
           state.retryAt = 0
           this.claimFailures.recovered()
           this.learnClock(result.now, state.sentAt)
-          const trusted = this.opts.renewed(shard, sentAt, result.registered)
+          const trusted = this.opts.trusted()
+          if (!result.owns) this.opts.notOwner(shard)
           this.found[foundBy] += result.expired
           if (result.expired > 0) this.opts.metrics.found(foundBy, result.expired)
           // Answered after stop(), or so late that the lease would end before a heartbeat can renew it:
@@ -293,7 +317,7 @@ export class Sweeper {
             break
           }
           for (const job of result.jobs) this.opts.run(job, job.attempt === 1 ? foundBy : 'retry')
-          more = result.jobs.length >= limit
+          more = result.owns && result.jobs.length >= limit
           state.busy = result.jobs.length >= BUSY_CLAIM_JOBS
           nextDue = result.nextDue
           known = true

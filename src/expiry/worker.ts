@@ -10,14 +10,13 @@ import { startEventRelay } from '../events/relay.js'
 import { createStoreContext } from '../store/context.js'
 import { countDeadLetters } from '../store/dead-letters.js'
 import { countPendingHolds } from '../store/stats.js'
-import { leaveAllShards } from '../store/expiry-jobs.js'
 import { openKeyspace } from '../store/layout.js'
 import type { NamedHandler } from './handlers.js'
 import { createActivityRecorder } from './activity-recorder.js'
 import { startHousekeeping } from './housekeeping.js'
 import { startWorkerHttp, type Readiness, type WorkerHttp } from './http.js'
 import { ensureExpiredEvents, warnEventsNotConfigurable } from './notifications.js'
-import { createExpiryPipeline } from './pipeline.js'
+import { createExpiryPipeline, startPipeline, stopPipeline } from './pipeline.js'
 import { LayoutPipelines } from './layout-pipelines.js'
 import { watchLayout } from '../store/layout-watch.js'
 import type { Runner } from './runner.js'
@@ -144,6 +143,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   const routingKeys: Keyspace = { ...keys, parseTimerKey: (key) => pipelines.parseTimerKey(key), shardOfBase: (b) => pipelines.shardOfBase(b) }
   const onExpired = (shard: number) => { for (const s of sweepers()) s.onEvent(shard) }
   const onDue = (shard: number, at: number) => { for (const s of sweepers()) s.onDue(shard, at) }
+  const onMembers = () => { for (const p of pipelines.all) p.pipeline.heartbeat.beatNow() }
 
   let started = false
   const onSubscribed = () => {
@@ -163,6 +163,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
       log,
       onExpired,
       onDue,
+      onMembers,
       onSubscribed,
       onNotConfigurable: (node, reason) => {
         refusedReason ??= reason
@@ -185,6 +186,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
       log,
       onExpired,
       onDue,
+      onMembers,
       onSubscribed: () => {
         // A restarted Redis may have lost the setting: make sure of the flags before the sweep.
         if (started) void ensureExpiredEvents(node, log)
@@ -197,8 +199,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   }
   // Tells, without holding up the start, whether the server publishes the events anyway.
   if (!eventsConfigurable) void probeEvents(opts.redis, subscription, keys.prefix, log)
-  heartbeat.start()
-  sweeper.start()
+  startPipeline(primary)
   pipelines.follow(keys)
   let latest = keys
   const watch = watchLayout({ redis: opts.redis, keys: () => latest, log, onChange: (k) => { latest = k; pipelines.follow(k) } })
@@ -244,13 +245,11 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
       closing ??= (async () => {
         state = 'closing'
         const crashed = cause === 'crash'
-        await sweeper.stop(timeoutMs)
         watch.stop()
         const others = pipelines.stopOthers(timeoutMs, crashed)
+        const stopped = stopPipeline(primary, store, timeoutMs, crashed)
         await subscription.close()
-        const drained = await runner.drain(timeoutMs, crashed)
-        heartbeat.stop()
-        const released = await leaveAllShards(store, claimant.token, crashed ? 'abandoned' : 'interrupted')
+        const { drained, released } = await stopped
         await others
         await relay?.stop()
         await housekeeping.stop()

@@ -2,9 +2,9 @@ import { packingArg } from '../keys.js'
 import { outboxCap, run, type StoreContext } from './context.js'
 
 /**
- * The expiry job queue of each shard, as plain functions: claim what is due,
- * keep a worker's claims alive with its heartbeat, acknowledge, fail or give
- * back a run. The worker drives these; an operator CLI or a serverless
+ * The expiry job queue of each shard, as plain functions: claim what is due
+ * (the shard's owner only, src/store/membership.ts), acknowledge, fail or
+ * give back a run. The worker drives these; an operator CLI or a serverless
  * sweeper can call the same functions.
  */
 export interface ExpiryJob {
@@ -22,10 +22,8 @@ export interface ExpiryJob {
 
 /** Who claims, and the rules its claims live by. */
 export interface Claimant {
-  /** Unique per worker process. */
+  /** Unique per worker process; a new one when other workers reaped it (src/expiry/heartbeat.ts). */
   token: string
-  /** EXPIRY_LEASE_MS: other workers take a worker's claims over once its beats stopped for this long (heartbeat.ts). */
-  heartbeatTtlMs: number
   /** A claimed job is due again after this even while its worker lives: a safety net. */
   runningMs: number
   maxAttempts: number
@@ -38,8 +36,8 @@ export interface ClaimResult {
   nextDue: number | undefined
   /** Holds this call recorded as expired (the rest were expired by other calls or are retries). */
   expired: number
-  /** False when the worker was not registered in the shard before: jobs it still runs there were taken over. */
-  registered: boolean
+  /** False when the claimant does not own the shard in the epoch it named: nothing new was handed out. */
+  owns: boolean
   jobs: ExpiryJob[]
 }
 
@@ -48,15 +46,16 @@ const HEADER_FIELDS = 4
 
 /**
  * Expires the shard's due holds and leases up to `limit` due jobs to this
- * worker. `seq` must be new for each claim and the same when a claim is
- * retried after an error: Redis then hands back what the lost call claimed.
+ * worker, if it owns the shard in `epoch` (ownShard). `seq` must be new for
+ * each claim and the same when a claim is retried after an error: Redis
+ * then hands back what the lost call claimed.
  */
 export async function claimDue (
-  ctx: StoreContext, shard: number, limit: number, claimant: Claimant, seq: number
+  ctx: StoreContext, shard: number, limit: number, claimant: Claimant, seq: number, epoch: number
 ): Promise<ClaimResult> {
   const k = ctx.keys.shard(shard)
-  const keys = [k.jobs, k.claimRecord(claimant.token), k.workers, k.held(claimant.token), k.dead, k.outbox]
-  const args = [k.base, limit, claimant.heartbeatTtlMs, claimant.token, ctx.retentionMs, seq, claimant.maxAttempts, claimant.runningMs, outboxCap(ctx)]
+  const keys = [k.jobs, k.claimRecord(claimant.token), k.owner, k.held(claimant.token), k.dead, k.outbox]
+  const args = [k.base, limit, epoch, claimant.token, ctx.retentionMs, seq, claimant.maxAttempts, claimant.runningMs, outboxCap(ctx)]
   const reply = ctx.keys.format === 3
     ? await run(ctx, 'packed-claim', [k.index, ...keys, k.table, k.shardTimer], [...args, packingArg(ctx.keys.packing)])
     : await run(ctx, 'claim', [k.deadlines, ...keys], args)
@@ -80,49 +79,8 @@ export async function claimDue (
     now: Number(reply[0]),
     expired: Number(reply[1]),
     nextDue: nextDue >= 0 ? nextDue : undefined,
-    registered: Number(reply[3]) === 1,
+    owns: Number(reply[3]) === 1,
     jobs
-  }
-}
-
-/** A worker's entry in a shard: its beat number moves with every heartbeat and claim it sends (workers.lua). */
-export interface WorkerBeat {
-  token: string
-  beat: number
-}
-
-export interface HeartbeatResult {
-  /**
-   * `registered`: the worker's claims in the shard stand; `new`: it was not
-   * registered (first heartbeat, or it was reaped: its jobs there went to
-   * others); `reaping`: it was reaped and its jobs are still being released.
-   */
-  status: 'registered' | 'new' | 'reaping'
-  /** Jobs of reaped workers this call made due. */
-  released: number
-  /** Reaped workers whose jobs are still to be released, by the next calls. */
-  reaping: number
-  /** The shard's workers (at most 200, least recently beaten first) and their beat numbers, this one included. */
-  workers: WorkerBeat[]
-}
-
-/**
- * Renews a worker's heartbeat in one shard, reaps the workers in `reap` whose
- * beat number is still the one given, and releases a bounded number of
- * reaped workers' jobs.
- */
-export async function heartbeat (ctx: StoreContext, shard: number, token: string, reap: readonly WorkerBeat[] = []): Promise<HeartbeatResult> {
-  const k = ctx.keys.shard(shard)
-  const reply = (await run(ctx, 'heartbeat', [k.workers, k.jobs, `${k.base}reaping`],
-    [k.base, token, ...reap.flatMap((w) => [w.token, w.beat])])).map(String)
-  const registered = Number(reply[0])
-  const workers: WorkerBeat[] = []
-  for (let i = 3; i + 1 < reply.length; i += 2) workers.push({ token: reply[i] as string, beat: Number(reply[i + 1]) })
-  return {
-    status: registered === 1 ? 'registered' : registered === 0 ? 'new' : 'reaping',
-    released: Number(reply[1]),
-    reaping: Number(reply[2]),
-    workers
   }
 }
 
@@ -203,12 +161,12 @@ export async function releaseJobs (
   const k = ctx.keys.shard(shard)
   const args: Array<string | number> = [k.base, token, leave ? 1 : 0, rest]
   for (const r of releases) args.push(r.job.member, r.job.attempt, r.how)
-  return Number(await run(ctx, 'release', [k.jobs, k.held(token), k.workers, k.claimRecord(token)], args))
+  return Number(await run(ctx, 'release', [k.jobs, k.held(token), k.owner, k.claimRecord(token)], args))
 }
 
 /**
- * A stopping worker gives back everything it still holds and leaves every
- * shard: with `how` 'interrupted' (a signal) the attempts are given back,
+ * A stopping worker gives back everything it still holds and gives up the
+ * shards it owns: with `how` 'interrupted' (a signal) the attempts are given back,
  * with 'abandoned' (a crash) they count. Returns how many jobs it gave back;
  * a shard Redis refuses is taken over by the other workers once this
  * worker's heartbeat lapses.

@@ -9,11 +9,12 @@ import { replyCode } from '../redis/errors.js'
  * running side by side never call each other's scripts.
  * Bump SCRIPTS_VERSION whenever a script's KEYS, ARGV or replies change.
  */
-export const SCRIPTS_VERSION = 9
+export const SCRIPTS_VERSION = 10
 
 export type ScriptName =
   | 'create' | 'get' | 'end' | 'extend'
-  | 'claim' | 'ack' | 'fail' | 'heartbeat' | 'release' | 'next-due' | 'replay' | 'purge'
+  | 'claim' | 'ack' | 'fail' | 'release' | 'next-due' | 'replay' | 'purge'
+  | 'members-beat' | 'members-leave' | 'own'
   | 'relay-take' | 'relay-done' | 'layout-epoch'
   // Key format 3 (includes/packed.lua)
   | 'packed-create' | 'packed-get' | 'packed-end' | 'packed-extend' | 'packed-claim' | 'packed-next-due'

@@ -26,7 +26,7 @@ export interface QueueStats {
     total: number
     /** Due now: waiting for a worker. */
     due: number
-    /** Held by a worker in the workers list. */
+    /** Held by a live worker (src/store/membership.ts). */
     running: number
   }
 }
@@ -50,14 +50,13 @@ export async function readStats (ctx: StoreContext): Promise<Stats> {
   return { found: { event: Number(event ?? 0), sweep: Number(sweep ?? 0) } }
 }
 
-async function shardQueue (ctx: StoreContext, shard: number, now: number): Promise<Omit<QueueStats, 'deadLetters'>> {
+async function shardQueue (ctx: StoreContext, shard: number, now: number, workers: readonly string[]): Promise<Omit<QueueStats, 'deadLetters'>> {
   const k = ctx.keys.shard(shard)
   return await direct(ctx, async () => {
-    const [pending, total, due, workers] = await Promise.all([
+    const [pending, total, due] = await Promise.all([
       ctx.keys.format === 3 ? countPacked(ctx.redis, k) : ctx.redis.zcard(k.deadlines),
       ctx.redis.zcard(k.jobs),
-      ctx.redis.zcount(k.jobs, '-inf', now),
-      ctx.redis.zrange(k.workers, '0', '-1')
+      ctx.redis.zcount(k.jobs, '-inf', now)
     ])
     const held = await Promise.all(workers.map(async (token) => await ctx.redis.scard(k.held(token))))
     return { pending, jobs: { total, due, running: held.reduce((a, b) => a + b, 0) } }
@@ -67,7 +66,9 @@ async function shardQueue (ctx: StoreContext, shard: number, now: number): Promi
 /** Pending holds, dead letters and expiry jobs over every shard: a few O(1) or O(log n) commands per shard. */
 export async function readQueueStats (ctx: StoreContext): Promise<QueueStats> {
   const now = await serverTime(ctx)
-  const shards = await Promise.all(Array.from({ length: ctx.keys.shards }, async (_v, shard) => await shardQueue(ctx, shard, now)))
+  // Live workers have a positive beat number; gone ones a negative score.
+  const workers = await direct(ctx, async () => await ctx.redis.zrangebyscore(ctx.keys.members, '(0', '+inf'))
+  const shards = await Promise.all(Array.from({ length: ctx.keys.shards }, async (_v, shard) => await shardQueue(ctx, shard, now, workers)))
   const sum = (pick: (s: Omit<QueueStats, 'deadLetters'>) => number) => shards.reduce((a, s) => a + pick(s), 0)
   return {
     pending: sum((s) => s.pending),

@@ -3,8 +3,9 @@ import { Runner, type RunnerOptions } from '../../src/expiry/runner.js'
 import { createWorkerMetrics } from '../../src/metrics/worker-metrics.js'
 import { createHold } from '../../src/store/checkout-store.js'
 import type { StoreContext } from '../../src/store/context.js'
-import { claimDue, type Claimant, type ExpiryJob } from '../../src/store/expiry-jobs.js'
+import { type Claimant, type ExpiryJob } from '../../src/store/expiry-jobs.js'
 import { until } from './worker.js'
+import { claimAsOwner } from './own.js'
 
 /**
  * A runner on a test's store, without a sweeper or heartbeat: the test
@@ -14,7 +15,7 @@ export function testRunner (store: StoreContext, overrides: Partial<RunnerOption
   return new Runner({
     store,
     handlers: [],
-    token: 'runner-test',
+    claimant: { token: 'runner-test' },
     maxAttempts: 5,
     backoffMs: 1000,
     handlerTimeoutMs: 10_000,
@@ -32,14 +33,14 @@ let seq = 1
 
 /** The claimant a test runner's jobs are claimed for. */
 export const claimantOf = (token = 'runner-test', maxAttempts = 5): Claimant =>
-  ({ token, heartbeatTtlMs: 60_000, runningMs: 120_000, maxAttempts })
+  ({ token, runningMs: 120_000, maxAttempts })
 
 /** Claims the due job of `id` (its hold already expired, or a retry due now) for the claimant; waits up to 3 s for it. */
 export async function claimFor (store: StoreContext, id: string, claimant = claimantOf()): Promise<ExpiryJob> {
   const shard = store.keys.shardOf(id)
   let job: ExpiryJob | undefined
   await until(async () => {
-    const { jobs } = await claimDue(store, shard, 100, claimant, seq++)
+    const { jobs } = await claimAsOwner(store, shard, 100, claimant, seq++)
     job = jobs.find((j) => j.id === id)
     return job !== undefined
   }, 3000, 10)

@@ -2,10 +2,11 @@ import t from 'tap'
 import { closeRedis } from '../../src/redis/connection.js'
 import { createHold, getCheckout } from '../../src/store/checkout-store.js'
 import { listDeadLetters } from '../../src/store/dead-letters.js'
-import { claimDue, failJob } from '../../src/store/expiry-jobs.js'
+import { failJob } from '../../src/store/expiry-jobs.js'
 import { testConfig } from '../helpers/app.js'
 import { startRedis } from '../helpers/redis.js'
 import { testStore, until } from '../helpers/worker.js'
+import { claimAsOwner } from '../helpers/own.js'
 
 /**
  * An id held again after its old hold's retention passed must get a new
@@ -17,13 +18,13 @@ t.teardown(redis.stop)
 const config = testConfig(redis.url, { KEY_SHARDS: '1', CHECKOUT_RESULT_RETENTION_MS: '1000' })
 const store = testStore(config)
 t.teardown(() => closeRedis(store.redis))
-const lease = { token: 'worker-a', heartbeatTtlMs: 10_000, runningMs: 10_000, maxAttempts: 5 }
+const lease = { token: 'worker-a', runningMs: 10_000, maxAttempts: 5 }
 const sleep = async (ms: number) => await new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('an id reused after retention never shares a job or an idempotency key with its old hold', async (t) => {
   const old = await createHold(store, { id: 'reused', ttlMs: 1000, payload: { hold: 'old' } })
   await sleep(1100)
-  const [oldJob] = (await claimDue(store, 0, 10, lease, 1)).jobs
+  const [oldJob] = (await claimAsOwner(store, 0, 10, lease, 1)).jobs
   t.equal(await failJob(store, oldJob!, lease.token, 'gave up', 1, 0), 'dead', 'the old hold is dead-lettered')
   t.ok(await until(async () => (await getCheckout(store, 'reused').catch(() => undefined)) === undefined, 3000),
     'the old hold is past its retention')
@@ -31,7 +32,7 @@ t.test('an id reused after retention never shares a job or an idempotency key wi
   const fresh = await createHold(store, { id: 'reused', ttlMs: 1000 })
   t.not(fresh.generation, old.generation, 'a new hold identity')
   await sleep(1100)
-  const { jobs } = await claimDue(store, 0, 10, lease, 2)
+  const { jobs } = await claimAsOwner(store, 0, 10, lease, 2)
   t.equal(jobs.length, 1, 'one job: the new hold\'s')
   const job = jobs[0]!
   t.equal(job.generation, fresh.generation)

@@ -1,6 +1,6 @@
 --[[
-  The sweeper's step for one shard: counts as a beat of this worker
-  (workers.lua), hands out due expiry jobs
+  The sweeper's step for one shard, by the shard's owner only (own-3.lua):
+  hands out due expiry jobs
   (retries, released ones, expiries not yet taken) to this worker, then
   records the pending holds past their deadline as expired and hands those
   out in the same step while the claim has room. Writes to the shared sets
@@ -19,15 +19,14 @@
   KEYS[1] deadline index   <base>deadlines
   KEYS[2] job queue        <base>jobs
   KEYS[3] claim record     <base>claim:<token>  (this worker's last claim in this shard)
-  KEYS[4] workers          <base>workers
+  KEYS[4] owner record     <base>owner:<format>
   KEYS[5] held jobs        <base>held:<token>
   KEYS[6] dead-letter set  <base>dead
   KEYS[7] event outbox     <base>outbox (written only when ARGV[9] > 0)
-  (also reads <base>reaping, in the same slot: workers.lua)
 
   ARGV[1] base
   ARGV[2] max holds to expire and max jobs to claim in this call (at most a few thousand: Lua's unpack limit)
-  ARGV[3] unused (leases are judged by the workers, workers.lua)
+  ARGV[3] the owner epoch this worker holds the shard in (own-3.lua)
   ARGV[4] worker token (unique per worker process)
   ARGV[5] result retention in ms
   ARGV[6] claim sequence number (new for each claim of this worker, the same when resent)
@@ -39,11 +38,11 @@
   With events on, a hold expired here appends an `expired` event to the
   outbox, and a job dead-lettered here a `dead` event.
 
-  Returns { now, expiredCount, nextDue, registered, job1..., job2..., ... }
+  Returns { now, expiredCount, nextDue, owns, job1..., job2..., ... }
     nextDue: the earliest deadline or job due time left in the shard after this claim, -1 if none
-    registered: 1 if this worker was registered in the shard before this call,
-      0 if not (first claim, or it was reaped: jobs it still runs here are no longer its own);
-      while its reap is still releasing its jobs it is 0 and nothing is handed out
+    owns: 1 if this worker owns the shard in that epoch, 0 if not: then
+      nothing new is handed out (a resent claim still hands back what the
+      lost call claimed)
     each job is 7 entries: member (`<generation>:<id>`), id, generation,
     deadline, expiredAt, attempt, payload ('' for none)
 ]]

@@ -1,6 +1,6 @@
 --[[
   The sweeper's step for one shard in key format 3: claim-7.lua over the
-  packed layout (includes/packed.lua). Beats for this worker, hands out due
+  packed layout (includes/packed.lua). By the shard's owner only, hands out due
   expiry jobs, then expires the pending holds past their deadline in
   deadline order, from the first buckets of the deadline index, and hands
   those out in the same step while the claim has room. Finally sets the
@@ -11,19 +11,18 @@
   KEYS[1] deadline index   <base>index
   KEYS[2] job queue        <base>jobs
   KEYS[3] claim record     <base>claim:<token>
-  KEYS[4] workers          <base>workers
+  KEYS[4] owner record     <base>owner:<format>
   KEYS[5] held jobs        <base>held:<token>
   KEYS[6] dead-letter set  <base>dead
   KEYS[7] event outbox     <base>outbox (written only when ARGV[9] > 0)
   KEYS[8] bucket table     <base>table
   KEYS[9] shard timer      <base>timer
-  (also reads <base>reaping, in the same slot: workers.lua)
 
   ARGV[1]..ARGV[9] as claim-7.lua
   ARGV[10] geometry (src/keys.ts packingArg)
 
   Returns as claim-7.lua:
-  { now, expiredCount, nextDue, registered, job1..., job2..., ... }, each
+  { now, expiredCount, nextDue, owns, job1..., job2..., ... }, each
   job 7 entries: member, id, generation, deadline, expiredAt, attempt, payload ('' for none)
 ]]
 -- @include packed-expire.lua

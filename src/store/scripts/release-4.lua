@@ -5,19 +5,19 @@
   given back: neither is the handler's doing), runs it abandoned because it
   could not prove its claim (the attempt counts, so a handler that stalls its
   worker every time still ends in the dead-letter set), and, when the worker
-  stops, everything it still holds in the shard, after which it leaves the
-  shard's worker list: interrupted when it stops for a signal, abandoned (the
+  stops, everything it still holds in the shard, after which it gives up
+  the shard if it owns it (the epoch stays, own-3.lua): interrupted when it stops for a signal, abandoned (the
   attempts count) when it stops because a handler crashed it, so a handler
   that crashes its worker every time still ends in the dead-letter set.
 
   KEYS[1] job queue     <base>jobs
   KEYS[2] held jobs     <base>held:<token>
-  KEYS[3] workers       <base>workers
+  KEYS[3] owner record  <base>owner:<format>
   KEYS[4] claim record  <base>claim:<token>
 
   ARGV[1] base
   ARGV[2] worker token
-  ARGV[3] 1 to release everything held and leave the shard, 0 for the listed jobs only
+  ARGV[3] 1 to release everything held and give up the shard, 0 for the listed jobs only
   ARGV[4] with ARGV[3] = 1, how the rest held is released: 'interrupted' or 'abandoned'
   ARGV[5..] triples: member, attempt (fencing token with ARGV[2]), 'unstarted', 'interrupted' or 'abandoned'
 
@@ -64,7 +64,11 @@ if ARGV[3] == '1' then
     end
   end
   redis.call('DEL', KEYS[2], KEYS[4])
-  redis.call('ZREM', KEYS[3], token)
+  local record = redis.call('GET', KEYS[3])
+  local colon = record and string.find(record, ':', 1, true)
+  if colon and string.sub(record, colon + 1) == token then
+    redis.call('SET', KEYS[3], string.sub(record, 1, colon))
+  end
 end
 -- Due now: other workers take them at once.
 if released > 0 then wake(base, now) end

@@ -6,7 +6,7 @@
 --                       claim.limit) and returns how many; for each one it
 --                       calls claim.handOut(...) while claim.hasRoom(), else
 --                       claim.queue(member)
--- @include workers.lua
+-- @include now.lua
 -- @include dead-letter.lua
 
 local function claimShard(earliestDeadline, expireDue)
@@ -14,7 +14,8 @@ local function claimShard(earliestDeadline, expireDue)
   local maxAttempts, runningMs = tonumber(ARGV[7]), tonumber(ARGV[8])
   local now = nowMs()
 
-  local registered = beat(KEYS[4], base .. 'reaping', token)
+  -- Only the shard's owner, in the epoch it names, claims here (own-3.lua).
+  local owns = redis.call('GET', KEYS[4]) == ARGV[3] .. ':' .. token and 1 or 0
 
   local function appendJob(out, member, jobKey, attempt)
     local job = redis.call('HMGET', jobKey, 'i', 'g', 'd', 'x', 'p')
@@ -36,12 +37,11 @@ local function claimShard(earliestDeadline, expireDue)
     return a or b or -1
   end
 
-  -- Being reaped: what this worker claimed here is being released; it claims again once that is done.
-  if registered < 0 then return { now, 0, nextDue(), 0 } end
-
+  -- A resent claim hands back what the lost call claimed: still held by this
+  -- worker, its to run, even if the shard changed owner since.
   local last = redis.call('HMGET', KEYS[3], 'seq', 'members')
   if last[1] == ARGV[6] then
-    local out = { now, 0, 0, registered }
+    local out = { now, 0, 0, owns }
     for _, member in ipairs(cjson.decode(last[2])) do
       local jobKey = base .. 'job:' .. member
       local job = redis.call('HMGET', jobKey, 'l', 'a')
@@ -51,7 +51,9 @@ local function claimShard(earliestDeadline, expireDue)
     return out
   end
 
-  local out = { now, 0, 0, registered }
+  if owns == 0 then return { now, 0, nextDue(), 0 } end
+
+  local out = { now, 0, 0, owns }
   local claimed = {}
   local queued = {}     -- ZADD arguments: score, member, ...
   local held = {}       -- members to add to this worker's held set

@@ -1,43 +1,16 @@
 -- @include now.lua
 -- @include wake.lua
 
--- Worker liveness in one shard, judged without any clock of Redis's.
--- Each worker process keeps an entry in the shard's workers ZSET (member:
--- its token, score: its beat number) and the set of jobs it holds there,
--- <base>held:<token>. Every beat (heartbeat or claim) gives the worker a beat
--- number one higher than any in the shard. The other workers watch those
--- numbers and judge, each on its own monotonic clock, that a worker whose
--- number has not moved for a lease has lapsed; they then ask for it to be
--- reaped, naming the number they saw, and the reap happens only if it is
--- still that number (a worker that beat meanwhile is never reaped).
--- A reaped worker leaves the ZSET and enters <base>reaping until every job it
--- still held is released (due now, no holder), a bounded number per call.
+-- The jobs of gone workers in one shard. A worker holds its jobs in a shard
+-- in <base>held:<token>. Once it is gone (reaped or left, members.lua), the
+-- owner of the shard puts its token in <base>reaping (own-3.lua), and the
+-- jobs it still held there are released (due now, no holder), a bounded
+-- number per call.
 
 -- Jobs a single call releases at most: a reap never blocks Redis for long.
 local REAP_BATCH = 100
 
--- Renews this worker in the shard. Returns 1 when it was registered (nothing
--- it holds here was taken over), 0 when it was not (first contact, or it was
--- reaped), -1 while its reap is still releasing its jobs (not renewed: it
--- must not claim here until that is done).
-local function beat(workersKey, reapingKey, token)
-  if redis.call('SISMEMBER', reapingKey, token) == 1 then return -1 end
-  local registered = redis.call('ZSCORE', workersKey, token) and 1 or 0
-  local top = redis.call('ZRANGE', workersKey, -1, -1, 'WITHSCORES')
-  redis.call('ZADD', workersKey, (tonumber(top[2]) or 0) + 1, token)
-  return registered
-end
-
--- Reaps a worker if its beat number is still `seen`. Returns 1 if reaped.
-local function reapIfUnchanged(workersKey, reapingKey, token, seen)
-  local score = redis.call('ZSCORE', workersKey, token)
-  if not score or tonumber(score) ~= tonumber(seen) then return 0 end
-  redis.call('ZREM', workersKey, token)
-  redis.call('SADD', reapingKey, token)
-  return 1
-end
-
--- Releases up to REAP_BATCH jobs of reaped workers; a worker whose jobs are
+-- Releases up to REAP_BATCH jobs of gone workers; a worker whose jobs are
 -- all released leaves the reaping set. Wakes the workers (`<prefix>due`)
 -- when it released any. Returns the jobs released and the workers whose
 -- reap goes on in the next calls.
