@@ -34,7 +34,7 @@ t.test('timer keys parse back to the order; foreign keys are ignored', async (t)
 
 t.test('every script declares KEYS, ARGV and its returns, and includes resolve', async (t) => {
   const sources = scriptSources()
-  t.same(sources.map((s) => s.name).sort(), ['ack', 'claim', 'create', 'end', 'extend', 'fail', 'get', 'heartbeat', 'layout-epoch', 'next-due',
+  t.same(sources.map((s) => s.name).sort(), ['ack', 'claim', 'create', 'end', 'extend', 'fail', 'get', 'layout-epoch', 'members-beat', 'members-leave', 'next-due', 'own',
     'packed-claim', 'packed-create', 'packed-end', 'packed-extend', 'packed-get', 'packed-next-due', 'purge', 'relay-done', 'relay-take', 'release', 'replay'])
   for (const s of sources) {
     t.match(s.lua, /KEYS\[1\]/, `${s.name} names its keys`)

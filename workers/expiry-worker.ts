@@ -54,7 +54,7 @@ const metrics = createWorkerMetrics()
 // A port that is taken stops the worker with one line, like any other bad setting.
 const http = config.WORKER_HTTP_PORT === -1 ? undefined : { port: config.WORKER_HTTP_PORT, host: config.WORKER_HTTP_HOST }
 const worker = await startExpiryWorker({ config, redis, subscriber, connectNode, handlers, log, metrics, http }).catch(exitIfMisconfigured)
-log.info({ redis: target.describe, handlers: handlers.map((h) => h.name), httpPort: worker.httpPort }, 'expiry worker ready')
+log.info({ redis: target.describe, handlers: handlers.map((h) => h.name), httpPort: worker.httpPort, token: worker.token }, 'expiry worker ready')
 // Whether pub/sub passes, one line (the keyspace events were reported above).
 void checkPubSub(redis, createKeyspace(config.KEY_PREFIX, config.KEY_SHARDS).dueChannel).then((finding) => reportFindings(log, [finding]))
 
