@@ -13,6 +13,8 @@ const Bool = (dflt: boolean, description: string) => Type.Boolean({ default: dfl
 /** An optional string; `expected` is what the error message says it must look like. */
 const Str = (pattern: string, description: string, expected: string) => Type.String({ pattern, default: '', description, expected })
 
+const DEFAULT_HEARTBEAT_MS = 500
+
 export const ConfigSchema = Type.Object({
   PORT: Int(0, 65535, 3000, 'API listen port'),
   HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'API listen address' }),
@@ -84,7 +86,7 @@ export const ConfigSchema = Type.Object({
   EXPIRY_MAX_ATTEMPTS: Int(1, 1000, 5, 'handler runs before an order goes to the dead-letter set'),
   EXPIRY_BACKOFF_MS: Int(1, 3_600_000, 1000, 'first retry delay; doubles each attempt, with jitter'),
   EXPIRY_LEASE_MS: Int(500, 600_000, 3000, "how long a worker's shards and claims outlive its last heartbeat; then the other workers take them over"),
-  EXPIRY_HEARTBEAT_MS: Int(20, 60_000, 500, 'how often a worker renews its heartbeat (one call, whatever KEY_SHARDS); at most a third of EXPIRY_LEASE_MS'),
+  EXPIRY_HEARTBEAT_MS: Int(20, 60_000, DEFAULT_HEARTBEAT_MS, 'how often a worker renews its heartbeat (one call, whatever KEY_SHARDS); at most a third of EXPIRY_LEASE_MS; by default 500, or a sixth of a shorter EXPIRY_LEASE_MS'),
   EXPIRY_HANDLER_TIMEOUT_MS: Int(100, 3_600_000, 60_000, 'a handler run longer than this counts as failed'),
   EXPIRY_CONCURRENCY: Int(1, 10_000, 256, 'handlers one worker runs at once (a slot frees when its handlers return, not when Redis has the outcome)'),
   EXPIRY_POLL_MS: Int(0, 600_000, 0, 'an optional safety net: how often a worker re-reads the next due time of each shard it owns; 0: never (scripts publish a new earliest one on <KEY_PREFIX>due at once)'),
@@ -124,6 +126,10 @@ export function loadConfig (env: NodeJS.ProcessEnv = process.env): Config {
     } else {
       raw[name] = value
     }
+  }
+  // A lease set shorter than the default heartbeat allows brings the heartbeat down with it (a sixth of the lease).
+  if (raw.EXPIRY_HEARTBEAT_MS === undefined && typeof raw.EXPIRY_LEASE_MS === 'number' && raw.EXPIRY_LEASE_MS < 6 * DEFAULT_HEARTBEAT_MS) {
+    raw.EXPIRY_HEARTBEAT_MS = Math.max(20, Math.floor(raw.EXPIRY_LEASE_MS / 6))
   }
   const withDefaults = Value.Default(ConfigSchema, raw)
   const first = Value.Errors(ConfigSchema, withDefaults).First()

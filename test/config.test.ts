@@ -18,6 +18,13 @@ t.test('defaults', async (t) => {
   t.equal(c.EXPIRY_HANDLERS, 'log')
 })
 
+t.test('the heartbeat follows a short lease unless set: a sixth of it', async (t) => {
+  t.match(loadConfig({}), { EXPIRY_LEASE_MS: 3000, EXPIRY_HEARTBEAT_MS: 500 })
+  t.match(loadConfig({ EXPIRY_LEASE_MS: '1000' }), { EXPIRY_LEASE_MS: 1000, EXPIRY_HEARTBEAT_MS: 166 })
+  t.match(loadConfig({ EXPIRY_LEASE_MS: '10000' }), { EXPIRY_HEARTBEAT_MS: 500 }, 'a longer lease keeps 500')
+  t.match(loadConfig({ EXPIRY_LEASE_MS: '1000', EXPIRY_HEARTBEAT_MS: '300' }), { EXPIRY_HEARTBEAT_MS: 300 }, 'one set is kept')
+})
+
 t.test('parses numbers and keeps strings', async (t) => {
   const c = loadConfig({ PORT: '8080', HOST: '0.0.0.0', CHECKOUT_DEFAULT_TTL_MS: '20000', LOG_LEVEL: 'debug' })
   t.equal(c.PORT, 8080)

@@ -12,8 +12,6 @@ export function testConfig (redisUrl: string, env: Record<string, string> = {}):
     // TEST_KEY_FORMAT=1 (or 2) runs a test file on an older key format than the default 3 (docs/keys.md);
     // a test that pins KEY_FORMAT in `env` keeps its own.
     ...(process.env.TEST_KEY_FORMAT ? { KEY_FORMAT: process.env.TEST_KEY_FORMAT } : {}),
-    // A short lease needs a heartbeat well inside it: a sixth, unless the test sets its own.
-    ...(env.EXPIRY_LEASE_MS && !env.EXPIRY_HEARTBEAT_MS ? { EXPIRY_HEARTBEAT_MS: String(Math.floor(Number(env.EXPIRY_LEASE_MS) / 6)) } : {}),
     ...env
   })
 }
