@@ -78,7 +78,8 @@ t.test(`${HOLDS.toLocaleString('en')} holds through every outcome leave only the
   // Past the retention, every ended order's hash has expired.
   await new Promise((resolve) => setTimeout(resolve, 1500))
   // Format 3 keeps each shard's bucket table too (docs/keys.md).
-  const base = new Set([`${config.KEY_PREFIX}layout`, `${config.KEY_PREFIX}stats`, ...shards.map((k) => k.holds),
+  // Each shard's owner record stays (its epoch must only grow), and the membership with the workers gone lately.
+  const base = new Set([`${config.KEY_PREFIX}layout`, `${config.KEY_PREFIX}stats`, store.keys.members, ...shards.map((k) => k.holds), ...shards.map((k) => k.owner),
     ...store.keys.format === 3 ? shards.map((k) => k.table) : []])
   const deadKeys = new Set(shards.map((k) => k.dead))
   // What the workers record for the dashboard is bounded on its own (docs/keys.md): per-minute hashes
@@ -99,5 +100,5 @@ t.test(`${HOLDS.toLocaleString('en')} holds through every outcome leave only the
       await Promise.all(batch.map(async (d) => await purgeDeadLetter(store, shard, d.member)))
     }
   }
-  t.same((await keysUnderPrefix()).filter((key) => !key.startsWith(activityPrefix)).sort(), [...base].sort(), 'after the purge: the layout and one counter per shard, as before the next hold')
+  t.same((await keysUnderPrefix()).filter((key) => !key.startsWith(activityPrefix)).sort(), [...base].sort(), 'after the purge: the layout, the membership and one counter and owner record per shard, as before the next hold')
 })
