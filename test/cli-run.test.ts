@@ -9,6 +9,7 @@ import { testConfig } from './helpers/app.js'
 import { startRedis } from './helpers/redis.js'
 import { testStore } from './helpers/worker.js'
 import { claimAsOwner } from './helpers/own.js'
+import { beatMembership, leaveMembership, ownShard } from '../src/store/membership.js'
 
 /** The commands run in-process (what bin/checkoutctl.ts calls), their output read from a captured Io. */
 const redis = await startRedis()
@@ -65,6 +66,21 @@ t.test('every command, from holds to dead letters and back', async (t) => {
   t.match(refused.err, /Usage: checkoutctl/)
   t.match((await cli({ name: 'purge-dead', olderThanMs: 60_000, yes: false })).doc, { purged: 0, olderThanMs: 60_000 })
   t.match((await cli({ name: 'stats' }, false)).out, /^expiry jobs +4$/m)
+})
+
+t.test('stats shows the live workers, the shards each owns, and the shards without a live owner', async (t) => {
+  await beatMembership(store, 'owner-a')
+  await beatMembership(store, 'owner-b')
+  await ownShard(store, 0, 'owner-a')
+  await ownShard(store, 1, 'gone-c')
+  const json = await cli({ name: 'stats' })
+  t.match(json.doc, { workers: [{ token: 'owner-a', draining: false, shards: [0] }, { token: 'owner-b', draining: false, shards: [] }], unownedShards: [1] })
+  await leaveMembership(store, 'owner-b', 'drain')
+  const text = (await cli({ name: 'stats' }, false)).out
+  t.match(text, /^workers +2$/m)
+  t.match(text, /^ {2}owner-a +owns 1 shard$/m)
+  t.match(text, /^ {2}owner-b +stopping, owns no shard$/m)
+  t.match(text, /^shards without a live owner +1$/m)
 })
 
 t.test('configuration and layout problems exit 1 with the reason', async (t) => {

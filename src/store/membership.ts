@@ -83,3 +83,28 @@ export async function shardOwner (ctx: StoreContext, shard: number): Promise<{ e
   const colon = record.indexOf(':')
   return { epoch: Number(record.slice(0, colon)), token: record.slice(colon + 1) }
 }
+
+export interface OwnershipView {
+  /** Live workers: the shards each owns now, and whether it is stopping (it takes none). */
+  workers: Array<{ token: string, draining: boolean, shards: number[] }>
+  /** Shards whose owner record names no live worker: nobody claims there until a worker takes them. */
+  unowned: number[]
+}
+
+/** Who owns what now, for an operator (`checkoutctl stats`): the membership and one GET per shard. */
+export async function readOwnership (ctx: StoreContext): Promise<OwnershipView> {
+  const entries = await ctx.redis.zrangebyscore(ctx.keys.members, '(0', '+inf', 'WITHSCORES')
+  const workers: OwnershipView['workers'] = []
+  for (let i = 0; i + 1 < entries.length; i += 2) {
+    workers.push({ token: entries[i] as string, draining: Number(entries[i + 1]) % 1 !== 0, shards: [] })
+  }
+  const byToken = new Map(workers.map((w) => [w.token, w]))
+  const owners = await Promise.all(Array.from({ length: ctx.keys.shards }, async (_v, shard) => (await shardOwner(ctx, shard)).token))
+  const unowned: number[] = []
+  owners.forEach((token, shard) => {
+    const owner = byToken.get(token)
+    if (owner) owner.shards.push(shard)
+    else unowned.push(shard)
+  })
+  return { workers, unowned }
+}
