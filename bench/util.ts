@@ -51,3 +51,10 @@ export async function waitForReadyLine (children: Array<{ output: () => string, 
     return children.every((c) => /^ready$/m.test(c.output()))
   }, timeoutMs, 'workers to print "ready"')
 }
+
+/**
+ * How long a fleet of n worker processes may take to start: 20 s, and 10 s
+ * more per worker (at most 120 s): eight `node --import tsx` processes
+ * starting at once on a busy 2-core machine can take longer than 20 s.
+ */
+export const readyTimeoutMs = (n: number): number => Math.min(120_000, 20_000 + 10_000 * n)

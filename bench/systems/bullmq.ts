@@ -1,6 +1,6 @@
 import { Queue } from 'bullmq'
 import { spawnNode } from '../children.js'
-import { clientList, inChunks, waitForReadyLine } from '../util.js'
+import { clientList, inChunks, readyTimeoutMs, waitForReadyLine } from '../util.js'
 import { emptyReport, leadTime, noteScheduled, type BenchSystem } from './types.js'
 
 /**
@@ -67,7 +67,7 @@ export const bullmq: BenchSystem = {
       ...cell.workerEnv
     }
     const children = Array.from({ length: n }, () => spawnNode('bench/workers/bullmq-worker.ts', env, cell.logFile()))
-    await waitForReadyLine(children, 20_000)
+    await waitForReadyLine(children, readyTimeoutMs(n))
     return children
   },
 

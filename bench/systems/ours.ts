@@ -6,7 +6,7 @@ import { createStoreContext } from '../../src/store/context.js'
 import { openKeyspace } from '../../src/store/layout.js'
 import { spawnNode } from '../children.js'
 import { benchRedis } from '../memory-kit.js'
-import { adminClient, clientList, inChunks, sleep, until } from '../util.js'
+import { adminClient, clientList, inChunks, readyTimeoutMs, sleep, until } from '../util.js'
 import { emptyReport, leadTime, noteScheduled, type BenchSystem } from './types.js'
 
 /**
@@ -79,7 +79,7 @@ export const ours: BenchSystem = {
           .filter((c) => c.name === 'checkout-expiry:subscriber' && Number(c.psub) > 0).length
         const flags = (await admin.config('GET', 'notify-keyspace-events') as unknown as string[])[1] ?? ''
         return subscribed >= n && flags.includes('E') && (flags.includes('x') || flags.includes('A'))
-      }, 20_000, 'checkout-expiry workers to subscribe')
+      }, readyTimeoutMs(n), 'checkout-expiry workers to subscribe')
       await sleep(300)
     } finally {
       admin.disconnect()
