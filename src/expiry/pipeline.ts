@@ -91,7 +91,11 @@ export function createExpiryPipeline ({ config, store, handlers, log, metrics, t
     refillAt: Math.max(1, Math.floor(config.EXPIRY_CONCURRENCY / 8)),
     run: (job, foundBy) => runner.start(job, foundBy),
     epoch: (shard) => ownership.epoch(shard),
-    notOwner: (shard) => ownership.lost(shard),
+    notOwner: (shard) => {
+      ownership.lost(shard)
+      // Another worker took it: the membership says at once whether it is to come back here.
+      heartbeat.beatNow()
+    },
     trusted: () => heartbeat.trusted(),
     log,
     metrics
