@@ -2,7 +2,7 @@ import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import type { JobSource, RunOutcome, TriggerLabel, WorkerMetrics } from '../metrics/worker-metrics.js'
 import {
-  forgetWorker, latenessBucket, MINUTE_MS, recordActivity, type MinuteCounts, type RunRecord, type WorkerState
+  forgetWorker, LATENESS_BOUNDS_MS, latenessBucket, MINUTE_MS, recordActivity, type MinuteCounts, type RunRecord, type WorkerState
 } from '../store/activity.js'
 import type { StoreContext } from '../store/context.js'
 import type { RunEnd } from './runner.js'
@@ -36,24 +36,70 @@ export interface ActivityRecorder {
 
 const MAX_PENDING_RUNS = 500
 
+/**
+ * The fields of a minute's counts (src/store/activity.ts), by index: runs by
+ * source, by outcome, first runs by lateness bucket. A run is counted in a
+ * slot of an array, and the field names are used only when a flush turns
+ * the minute into its map.
+ */
+const SOURCES: readonly JobSource[] = ['event', 'sweep', 'retry']
+const OUTCOMES: readonly RunOutcome[] = ['handled', 'retried', 'dead', 'abandoned', 'claim_lost']
+const FIELDS = [
+  ...SOURCES.map((source) => `r:${source}`),
+  ...OUTCOMES.map((outcome) => `o:${outcome}`),
+  // latenessBucket answers 0 to LATENESS_BOUNDS_MS.length (beyond the last bound).
+  ...Array.from({ length: LATENESS_BOUNDS_MS.length + 1 }, (_v, bucket) => `l:${bucket}`)
+]
+const SOURCE_SLOT = Object.fromEntries(SOURCES.map((source, i) => [source, i])) as Record<JobSource, number>
+const OUTCOME_SLOT = Object.fromEntries(OUTCOMES.map((outcome, i) => [outcome, SOURCES.length + i])) as Record<RunOutcome, number>
+const LATENESS_SLOT = SOURCES.length + OUTCOMES.length
+
+/** Adds `counts` (per field slot) of `minute` to `into`. */
+function addMinute (into: MinuteCounts, minute: number, counts: Float64Array): void {
+  let fields = into.get(minute)
+  counts.forEach((n, slot) => {
+    if (n === 0) return
+    if (!fields) into.set(minute, fields = new Map())
+    const field = FIELDS[slot] as string
+    fields.set(field, (fields.get(field) ?? 0) + n)
+  })
+}
+
 export function createActivityRecorder (opts: ActivityRecorderOptions): ActivityRecorder {
+  /** Counts of minutes before the current one (and of a flush that failed), as recordActivity takes them. */
   let counts: MinuteCounts = new Map()
+  /** The current minute's counts, per field slot. */
+  let minute = Number.NaN
+  let current = new Float64Array(FIELDS.length)
   let runs: RunRecord[] = []
   let timer: NodeJS.Timeout | undefined
   let flushing: Promise<void> = Promise.resolve()
   let startedAt = 0
 
-  const add = (field: string, n = 1) => {
-    const minute = Math.floor(opts.serverNow() / MINUTE_MS)
-    let fields = counts.get(minute)
-    if (!fields) counts.set(minute, fields = new Map())
-    fields.set(field, (fields.get(field) ?? 0) + n)
+  /** The current minute's slots; a new minute moves the last one's into `counts`. */
+  const slots = (): Float64Array => {
+    const now = Math.floor(opts.serverNow() / MINUTE_MS)
+    if (now !== minute) {
+      if (!Number.isNaN(minute)) addMinute(counts, minute, current)
+      minute = now
+      current = new Float64Array(FIELDS.length)
+    }
+    return current
+  }
+
+  /** Everything counted so far, and start again from nothing. */
+  const take = (): MinuteCounts => {
+    const taken = counts
+    if (!Number.isNaN(minute)) addMinute(taken, minute, current)
+    counts = new Map()
+    minute = Number.NaN
+    current = new Float64Array(FIELDS.length)
+    return taken
   }
 
   const flush = async () => {
     flushing = flushing.then(async () => {
-      const taken = { counts, runs }
-      counts = new Map()
+      const taken = { counts: take(), runs }
       runs = []
       const state: WorkerState = {
         token: opts.token, pid: process.pid, host: hostname(), at: opts.serverNow(), startedAt, concurrency: opts.concurrency, ...opts.state()
@@ -62,10 +108,10 @@ export function createActivityRecorder (opts: ActivityRecorderOptions): Activity
         await recordActivity(opts.store, taken.counts, state, taken.runs)
       } catch (err) {
         // Kept for the next flush: counts add up, runs wait (within their bound).
-        for (const [minute, fields] of taken.counts) for (const [field, n] of fields) {
-          const mine = counts.get(minute) ?? new Map<string, number>()
+        for (const [at, fields] of taken.counts) for (const [field, n] of fields) {
+          const mine = counts.get(at) ?? new Map<string, number>()
           mine.set(field, (mine.get(field) ?? 0) + n)
-          counts.set(minute, mine)
+          counts.set(at, mine)
         }
         runs = [...taken.runs, ...runs].slice(-MAX_PENDING_RUNS)
         opts.log.debug({ err }, 'could not record the dashboard activity')
@@ -79,12 +125,17 @@ export function createActivityRecorder (opts: ActivityRecorderOptions): Activity
       ...inner,
       late: (by: TriggerLabel, seconds: number) => {
         inner.late(by, seconds)
-        add(`l:${latenessBucket(seconds * 1000)}`)
+        const counts = slots()
+        const slot = LATENESS_SLOT + latenessBucket(seconds * 1000)
+        counts[slot] = (counts[slot] as number) + 1
       },
       outcome: (outcome: RunOutcome, source: JobSource) => {
         inner.outcome(outcome, source)
-        add(`r:${source}`)
-        add(`o:${outcome}`)
+        const counts = slots()
+        const bySource = SOURCE_SLOT[source]
+        const byOutcome = OUTCOME_SLOT[outcome]
+        counts[bySource] = (counts[bySource] as number) + 1
+        counts[byOutcome] = (counts[byOutcome] as number) + 1
       }
     }),
     onRunEnd: (end) => {

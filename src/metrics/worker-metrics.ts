@@ -1,10 +1,14 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import { TallyHistogram } from './tally-histogram.js'
 
 /**
  * Every metric the expiry worker exposes, on a registry of its own. The
  * worker gets it passed in like the logger; the sweeper and the runner only
- * call the methods below. Label children are bound once here, so a job
- * costs a few counter increments and nothing is allocated for its labels.
+ * call the methods below. What a job records is counted in plain numbers
+ * bound here once (histograms: tally-histogram.ts; the runs counter: tallies
+ * added to prom-client's counter when it is read), so a job costs a few
+ * additions and allocates nothing: prom-client's own `inc` and `observe`
+ * build and hash a label object on every call, children or not.
  */
 export type TriggerLabel = 'event' | 'sweep'
 /** How a job reached the runner: its first run after an event or a sweep, or a later attempt. */
@@ -36,6 +40,12 @@ export interface WorkerMetrics {
   observe: (sources: WorkerGaugeSources) => void
 }
 
+/** Runs of one outcome and source not yet added to prom-client's counter. */
+interface Tally {
+  n: number
+  readonly child: Counter.Internal
+}
+
 const SOURCES: readonly JobSource[] = ['event', 'sweep', 'retry']
 const OUTCOMES: readonly RunOutcome[] = ['handled', 'retried', 'dead', 'abandoned', 'claim_lost']
 /** 1 ms (a sweeper on time) to 60 s (a worker that was down or far behind). */
@@ -61,16 +71,18 @@ export function createWorkerMetrics (): WorkerMetrics {
     name: 'checkout_expiry_runs_total',
     help: 'Handler runs finished, by outcome and by how the job came (first run after an event or a sweep, or a retry)',
     labelNames: ['outcome', 'found_by'] as const,
-    registers
+    registers,
+    // Runs are counted in tallies (below) and added here whenever the counter is read.
+    collect () { addTallies() }
   })
-  const lateness = new Histogram({
+  const lateness = new TallyHistogram({
     name: 'checkout_expiry_lateness_seconds',
     help: 'Start of the first handler run minus the hold\'s deadline (worker clock against the deadline Redis recorded)',
     labelNames: ['found_by'] as const,
     buckets: LATENESS_BUCKETS,
     registers
   })
-  const duration = new Histogram({
+  const duration = new TallyHistogram({
     name: 'checkout_expiry_handler_duration_seconds',
     help: 'Time the handlers of one run took, all handlers of the order together',
     buckets: DURATION_BUCKETS,
@@ -115,19 +127,31 @@ export function createWorkerMetrics (): WorkerMetrics {
 
   // Every counter series shows from the first scrape (at 0), so rate() and alerts never start from a missing series.
   const zeroed = (child: Counter.Internal) => { child.inc(0); return child }
-  const bySource = (outcome: RunOutcome) =>
-    Object.fromEntries(SOURCES.map((s) => [s, zeroed(runs.labels(outcome, s))])) as Record<JobSource, Counter.Internal>
-  const outcomes = Object.fromEntries(OUTCOMES.map((o) => [o, bySource(o)])) as Record<RunOutcome, Record<JobSource, Counter.Internal>>
+  const tallies: Tally[] = []
+  const bySource = (outcome: RunOutcome) => Object.fromEntries(SOURCES.map((s) => {
+    const tally = { n: 0, child: zeroed(runs.labels(outcome, s)) }
+    tallies.push(tally)
+    return [s, tally]
+  })) as Record<JobSource, Tally>
+  const outcomes = Object.fromEntries(OUTCOMES.map((o) => [o, bySource(o)])) as Record<RunOutcome, Record<JobSource, Tally>>
+  function addTallies (): void {
+    for (const tally of tallies) {
+      if (tally.n === 0) continue
+      tally.child.inc(tally.n)
+      tally.n = 0
+    }
+  }
   const foundBy = { event: zeroed(found.labels('event')), sweep: zeroed(found.labels('sweep')) }
-  const lateBy = { event: lateness.labels('event'), sweep: lateness.labels('sweep') }
+  const lateBy = { event: lateness.series('event'), sweep: lateness.series('sweep') }
+  const durations = duration.series()
 
   return {
     registry,
     found: (by, count) => foundBy[by].inc(count),
     late: (by, seconds) => lateBy[by].observe(seconds),
-    handlerDuration: (seconds) => duration.observe(seconds),
+    handlerDuration: (seconds) => durations.observe(seconds),
     handlerFailed: (handler) => failures.inc({ handler }),
-    outcome: (outcome, source) => outcomes[outcome][source].inc(),
+    outcome: (outcome, source) => { outcomes[outcome][source].n++ },
     observe (s) { sources = s }
   }
 }

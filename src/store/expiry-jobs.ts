@@ -60,17 +60,19 @@ export async function claimDue (
     ? await run(ctx, 'packed-claim', [k.index, ...keys, k.table, k.shardTimer], [...args, packingArg(ctx.keys.packing)])
     : await run(ctx, 'claim', [k.deadlines, ...keys], args)
   const jobs: ExpiryJob[] = []
+  // Fields read in place: a claim carries up to 200 jobs, and a slice plus a
+  // mapped copy of each job's fields was most of what decoding allocated.
   for (let i = HEADER_FIELDS; i + JOB_FIELDS <= reply.length; i += JOB_FIELDS) {
-    const [member, id, generation, deadline, expiredAt, attempt, payload] = reply.slice(i, i + JOB_FIELDS).map(String)
     const job: ExpiryJob = {
       shard,
-      member: member as string,
-      id: id as string,
-      generation: Number(generation),
-      deadline: Number(deadline),
-      expiredAt: Number(expiredAt),
-      attempt: Number(attempt)
+      member: String(reply[i]),
+      id: String(reply[i + 1]),
+      generation: Number(reply[i + 2]),
+      deadline: Number(reply[i + 3]),
+      expiredAt: Number(reply[i + 4]),
+      attempt: Number(reply[i + 5])
     }
+    const payload = String(reply[i + 6])
     if (payload) job.payload = JSON.parse(payload) as Record<string, unknown>
     jobs.push(job)
   }
