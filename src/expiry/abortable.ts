@@ -8,13 +8,13 @@ export const ABORT_GRACE_MS = 5000
  * ABORT_GRACE_MS to stop; one that ignores the signal is given up on (and
  * logged) so that its slot's outcome can be recorded.
  */
-export async function settledOrGivenUp (result: Promise<void>, signal: AbortSignal, log: Logger): Promise<void> {
+export async function settledOrGivenUp (result: Promise<void>, signal: AbortSignal, log: () => Logger): Promise<void> {
   let timer: NodeJS.Timeout | undefined
   let onAbort: (() => void) | undefined
   const givenUp = new Promise<never>((_resolve, reject) => {
     onAbort = () => {
       timer = setTimeout(() => {
-        log.error({ graceMs: ABORT_GRACE_MS }, 'handler ignored its abort signal; its run is counted as failed while it may still be running')
+        log().error({ graceMs: ABORT_GRACE_MS }, 'handler ignored its abort signal; its run is counted as failed while it may still be running')
         reject(signal.reason)
       }, ABORT_GRACE_MS)
     }

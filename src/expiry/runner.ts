@@ -286,22 +286,13 @@ export class Runner {
   }
 
   private async awaitHandler (run: Run, event: ExpiryEvent, result: Promise<void>, index: number): Promise<void> {
-    await settledOrGivenUp(Promise.resolve(result), signalOf(run), this.logOf(run))
+    await settledOrGivenUp(Promise.resolve(result), signalOf(run), () => this.logOf(run))
     await this.runHandlers(run, event, index + 1)
   }
 
   /** The handler's context; its logger and signal are made when the handler first asks for them. */
   private contextOf (run: Run, handler: string): HandlerContext {
-    let log: Logger | undefined
-    const handlerLog = (): Logger => (log ??= this.logOf(run).child({ handler }))
-    return {
-      get log () {
-        return handlerLog()
-      },
-      get signal () {
-        return signalOf(run)
-      }
-    }
+    return new RunContext(() => this.logOf(run), run, handler)
   }
 
   /** The outcome in both the log counters and the metrics. */
@@ -322,7 +313,7 @@ export class Runner {
       if (performance.now() > run.startedAt + this.opts.safetyNetMs) return "the claim's safety net has passed"
       return undefined
     }
-    return await sendUntilAnswered(call, giveUp, this.logOf(run), what)
+    return await sendUntilAnswered(call, giveUp, () => this.logOf(run), what)
   }
 
   private async record (run: Run, result: HandlerResult): Promise<RunOutcome> {
@@ -351,5 +342,21 @@ export class Runner {
     }
     log.warn({ err: error }, 'handler failed after its claim was taken over')
     return 'claim_lost'
+  }
+}
+
+/** A handler's context (one per handler call, so kept small): logger and signal made on first use. */
+class RunContext implements HandlerContext {
+  private logger: Logger | undefined
+
+  constructor (private readonly runLog: () => Logger, private readonly run: Run, private readonly handler: string) {}
+
+  get log (): Logger {
+    this.logger ??= this.runLog().child({ handler: this.handler })
+    return this.logger
+  }
+
+  get signal (): AbortSignal {
+    return signalOf(this.run)
   }
 }
