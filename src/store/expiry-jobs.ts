@@ -106,7 +106,7 @@ export async function ackJobs (ctx: StoreContext, shard: number, token: string, 
     const args: Array<string | number> = [k.base, token]
     for (const job of jobs.slice(from, from + ACK_BATCH_MAX)) {
       if (job.shard !== shard) throw new Error(`ackJobs: job ${job.member} is of shard ${job.shard}, not ${shard}`)
-      args.push(job.member, job.id, job.generation, job.attempt)
+      args.push(job.member, job.attempt)
     }
     calls.push(run(ctx, 'ack', [k.jobs, k.held(token)], args))
   }

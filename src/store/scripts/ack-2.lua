@@ -10,8 +10,8 @@
 
   ARGV[1] base (`<prefix>{<tag>}:`)
   ARGV[2] worker token
-  then 4 entries per run: job member (`<generation>:<id>`), order id,
-  generation, attempt of the run being acknowledged
+  then 2 entries per run: job member (`<generation>:<id>`, which names the
+  order and its generation), attempt of the run being acknowledged
 
   Returns one code per run, in order:
     1  acknowledged
@@ -24,8 +24,10 @@ local base, token = ARGV[1], ARGV[2]
 local now = nowMs()
 local out, done, jobKeys = {}, {}, {}
 
-for i = 3, #ARGV, 4 do
-  local member, id, gen, attempt = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+for i = 3, #ARGV, 2 do
+  local member, attempt = ARGV[i], ARGV[i + 1]
+  local colon = string.find(member, ':', 1, true)
+  local gen, id = string.sub(member, 1, colon - 1), string.sub(member, colon + 1)
   local jobKey = base .. 'job:' .. member
   local orderKey = base .. 'order:' .. id
   local fence = token .. ':' .. attempt
