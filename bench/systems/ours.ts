@@ -16,6 +16,13 @@ import { emptyReport, leadTime, noteScheduled, type BenchSystem } from './types.
 const HANDLER = 'bench/handler.ts'
 const IN_FLIGHT = 500
 
+/**
+ * The worker as production runs it, built (dist/, BENCH_WORKER_BUILD=1, which
+ * the npm scripts set after `npm run build`), or from the sources under tsx.
+ * The handler (bench/handler.ts) is loaded through tsx either way.
+ */
+const WORKER_ENTRY = process.env.BENCH_WORKER_BUILD === '1' ? 'dist/workers/expiry-worker.js' : 'workers/expiry-worker.ts'
+
 export const ours: BenchSystem = {
   name: 'ours',
   label: 'checkout-expiry',
@@ -65,7 +72,7 @@ export const ours: BenchSystem = {
     }
     // A profile is written when the process exits normally: the run stops workers with SIGTERM.
     const nodeArgs = cell.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${cell.profileDir}`] : []
-    const children = Array.from({ length: n }, () => spawnNode('workers/expiry-worker.ts', env, cell.logFile(), nodeArgs))
+    const children = Array.from({ length: n }, () => spawnNode(WORKER_ENTRY, env, cell.logFile(), nodeArgs))
     const admin = adminClient(cell.port)
     try {
       // With LOG_LEVEL=warn there is no "ready" line: a worker is ready once its
