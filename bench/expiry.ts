@@ -140,7 +140,8 @@ function rebalanceLine (r: CellResult): string {
   if (!b) return ''
   const s = (ms: number | undefined) => (ms === undefined ? '–' : (ms / 1000).toFixed(2))
   return `; joiner subscribed ${s(r.fault.joinerSubscribedMs)} s and first ran a handler ${s(b.joinerFirstRunMs)} s after its start; ` +
-    `runs leaver/stayer/joiner ${b.runs.leaver}/${b.runs.stayer}/${b.runs.joiner}; leaver exited ${s(r.fault.leaverExitMs)} s after SIGTERM`
+    `runs leaver/stayer/joiner ${b.runs.leaver}/${b.runs.stayer}/${b.runs.joiner}; leaver exited ${s(r.fault.leaverExitMs)} s after SIGTERM, ` +
+    `started ${b.leaverStartsAfterLeave} runs after it was sent` + (b.leaverStartsAfterLeave > 0 ? ` (the last ${s(b.leaverLastStartAfterLeaveMs)} s after)` : '')
 }
 
 function stallLine (r: CellResult): string {

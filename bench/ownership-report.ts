@@ -18,6 +18,8 @@ export interface Rebalance {
   runs: { leaver: number, stayer: number, joiner: number }
   /** Runs the leaver started after its SIGTERM was sent (it gives back what it has not started: any are runs it began before the signal reached it). */
   leaverStartsAfterLeave: number
+  /** From the SIGTERM to the start of the last of those, ms (0: none). */
+  leaverLastStartAfterLeaveMs: number
   /** Lateness p99 and max of the holds due in the second after the joiner started and after the SIGTERM, ms. */
   afterJoin?: { p99: number, max: number, holds: number }
   afterLeave?: { p99: number, max: number, holds: number }
@@ -58,6 +60,7 @@ export function rebalanceStats (records: CallRecord[], deadlines: Map<string, nu
   const { joinAt, joinerPid, leaveAt, leaverPid } = fault
   const runs = { leaver: 0, stayer: 0, joiner: 0 }
   let leaverStartsAfterLeave = 0
+  let leaverLastStartAfterLeaveMs = 0
   let joinerFirst: number | undefined
   for (const r of records) {
     if (!deadlines.has(r.id)) continue
@@ -66,7 +69,10 @@ export function rebalanceStats (records: CallRecord[], deadlines: Map<string, nu
       joinerFirst = joinerFirst === undefined ? r.now : Math.min(joinerFirst, r.now)
     } else if (r.pid === leaverPid) {
       runs.leaver++
-      if (leaveAt !== undefined && r.now >= leaveAt) leaverStartsAfterLeave++
+      if (leaveAt !== undefined && r.now >= leaveAt) {
+        leaverStartsAfterLeave++
+        leaverLastStartAfterLeaveMs = Math.max(leaverLastStartAfterLeaveMs, r.now - leaveAt)
+      }
     } else {
       runs.stayer++
     }
@@ -76,6 +82,7 @@ export function rebalanceStats (records: CallRecord[], deadlines: Map<string, nu
     ...joinerFirst !== undefined && joinAt !== undefined ? { joinerFirstRunMs: joinerFirst - joinAt } : {},
     runs,
     leaverStartsAfterLeave,
+    leaverLastStartAfterLeaveMs,
     ...joinAt === undefined ? {} : { afterJoin: latenessBetween(first, joinAt, joinAt + 1000) },
     ...leaveAt === undefined ? {} : { afterLeave: latenessBetween(first, leaveAt, leaveAt + 1000) }
   }
@@ -141,7 +148,8 @@ export function rebalanceTable (results: CellResult[], systems: BenchSystem[]): 
     const f = r.fault
     rows.push(`| ${sys.label} | ${sec(f.joinAtMs)} | ${sec(f.joinerSubscribedMs)} | ${sec(b.joinerFirstRunMs)} | ` +
       `${int(b.runs.leaver)} / ${int(b.runs.stayer)} / ${int(b.runs.joiner)} | ${sec(f.leaveAtMs)} | ${sec(f.leaverExitMs)}` +
-      `${f.leaverSigkilled ? ' (SIGKILLed)' : ''} | ${int(b.leaverStartsAfterLeave)} | ${pm(b.afterJoin)} | ${pm(b.afterLeave)} |`)
+      `${f.leaverSigkilled ? ' (SIGKILLed)' : ''} | ${int(b.leaverStartsAfterLeave)}` +
+      `${b.leaverStartsAfterLeave > 0 ? ` (the last ${sec(b.leaverLastStartAfterLeaveMs)} s after)` : ''} | ${pm(b.afterJoin)} | ${pm(b.afterLeave)} |`)
   }
   return rows.join('\n')
 }
