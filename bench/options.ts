@@ -1,4 +1,4 @@
-import { BURST_KEYS, isBurst, type ScenarioKey } from './scenarios.js'
+import { BURST_KEYS, isBurst, isOwnership, OWNERSHIP_KEYS, type ScenarioKey } from './scenarios.js'
 import type { SystemName } from './systems/types.js'
 
 /**
@@ -6,11 +6,13 @@ import type { SystemName } from './systems/types.js'
  *   BENCH_SCALE       multiplies every hold count (default 1; 0.1 for a quick run)
  *   BENCH_PENDING     scenario A's background holds, pending while the measured ones come due
  *                     (default 100,000 × BENCH_SCALE; 1M accepted); not a full run when set
- *   BENCH_SCENARIOS   comma list of A-J (default A-F; the burst scenarios G-J run only when named)
+ *   BENCH_SCENARIOS   comma list of A-L (default A-F; the burst scenarios G-J and the shard ownership
+ *                     scenarios K, L run only when named)
  *   BENCH_SYSTEMS     comma list of ours, keyspace, bullmq (default all)
  *   BENCH_GRACE_MS    how long after the last deadline a handler may still run (default 15000)
  *   BENCH_DOCS        1: update docs/benchmarks.md, 0: do not; by default only a full run does
- *                     (A-F for the results section, G-J for the throughput section; scale 1, every system)
+ *                     (A-F for the results section, G-J for the throughput section; scale 1, every system);
+ *                     the ownership section (K, L) only with BENCH_DOCS=1
  *   BENCH_MAX_MINUTES hard cap on the whole run (default 20)
  *   BENCH_LOG_LEVEL   log level of checkout-expiry's workers (default warn); their output is kept in bench/results/
  *   BENCH_CPU_PROF    1: checkout-expiry's workers run with --cpu-prof into bench/results/<run>/prof/
@@ -28,6 +30,8 @@ export interface BenchOptions {
   writeDocs: boolean
   /** Write the throughput section (scenarios G-J). */
   writeThroughputDocs: boolean
+  /** Write the shard ownership section (scenarios K, L): only when BENCH_DOCS=1. */
+  writeOwnershipDocs: boolean
   cpuProf: boolean
   maxMs: number
   /** The environment overrides given, for the report's command line. */
@@ -35,7 +39,7 @@ export interface BenchOptions {
 }
 
 const MAIN_SCENARIOS: ScenarioKey[] = ['A', 'B', 'C', 'D', 'E', 'F']
-const ALL_SCENARIOS: ScenarioKey[] = [...MAIN_SCENARIOS, ...BURST_KEYS]
+const ALL_SCENARIOS: ScenarioKey[] = [...MAIN_SCENARIOS, ...BURST_KEYS, ...OWNERSHIP_KEYS]
 const ALL_SYSTEMS: SystemName[] = ['ours', 'keyspace', 'bullmq']
 
 function list<T extends string> (raw: string | undefined, allowed: T[], name: string, dflt = allowed): T[] {
@@ -68,9 +72,10 @@ export function readOptions (env: NodeJS.ProcessEnv = process.env): BenchOptions
   const systems = list(env.BENCH_SYSTEMS, ALL_SYSTEMS, 'BENCH_SYSTEMS')
   const pending = env.BENCH_PENDING === undefined || env.BENCH_PENDING.trim() === '' ? undefined : count(env.BENCH_PENDING, 'BENCH_PENDING')
   const everything = scale === 1 && systems.length === ALL_SYSTEMS.length && pending === undefined
-  const main = scenarios.filter((s) => !isBurst(s))
+  const main = scenarios.filter((s) => !isBurst(s) && !isOwnership(s))
+  const burst = scenarios.filter(isBurst)
   const full = everything && main.length === MAIN_SCENARIOS.length
-  const fullBurst = everything && scenarios.filter(isBurst).length === BURST_KEYS.length
+  const fullBurst = everything && burst.length === BURST_KEYS.length
   const overrides = ['BENCH_SCALE', 'BENCH_PENDING', 'BENCH_SCENARIOS', 'BENCH_SYSTEMS', 'BENCH_GRACE_MS', 'BENCH_LOG_LEVEL', 'BENCH_CPU_PROF']
     .filter((name) => env[name] !== undefined && env[name] !== '')
     .map((name) => `${name}=${env[name]}`)
@@ -82,7 +87,8 @@ export function readOptions (env: NodeJS.ProcessEnv = process.env): BenchOptions
     graceMs: number(env.BENCH_GRACE_MS, 15_000, 'BENCH_GRACE_MS', 1000, 120_000),
     settleMs: 2000,
     writeDocs: main.length > 0 && (env.BENCH_DOCS === '1' || (env.BENCH_DOCS !== '0' && full)),
-    writeThroughputDocs: main.length < scenarios.length && (env.BENCH_DOCS === '1' || (env.BENCH_DOCS !== '0' && fullBurst)),
+    writeThroughputDocs: burst.length > 0 && (env.BENCH_DOCS === '1' || (env.BENCH_DOCS !== '0' && fullBurst)),
+    writeOwnershipDocs: scenarios.some(isOwnership) && env.BENCH_DOCS === '1',
     cpuProf: env.BENCH_CPU_PROF === '1',
     maxMs: number(env.BENCH_MAX_MINUTES, 20, 'BENCH_MAX_MINUTES', 1, 120) * 60_000,
     overrides

@@ -128,16 +128,34 @@ export function generatedSection (info: RunInfo, table: string, cpu: string, res
   ].join('\n')
 }
 
+/** Where writeDoc adds a section whose markers the doc does not have yet. */
+export interface NewSection {
+  /** Its `## ` heading. */
+  heading: string
+  /** A paragraph under the heading, above the markers. */
+  intro: string
+  /** The heading line it goes above; at the end of the doc when absent. */
+  before: string
+}
+
 /**
  * Replaces the generated section `<!-- bench:<name>:start -->` … `end -->`
- * of the doc, creating the doc from a skeleton if it is missing.
+ * of the doc, creating the doc from a skeleton if it is missing. With
+ * `add`, a doc without the markers gets them, under a heading of their own.
  */
-export function writeDoc (path: string, section: string, name = 'results'): void {
+export function writeDoc (path: string, section: string, name = 'results', add?: NewSection): void {
   const START = `<!-- bench:${name}:start -->`
   const END = `<!-- bench:${name}:end -->`
-  const current = existsSync(path)
+  let current = existsSync(path)
     ? readFileSync(path, 'utf8')
     : `# Benchmarks\n\n${START}\n${END}\n`
+  if (add && !current.includes(START) && !current.includes(END)) {
+    const block = `## ${add.heading}\n\n${add.intro}\n\n${START}\n${END}\n`
+    const at = current.indexOf(`\n${add.before}\n`)
+    current = at < 0
+      ? current.replace(/\n*$/, '\n\n') + block
+      : current.slice(0, at + 1) + block + '\n' + current.slice(at + 1)
+  }
   const from = current.indexOf(START)
   const to = current.indexOf(END)
   if (from < 0 || to < from) throw new Error(`${path} has no ${START} ... ${END} section to replace`)

@@ -5,6 +5,7 @@ import type { NodeChild } from './children.js'
 import { cpuBetween, sampleCpu, type CpuUse } from './cpu.js'
 import { injectFault } from './faults.js'
 import type { BenchOptions } from './options.js'
+import { rebalanceStats, stallStats, type Rebalance, type Stall } from './ownership-report.js'
 import { readRecords } from './record.js'
 import { startRedisServer, type BenchRedis } from './redis-server.js'
 import { BACKGROUND_TTL_MS, type Scenario } from './scenarios.js'
@@ -27,6 +28,10 @@ export interface CellResult {
   takeover?: Takeover
   /** Throughput scenarios: how fast the handlers ran through the burst. */
   burst?: BurstRate
+  /** Scenario K: the joiner's first run, each worker's runs, lateness around the join and the SIGTERM. */
+  rebalance?: Rebalance
+  /** Scenario L: the stalled worker's runs, lateness of what fell due while it was stopped. */
+  stall?: Stall
   hz?: number
   /** 1-minute load average when the run began: other work on the machine shows here. */
   loadBefore: number
@@ -145,6 +150,20 @@ export async function runCell (system: BenchSystem, scenario: Scenario, opts: Be
     result.delivery = summarize(records, created.deadlines, t0)
     if (scenario.burst) result.burst = burstRate(records, created.deadlines)
     if (result.fault.killedAt !== undefined) result.takeover = takeoverAfterKill(records, created.deadlines, result.fault.killedAt)
+    if (scenario.fault.kind === 'rebalance') {
+      const f = result.fault
+      result.rebalance = rebalanceStats(records, created.deadlines, f)
+      if (result.rebalance.joinerFirstRunMs === undefined) result.notes.push('the worker that joined ran no handler')
+      if (f.joinerSubscribedMs === undefined && system.name === 'ours') result.notes.push('the worker that joined was not seen subscribed within 20 s')
+      if (f.leaverSigkilled) result.notes.push('the worker stopped with SIGTERM had not exited after 15 s and was SIGKILLed')
+      else if (f.leaverExitCode !== 0) result.notes.push(`the worker stopped with SIGTERM exited with code ${f.leaverExitCode}`)
+    }
+    if (scenario.fault.kind === 'worker-stall') {
+      const f = result.fault
+      result.stall = stallStats(records, created.deadlines, f)
+      if (f.reaped) result.notes.push('the stalled worker was reaped: the other worker took its shards over')
+      if ((f.stoppedMs ?? 0) > scenario.fault.forMs + 100) result.notes.push(`the worker stayed stopped ${f.stoppedMs} ms (${scenario.fault.forMs} planned)`)
+    }
     if (result.delivery.lost > 0) result.lostState = await producer.describe(result.delivery.lostSample).catch((err: unknown) => ({ error: String(err) }))
   } catch (err) {
     result.error = err instanceof Error ? err.message : String(err)

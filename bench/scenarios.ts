@@ -1,12 +1,20 @@
+import type { SystemName } from './systems/types.js'
+
 /**
  * The workloads. Every system runs each of them against a fresh redis-server.
  * Counts scale with BENCH_SCALE; times do not, so a quick run keeps the same
  * shape at a lower rate.
  */
-export type ScenarioKey = 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | BurstKey
+export type ScenarioKey = 'A' | 'B' | 'C' | 'D' | 'E' | 'F' | BurstKey | OwnershipKey
 /** The throughput (burst) scenarios: reported in their own section, not run by default. */
 export type BurstKey = 'G' | 'H' | 'I' | 'J'
 export const BURST_KEYS: BurstKey[] = ['G', 'H', 'I', 'J']
+/**
+ * The shard ownership scenarios (docs/delivery.md, "Shard ownership"):
+ * checkout-expiry only, reported in their own section, not run by default.
+ */
+export type OwnershipKey = 'K' | 'L'
+export const OWNERSHIP_KEYS: OwnershipKey[] = ['K', 'L']
 
 export type Fault =
   | { kind: 'none' }
@@ -18,6 +26,10 @@ export type Fault =
   | { kind: 'redis-restart', atMs: number, forMs: number }
   /** SIGKILL one worker atMs after the first deadline; start a replacement at replaceAtMs. */
   | { kind: 'worker-kill', atMs: number, replaceAtMs: number }
+  /** Start one more worker at joinAtMs after the first deadline; SIGTERM one of the first workers at leaveAtMs. */
+  | { kind: 'rebalance', joinAtMs: number, leaveAtMs: number }
+  /** SIGSTOP one worker atMs after the first deadline, SIGCONT it forMs later. */
+  | { kind: 'worker-stall', atMs: number, forMs: number }
 
 export interface Scenario {
   key: ScenarioKey
@@ -42,9 +54,16 @@ export interface Scenario {
    * recording costs little at 20,000 calls/s.
    */
   burst?: boolean
+  /** A shard ownership scenario: reported in the ownership section. */
+  ownership?: boolean
+  /** Only these systems run it; the others are reported as n/a (default: every system). */
+  systems?: SystemName[]
 }
 
 export const isBurst = (key: ScenarioKey): key is BurstKey => (BURST_KEYS as string[]).includes(key)
+export const isOwnership = (key: ScenarioKey): key is OwnershipKey => (OWNERSHIP_KEYS as string[]).includes(key)
+/** Whether a system takes part in a scenario (K and L: checkout-expiry only). */
+export const runsOn = (scenario: Scenario, system: SystemName): boolean => scenario.systems === undefined || scenario.systems.includes(system)
 
 export const BACKGROUND_TTL_MS = 30 * 60_000
 
@@ -122,7 +141,38 @@ export function scenarios (scale: number, pending?: number): Scenario[] {
       // Job queues wait out a lock and a stalled-job check (30 s each in BullMQ).
       graceMs: 75_000
     },
-    ...BURST_KEYS.map((key, i) => burst(key, i + 1, n(100_000), n(40_000)))
+    ...BURST_KEYS.map((key, i) => burst(key, i + 1, n(100_000), n(40_000))),
+    {
+      key: 'K',
+      title: 'rebalance',
+      description: `${n(3_000).toLocaleString('en')} holds due evenly over 6 s, handlers that take 100 ms; two workers, a third started 1.5 s into the window, ` +
+        'one of the first two stopped with SIGTERM 3.5 s into the window',
+      workers: 2,
+      background: 0,
+      holds: n(3_000),
+      windowMs: 6_000,
+      appendonly: false,
+      fault: { kind: 'rebalance', joinAtMs: 1_500, leaveAtMs: 3_500 },
+      handlerMs: 100,
+      ownership: true,
+      // Keyspace subscribers and BullMQ workers own no shards: nothing to rebalance.
+      systems: ['ours']
+    },
+    {
+      key: 'L',
+      title: '2 s stall',
+      description: `${n(2_500).toLocaleString('en')} holds due evenly over 5 s, handlers that take 100 ms; two workers, one stopped (SIGSTOP) 1.5 s into the window ` +
+        'and continued (SIGCONT) 2 s later',
+      workers: 2,
+      background: 0,
+      holds: n(2_500),
+      windowMs: 5_000,
+      appendonly: false,
+      fault: { kind: 'worker-stall', atMs: 1_500, forMs: 2_000 },
+      handlerMs: 100,
+      ownership: true,
+      systems: ['ours']
+    }
   ]
 }
 
