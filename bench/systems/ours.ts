@@ -72,8 +72,14 @@ export const ours: BenchSystem = {
     }
     // A profile is written when the process exits normally: the run stops workers with SIGTERM.
     const nodeArgs = cell.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${cell.profileDir}`] : []
-    const children = Array.from({ length: n }, () => spawnNode(WORKER_ENTRY, env, cell.logFile(), nodeArgs))
     const admin = adminClient(cell.port)
+    // Workers already running (a replacement, a joiner) are subscribed too: count the new ones only.
+    const subscribers = async () => (await clientList(admin)).filter((c) => c.name === 'checkout-expiry:subscriber' && Number(c.psub) > 0).length
+    const before = await subscribers().catch((err: unknown) => {
+      admin.disconnect()
+      throw err
+    })
+    const children = Array.from({ length: n }, () => spawnNode(WORKER_ENTRY, env, cell.logFile(), nodeArgs))
     try {
       // With LOG_LEVEL=warn there is no "ready" line: a worker is ready once its
       // subscriber is subscribed and expired events are enabled, which is
@@ -82,10 +88,8 @@ export const ours: BenchSystem = {
         for (const c of children) {
           if (c.proc.exitCode !== null) throw new Error(`expiry worker exited (${c.proc.exitCode}):\n${c.output()}`)
         }
-        const subscribed = (await clientList(admin))
-          .filter((c) => c.name === 'checkout-expiry:subscriber' && Number(c.psub) > 0).length
         const flags = (await admin.config('GET', 'notify-keyspace-events') as unknown as string[])[1] ?? ''
-        return subscribed >= n && flags.includes('E') && (flags.includes('x') || flags.includes('A'))
+        return await subscribers() >= before + n && flags.includes('E') && (flags.includes('x') || flags.includes('A'))
       }, readyTimeoutMs(n), 'checkout-expiry workers to subscribe')
       await sleep(300)
     } finally {
