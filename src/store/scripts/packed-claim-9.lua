@@ -30,7 +30,12 @@
 
 local base = ARGV[1]
 
+-- The head expireDue leaves behind (false: none left), so the claim's next
+-- due time does not read the index again.
+local headAfterExpiry
+
 local function earliestDeadline()
+  if headAfterExpiry ~= nil then return headAfterExpiry or nil end
   return indexHead(base)
 end
 
@@ -85,6 +90,7 @@ local function expireDue(claim)
   end
   local head = indexHead(base)
   if head then setTimer(KEYS[9], 1, math.max(1, head - now)) else redis.call('DEL', KEYS[9]) end
+  headAfterExpiry = head or false
   return expired
 end
 
