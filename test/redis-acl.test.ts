@@ -64,6 +64,9 @@ t.test('the API and the worker work under the documented rules; Redis denied the
   const flags = (await admin.config('GET', 'notify-keyspace-events') as unknown as string[])[1] ?? ''
   t.ok(flags.includes('E') && flags.includes('x'), `the worker enabled expired events with CONFIG SET (${flags})`)
   t.ok(await until(() => worker.readiness().ready, 2000), 'the worker is subscribed to its keyevent channel')
+  // Stopping runs what only a stop runs: the drain mark and the leave of the membership.
+  await worker.close(2000)
+  t.equal(await admin.zcount(`${prefix}{workers}:members:${process.env.TEST_KEY_FORMAT ?? 3}`, '-inf', '(0'), 1, 'the worker left the membership')
   t.same(await denied(), [], 'ACL LOG: nothing denied')
 })
 
