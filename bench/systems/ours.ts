@@ -16,13 +16,6 @@ import { emptyReport, leadTime, noteScheduled, type BenchSystem } from './types.
 const HANDLER = 'bench/handler.ts'
 const IN_FLIGHT = 500
 
-/**
- * The worker as production runs it, built (dist/, BENCH_WORKER_BUILD=1, which
- * the npm scripts set after `npm run build`), or from the sources under tsx.
- * The handler (bench/handler.ts) is loaded through tsx either way.
- */
-const WORKER_ENTRY = process.env.BENCH_WORKER_BUILD === '1' ? 'dist/workers/expiry-worker.js' : 'workers/expiry-worker.ts'
-
 export const ours: BenchSystem = {
   name: 'ours',
   label: 'checkout-expiry',
@@ -79,7 +72,7 @@ export const ours: BenchSystem = {
       admin.disconnect()
       throw err
     })
-    const children = Array.from({ length: n }, () => spawnNode(WORKER_ENTRY, env, cell.logFile(), nodeArgs))
+    const children = Array.from({ length: n }, () => spawnNode('workers/expiry-worker.ts', env, cell.logFile(), nodeArgs))
     try {
       // With LOG_LEVEL=warn there is no "ready" line: a worker is ready once its
       // subscriber is subscribed and expired events are enabled, which is
