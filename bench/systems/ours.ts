@@ -66,12 +66,12 @@ export const ours: BenchSystem = {
     // A profile is written when the process exits normally: the run stops workers with SIGTERM.
     const nodeArgs = cell.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${cell.profileDir}`] : []
     const admin = adminClient(cell.port)
-    // Workers already running (a replacement, a joiner) are subscribed too: count the new ones only.
-    const subscribers = async () => (await clientList(admin)).filter((c) => c.name === 'checkout-expiry:subscriber' && Number(c.psub) > 0).length
-    const before = await subscribers().catch((err: unknown) => {
+    // Workers already running (a replacement, a joiner) are subscribed too, and may leave meanwhile: count new connections only.
+    const subscribers = async () => (await clientList(admin)).filter((c) => c.name === 'checkout-expiry:subscriber' && Number(c.psub) > 0).map((c) => c.id)
+    const before = new Set(await subscribers().catch((err: unknown) => {
       admin.disconnect()
       throw err
-    })
+    }))
     const children = Array.from({ length: n }, () => spawnNode('workers/expiry-worker.ts', env, cell.logFile(), nodeArgs))
     try {
       // With LOG_LEVEL=warn there is no "ready" line: a worker is ready once its
@@ -82,7 +82,7 @@ export const ours: BenchSystem = {
           if (c.proc.exitCode !== null) throw new Error(`expiry worker exited (${c.proc.exitCode}):\n${c.output()}`)
         }
         const flags = (await admin.config('GET', 'notify-keyspace-events') as unknown as string[])[1] ?? ''
-        return await subscribers() >= before + n && flags.includes('E') && (flags.includes('x') || flags.includes('A'))
+        return (await subscribers()).filter((id) => !before.has(id)).length >= n && flags.includes('E') && (flags.includes('x') || flags.includes('A'))
       }, readyTimeoutMs(n), 'checkout-expiry workers to subscribe')
       await sleep(300)
     } finally {
