@@ -90,6 +90,7 @@ t.test('metrics show handled expiries by trigger, lateness, pending holds and th
   t.equal(sample(text, 'checkout_expiry_subscriber_connected'), 1)
   t.equal(sample(text, 'checkout_expiry_ready'), 1, 'ready, as /readyz says')
   t.equal(sample(text, 'checkout_expiry_running_handlers'), 0)
+  t.equal(sample(text, 'checkout_expiry_owned_shards'), config.KEY_SHARDS, 'the only worker owns every shard')
   t.match(text, /^nodejs_eventloop_lag_seconds /m, 'default process metrics')
   t.match(res.body, /^# TYPE checkout_expiry_lateness_seconds histogram$/m)
 })

@@ -219,6 +219,7 @@ export async function startExpiryWorker (opts: ExpiryWorkerOptions): Promise<Exp
   metrics.observe({
     ready: () => readiness().ready,
     running: () => runner.size,
+    ownedShards: () => pipelines.all.reduce((n, p) => n + p.pipeline.ownership.owned().length, 0),
     subscriberConnected: () => subscription.connected(),
     pendingHolds: async () => await whileUp(async () => await countPendingHolds(store)),
     deadLetters: async () => await whileUp(async () => await countDeadLetters(store))

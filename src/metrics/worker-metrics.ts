@@ -20,6 +20,8 @@ export interface WorkerGaugeSources {
   /** What /readyz answers, so Prometheus can alert on it without probing. */
   ready: () => boolean
   running: () => number
+  /** Shards this worker owns now (docs/delivery.md, "Shard ownership"). */
+  ownedShards: () => number
   subscriberConnected: () => boolean
   /** Reads Redis; a read that fails or takes longer than SCRAPE_READ_TIMEOUT_MS leaves the last value. */
   pendingHolds: () => Promise<number>
@@ -105,6 +107,12 @@ export function createWorkerMetrics (): WorkerMetrics {
     help: 'Handler runs in progress in this worker',
     registers,
     collect () { if (sources) this.set(sources.running()) }
+  })
+  new Gauge({
+    name: 'checkout_expiry_owned_shards',
+    help: 'Shards this worker owns now: only their owner claims there (0 while it starts, stops or lost contact with Redis)',
+    registers,
+    collect () { if (sources) this.set(sources.ownedShards()) }
   })
   new Gauge({
     name: 'checkout_expiry_subscriber_connected',
